@@ -1,0 +1,97 @@
+"""What the engine knows of a dataset: an immutable snapshot of its metadata, built once per change."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from datasets.engine.grammar import OPERATORS_BY_TYPE
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One column: API name, physical name, type, flags and published statistics."""
+
+    name: str
+    physical: str
+    type: str
+    description: str = ""
+    exposed: bool = True
+    filterable: bool = True
+    sortable: bool = True
+    searchable: bool = False
+    pii: str = "none"
+    enum: tuple | None = None
+    min: Any = None
+    max: Any = None
+
+    @property
+    def visible(self) -> bool:
+        """Does the column leave the server at all?"""
+        return self.exposed and self.pii != "hide"
+
+    @property
+    def protected(self) -> bool:
+        """Masked or hashed: not filterable, sortable, searchable or aggregated (except count_distinct)."""
+        return self.pii in ("mask", "hash")
+
+    @property
+    def operators(self) -> tuple[str, ...]:
+        """The filter operators a client may use on this column."""
+        if not self.filterable or self.protected or not self.visible:
+            return ()
+        return OPERATORS_BY_TYPE[self.type]
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """How to reach a foreign database."""
+
+    id: int
+    kind: str
+    url: str  # with the password, for the engine only: never logged or shown
+    statement_timeout: int
+    stamp: str  # changes whenever the source is edited, so that pools are rebuilt
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset as the engine and the API see it."""
+
+    id: int
+    slug: str
+    title: str
+    description: str
+    table: str
+    schema_name: str = ""
+    source: SourceSpec | None = None
+    file_path: str = ""  # the DuckDB file of the current version, for uploads
+    primary_key: str | None = None
+    default_ordering: tuple[str, ...] = ()
+    default_page_size: int = 50
+    max_page_size: int = 1000
+    row_count: int | None = None
+    all_columns: tuple[ColumnSpec, ...] = ()
+    _by_name: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._by_name.update({column.name: column for column in self.all_columns})
+
+    @property
+    def backend(self) -> str:
+        """duckdb, postgresql, mysql or sqlite."""
+        return self.source.kind if self.source else "duckdb"
+
+    @property
+    def columns(self) -> tuple[ColumnSpec, ...]:
+        """The columns that leave the server, in order."""
+        return tuple(column for column in self.all_columns if column.visible)
+
+    def column(self, name: str) -> ColumnSpec | None:
+        """A visible column by API name."""
+        column = self._by_name.get(name)
+        return column if column is not None and column.visible else None
+
+    def any_column(self, name: str) -> ColumnSpec | None:
+        """A column by API name, hidden ones included (for a key's row filters)."""
+        return self._by_name.get(name)

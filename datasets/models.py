@@ -1,0 +1,149 @@
+"""Sources, datasets and their columns: the metadata every query is checked against."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+
+from datasets.encryption import decrypt, encrypt
+
+SLUG_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
+API_NAME_PATTERN = r"^[a-z_][a-z0-9_]{0,63}$"
+
+
+class Source(models.Model):
+    """A foreign SQL database (PostgreSQL, MySQL/MariaDB or a SQLite file) reached by URL."""
+
+    class Kind(models.TextChoices):
+        POSTGRESQL = "postgresql", "PostgreSQL"
+        MYSQL = "mysql", "MySQL / MariaDB"
+        SQLITE = "sqlite", "SQLite file"
+
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices, editable=False)
+    # The connection URL without its password; the password is kept apart, encrypted.
+    url = models.CharField(max_length=500, help_text="Connection URL, without the password.")
+    password_encrypted = models.TextField(blank=True, default="", editable=False)
+    statement_timeout = models.PositiveIntegerField(
+        default=10, validators=[MinValueValidator(1), MaxValueValidator(600)], help_text="Seconds a query may run."
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def password(self) -> str:
+        return decrypt(self.password_encrypted) if self.password_encrypted else ""
+
+    @password.setter
+    def password(self, value: str) -> None:
+        self.password_encrypted = encrypt(value) if value else ""
+
+
+class Dataset(models.Model):
+    """A table, view or uploaded file served as REST resources under /api/v1/datasets/{slug}/."""
+
+    slug = models.CharField(
+        max_length=40,
+        unique=True,
+        validators=[RegexValidator(SLUG_PATTERN, "Lower-case letters, digits and _, starting with a letter.")],
+    )
+    title = models.CharField(max_length=200)
+    description = models.TextField(max_length=300, blank=True, default="", help_text="Shown to the GPT: 300 characters at most.")
+    # A dataset is either an uploaded file (no source) or a table/view of a source.
+    source = models.ForeignKey(Source, null=True, blank=True, on_delete=models.PROTECT, related_name="datasets")
+    table = models.CharField(max_length=200, blank=True, default="", help_text="Table or view in the source.")
+    schema_name = models.CharField(max_length=200, blank=True, default="", help_text="Schema of the table, if not the default.")
+    original_filename = models.CharField(max_length=300, blank=True, default="")
+    version = models.PositiveIntegerField(default=0, editable=False, help_text="Current DuckDB file version of an upload.")
+    primary_key = models.CharField(max_length=200, blank=True, default="", help_text="API name of the primary key column.")
+    default_ordering = models.CharField(max_length=300, blank=True, default="", help_text="e.g. -order_date,id")
+    default_page_size = models.PositiveIntegerField(default=50, validators=[MinValueValidator(1)])
+    max_page_size = models.PositiveIntegerField(default=1000, validators=[MinValueValidator(1), MaxValueValidator(10000)])
+    enabled = models.BooleanField(default=True)
+    row_count = models.BigIntegerField(null=True, blank=True, editable=False)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    @property
+    def is_upload(self) -> bool:
+        return self.source_id is None
+
+    @property
+    def directory(self) -> Path:
+        return Path(settings.GATEWAY_DATA_DIR) / "datasets" / self.slug
+
+    def file_path(self, version: int | None = None) -> Path:
+        """The DuckDB file of a version (the current one by default)."""
+        return self.directory / f"v{self.version if version is None else version}.duckdb"
+
+
+class Column(models.Model):
+    """A column of a dataset: how it is named, typed, described and protected in the API."""
+
+    class Type(models.TextChoices):
+        STRING = "string"
+        INTEGER = "integer"
+        NUMBER = "number"
+        BOOLEAN = "boolean"
+        DATE = "date"
+        DATETIME = "datetime"
+
+    class Pii(models.TextChoices):
+        NONE = "none", "none"
+        MASK = "mask", "mask (j***@example.com)"
+        HASH = "hash", "hash (stable digest)"
+        HIDE = "hide", "hide (never leaves the server)"
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="columns")
+    position = models.PositiveIntegerField(default=0)
+    physical_name = models.CharField(max_length=200)
+    name = models.CharField(
+        "API name",
+        max_length=64,
+        validators=[RegexValidator(API_NAME_PATTERN, "snake_case: lower-case letters, digits and _.")],
+    )
+    type = models.CharField(max_length=10, choices=Type.choices)
+    description = models.CharField(max_length=300, blank=True, default="")
+    exposed = models.BooleanField(default=True)
+    filterable = models.BooleanField(default=True)
+    sortable = models.BooleanField(default=True)
+    searchable = models.BooleanField(default=False)
+    pii = models.CharField(max_length=4, choices=Pii.choices, default=Pii.NONE)
+    enum = models.JSONField(null=True, blank=True, editable=False, help_text="Distinct values, when at most 50.")
+    min_value = models.JSONField(null=True, blank=True, editable=False)
+    max_value = models.JSONField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["dataset", "position"]
+        constraints = [models.UniqueConstraint(fields=["dataset", "name"], name="column_api_name_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PrivacyPolicy(models.Model):
+    """The text of /privacy/, which the GPT Builder asks for before a GPT is published."""
+
+    text = models.TextField()
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "privacy policy"
+
+    def __str__(self) -> str:
+        return "Privacy policy"

@@ -1,0 +1,1 @@
+"""The OpenAPI documents for ChatGPT, the docs pages and the Connect page."""

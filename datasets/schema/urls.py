@@ -1,0 +1,3 @@
+"""URLs of the OpenAPI documents and their pages."""
+
+urlpatterns: list = []

@@ -1,0 +1,108 @@
+"""Reads of the catalog: dataset specs for the request path, cached per process."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch
+
+from datasets.engine.spec import ColumnSpec, DatasetSpec, SourceSpec
+from datasets.models import Column, Dataset, Source
+from gatewaysite.generations import ProcessCache, bump
+
+_specs: ProcessCache[DatasetSpec | None] = ProcessCache("catalog")
+
+
+def catalog_changed() -> None:
+    """Drop every process's cached specs (called on any save or delete of catalog models)."""
+    bump("catalog")
+    _specs.clear()
+
+
+def source_url(source: Source) -> str:
+    """The source's connection URL with its decrypted password put back."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(source.url)
+    if source.password:
+        url = url.set(password=source.password)
+    return url.render_as_string(hide_password=False)
+
+
+def source_spec(source: Source) -> SourceSpec:
+    """The engine's view of a source."""
+    return SourceSpec(
+        id=source.pk,
+        kind=source.kind,
+        url=source_url(source),
+        statement_timeout=source.statement_timeout,
+        stamp=source.updated.isoformat() if source.updated else "",
+    )
+
+
+def column_spec(column: Column) -> ColumnSpec:
+    """The engine's view of a column."""
+    return ColumnSpec(
+        name=column.name,
+        physical=column.physical_name,
+        type=column.type,
+        description=column.description,
+        exposed=column.exposed,
+        filterable=column.filterable,
+        sortable=column.sortable,
+        searchable=column.searchable,
+        pii=column.pii,
+        enum=tuple(column.enum) if column.enum is not None else None,
+        min=column.min_value,
+        max=column.max_value,
+    )
+
+
+def build_spec(dataset: Dataset) -> DatasetSpec:
+    """The engine's view of a dataset, from its model (columns prefetched or not)."""
+    ordering = tuple(part.strip() for part in dataset.default_ordering.split(",") if part.strip())
+    return DatasetSpec(
+        id=dataset.pk,
+        slug=dataset.slug,
+        title=dataset.title,
+        description=dataset.description,
+        table=dataset.table,
+        schema_name=dataset.schema_name,
+        source=source_spec(dataset.source) if dataset.source_id else None,
+        file_path=str(dataset.file_path()) if dataset.is_upload and dataset.version else "",
+        primary_key=dataset.primary_key or None,
+        default_ordering=ordering,
+        default_page_size=dataset.default_page_size,
+        max_page_size=dataset.max_page_size,
+        row_count=dataset.row_count,
+        all_columns=tuple(column_spec(column) for column in dataset.columns.all()),
+    )
+
+
+def _servable() -> "QuerySet[Dataset]":  # noqa: F821
+    return (
+        Dataset.objects.filter(enabled=True)
+        .select_related("source")
+        .prefetch_related(Prefetch("columns", queryset=Column.objects.order_by("position")))
+    )
+
+
+def _ready(dataset: Dataset) -> bool:
+    return dataset.source_id is not None or dataset.version > 0
+
+
+def dataset_spec(slug: str) -> DatasetSpec | None:
+    """The enabled, servable dataset with this slug, or None."""
+
+    def load() -> DatasetSpec | None:
+        dataset = _servable().filter(slug=slug).first()
+        return build_spec(dataset) if dataset is not None and _ready(dataset) else None
+
+    return _specs.get(("dataset", slug), load)
+
+
+def dataset_specs() -> list[DatasetSpec]:
+    """Every enabled, servable dataset, by slug."""
+
+    def load() -> list[DatasetSpec]:
+        return [build_spec(dataset) for dataset in _servable() if _ready(dataset)]
+
+    return _specs.get(("all",), load)

@@ -1,0 +1,3 @@
+"""URLs of the dataset API under /api/v1/."""
+
+urlpatterns: list = []

@@ -1,0 +1,14 @@
+"""The production server's configuration: gunicorn -c gatewaysite/gunicorn.py gatewaysite.wsgi:application."""
+
+import os
+import sys
+
+bind = os.environ.get("GATEWAY_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "sync"
+timeout = 60
+accesslog = "-"
+
+if workers > 1 and not os.environ.get("REDIS_URL"):
+    # Without a shared cache each worker would keep its own rate-limit counters.
+    sys.exit("Refusing to start: WEB_CONCURRENCY > 1 needs REDIS_URL (rate limits and caches are shared through Redis).")

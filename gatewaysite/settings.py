@@ -1,0 +1,177 @@
+"""Gateway settings, read from the environment (see .env.example and the README)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from gatewaysite.env import (
+    env_bool,
+    env_choice,
+    env_int,
+    env_list,
+    env_rate,
+    env_str,
+    env_url,
+    public_url,
+    secret_key,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+GATEWAY_DATA_DIR = Path(env_str("GATEWAY_DATA_DIR", str(BASE_DIR / "var"))).resolve()
+GATEWAY_DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+SECRET_KEY = secret_key("GATEWAY_SECRET_KEY", GATEWAY_DATA_DIR)
+DEBUG = env_bool("GATEWAY_DEBUG", False)
+
+GATEWAY_PUBLIC_URL = public_url("GATEWAY_PUBLIC_URL")
+ALLOWED_HOSTS = env_list("GATEWAY_ALLOWED_HOSTS", ["localhost", "127.0.0.1"])
+if GATEWAY_PUBLIC_URL:
+    ALLOWED_HOSTS.append(urlsplit(GATEWAY_PUBLIC_URL).hostname)
+    CSRF_TRUSTED_ORIGINS = [GATEWAY_PUBLIC_URL]
+    # Behind a TLS-terminating proxy, trust its scheme header so that links stay https.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+GATEWAY_SCHEMA_AUTH = env_choice("GATEWAY_SCHEMA_AUTH", "bearer", ("bearer", "header"))
+GATEWAY_SCHEMA_PUBLIC = env_bool("GATEWAY_SCHEMA_PUBLIC", True)
+GATEWAY_DEFAULT_RATE = env_rate("GATEWAY_DEFAULT_RATE", "60/m")
+GATEWAY_MAX_RESPONSE_CHARS = env_int("GATEWAY_MAX_RESPONSE_CHARS", 100_000, minimum=1000)
+GATEWAY_USAGE_RETENTION_DAYS = env_int("GATEWAY_USAGE_RETENTION_DAYS", 90, minimum=1)
+GATEWAY_UPLOAD_MAX_MB = env_int("GATEWAY_UPLOAD_MAX_MB", 1024, minimum=1)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "datasets",
+    "keys",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "keys.usage.UsageMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "gatewaysite.urls"
+WSGI_APPLICATION = "gatewaysite.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def _database(url: str | None) -> dict:
+    if url is None:
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": GATEWAY_DATA_DIR / "gateway.sqlite3",
+            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"},
+        }
+    try:
+        config = dj_database_url.parse(url, conn_max_age=600, conn_health_checks=True)
+    except ValueError as error:
+        raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {error}") from None
+    if not config.get("ENGINE"):
+        raise ImproperlyConfigured("DATABASE_URL is not a database URL: use postgresql://user:pass@host:5432/db.")
+    return config
+
+
+DATABASES = {"default": _database(env_url("DATABASE_URL", schemes=("postgres", "postgresql", "postgis", "sqlite", "mysql")))}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env_url("REDIS_URL", schemes=("redis", "rediss", "unix"))
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 1, "SOCKET_TIMEOUT": 1},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # Local memory is per process. It is safe for `make run` (one process: every counter lives
+    # in it) and unsafe for several workers (each would count its own budget): the production
+    # command refuses to start several workers without REDIS_URL (see gatewaysite/gunicorn.py).
+    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
+
+RATELIMIT_USE_CACHE = "default"
+RATELIMIT_VIEW = None
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = GATEWAY_DATA_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["keys.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["keys.permissions.HasApiKey"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "gatewaysite.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+    "URL_FORMAT_OVERRIDE": None,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Gateway",
+    "DESCRIPTION": "Datasets published for ChatGPT and API clients.",
+    "VERSION": "1.0.0",
+    "OAS_VERSION": "3.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {"gateway": {"handlers": ["console"], "level": "INFO", "propagate": False}},
+}

@@ -1,0 +1,16 @@
+"""Gateway's URLs: admin, health, the dataset API, and the OpenAPI documents."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+from gatewaysite.health import healthz
+
+handler404 = "gatewaysite.errors.handler404"
+handler500 = "gatewaysite.errors.handler500"
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("api/v1/", include("datasets.urls")),
+    path("", include("datasets.schema.urls")),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,33 @@
+"""Fixtures shared by every test."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+
+from tests.services import require
+
+
+@pytest.fixture(autouse=True)
+def _isolated(settings, tmp_path):
+    """Each test gets its own data directory and an empty cache."""
+    settings.GATEWAY_DATA_DIR = tmp_path / "data"
+    settings.GATEWAY_DATA_DIR.mkdir()
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def postgres():
+    require("postgres")
+
+
+@pytest.fixture
+def mysql():
+    require("mysql")
+
+
+@pytest.fixture
+def redis():
+    require("redis")
