@@ -15,7 +15,18 @@ class SourceAdmin(admin.ModelAdmin):
 class ColumnInline(admin.TabularInline):
     model = Column
     extra = 0
-    fields = ["position", "physical_name", "name", "type", "description", "exposed", "filterable", "sortable", "searchable", "pii"]
+    fields = [
+        "position",
+        "physical_name",
+        "name",
+        "type",
+        "description",
+        "exposed",
+        "filterable",
+        "sortable",
+        "searchable",
+        "pii",
+    ]
     readonly_fields = ["physical_name"]
 
 

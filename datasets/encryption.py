@@ -24,4 +24,6 @@ def decrypt(token: str) -> str:
     try:
         return _fernet().decrypt(token.encode()).decode()
     except InvalidToken:
-        raise ValueError("The stored password cannot be decrypted: was GATEWAY_SECRET_KEY changed?") from None
+        raise ValueError(
+            "The stored password cannot be decrypted: was GATEWAY_SECRET_KEY changed?"
+        ) from None

@@ -28,7 +28,9 @@ class Source(models.Model):
     url = models.CharField(max_length=500, help_text="Connection URL, without the password.")
     password_encrypted = models.TextField(blank=True, default="", editable=False)
     statement_timeout = models.PositiveIntegerField(
-        default=10, validators=[MinValueValidator(1), MaxValueValidator(600)], help_text="Seconds a query may run."
+        default=10,
+        validators=[MinValueValidator(1), MaxValueValidator(600)],
+        help_text="Seconds a query may run.",
     )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
@@ -54,20 +56,43 @@ class Dataset(models.Model):
     slug = models.CharField(
         max_length=40,
         unique=True,
-        validators=[RegexValidator(SLUG_PATTERN, "Lower-case letters, digits and _, starting with a letter.")],
+        validators=[
+            RegexValidator(
+                SLUG_PATTERN, "Lower-case letters, digits and _, starting with a letter."
+            )
+        ],
     )
     title = models.CharField(max_length=200)
-    description = models.TextField(max_length=300, blank=True, default="", help_text="Shown to the GPT: 300 characters at most.")
+    description = models.TextField(
+        max_length=300,
+        blank=True,
+        default="",
+        help_text="Shown to the GPT: 300 characters at most.",
+    )
     # A dataset is either an uploaded file (no source) or a table/view of a source.
-    source = models.ForeignKey(Source, null=True, blank=True, on_delete=models.PROTECT, related_name="datasets")
-    table = models.CharField(max_length=200, blank=True, default="", help_text="Table or view in the source.")
-    schema_name = models.CharField(max_length=200, blank=True, default="", help_text="Schema of the table, if not the default.")
+    source = models.ForeignKey(
+        Source, null=True, blank=True, on_delete=models.PROTECT, related_name="datasets"
+    )
+    table = models.CharField(
+        max_length=200, blank=True, default="", help_text="Table or view in the source."
+    )
+    schema_name = models.CharField(
+        max_length=200, blank=True, default="", help_text="Schema of the table, if not the default."
+    )
     original_filename = models.CharField(max_length=300, blank=True, default="")
-    version = models.PositiveIntegerField(default=0, editable=False, help_text="Current DuckDB file version of an upload.")
-    primary_key = models.CharField(max_length=200, blank=True, default="", help_text="API name of the primary key column.")
-    default_ordering = models.CharField(max_length=300, blank=True, default="", help_text="e.g. -order_date,id")
+    version = models.PositiveIntegerField(
+        default=0, editable=False, help_text="Current DuckDB file version of an upload."
+    )
+    primary_key = models.CharField(
+        max_length=200, blank=True, default="", help_text="API name of the primary key column."
+    )
+    default_ordering = models.CharField(
+        max_length=300, blank=True, default="", help_text="e.g. -order_date,id"
+    )
     default_page_size = models.PositiveIntegerField(default=50, validators=[MinValueValidator(1)])
-    max_page_size = models.PositiveIntegerField(default=1000, validators=[MinValueValidator(1), MaxValueValidator(10000)])
+    max_page_size = models.PositiveIntegerField(
+        default=1000, validators=[MinValueValidator(1), MaxValueValidator(10000)]
+    )
     enabled = models.BooleanField(default=True)
     row_count = models.BigIntegerField(null=True, blank=True, editable=False)
     created = models.DateTimeField(auto_now_add=True)
@@ -115,7 +140,9 @@ class Column(models.Model):
     name = models.CharField(
         "API name",
         max_length=64,
-        validators=[RegexValidator(API_NAME_PATTERN, "snake_case: lower-case letters, digits and _.")],
+        validators=[
+            RegexValidator(API_NAME_PATTERN, "snake_case: lower-case letters, digits and _.")
+        ],
     )
     type = models.CharField(max_length=10, choices=Type.choices)
     description = models.CharField(max_length=300, blank=True, default="")
@@ -124,13 +151,17 @@ class Column(models.Model):
     sortable = models.BooleanField(default=True)
     searchable = models.BooleanField(default=False)
     pii = models.CharField(max_length=4, choices=Pii.choices, default=Pii.NONE)
-    enum = models.JSONField(null=True, blank=True, editable=False, help_text="Distinct values, when at most 50.")
+    enum = models.JSONField(
+        null=True, blank=True, editable=False, help_text="Distinct values, when at most 50."
+    )
     min_value = models.JSONField(null=True, blank=True, editable=False)
     max_value = models.JSONField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["dataset", "position"]
-        constraints = [models.UniqueConstraint(fields=["dataset", "name"], name="column_api_name_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "name"], name="column_api_name_unique")
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -77,7 +77,7 @@ def build_spec(dataset: Dataset) -> DatasetSpec:
     )
 
 
-def _servable() -> "QuerySet[Dataset]":  # noqa: F821
+def _servable() -> QuerySet[Dataset]:  # noqa: F821
     return (
         Dataset.objects.filter(enabled=True)
         .select_related("source")

@@ -74,7 +74,9 @@ def env_rate(name: str, default: str) -> str:
     """A django-ratelimit rate such as 60/m."""
     value = _raw(name) or default
     if not _RATE.match(value):
-        raise ImproperlyConfigured(f"{name}={value!r} is not a rate: use a form such as 60/m or 1000/h.")
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not a rate: use a form such as 60/m or 1000/h."
+        )
     return value
 
 

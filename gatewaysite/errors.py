@@ -45,12 +45,16 @@ def _headers(retry_after: int | None) -> dict[str, str]:
     return {"Retry-After": str(retry_after)} if retry_after is not None else {}
 
 
-def error_response(status: int, code: str, message: str, *, retry_after: int | None = None) -> Response:
+def error_response(
+    status: int, code: str, message: str, *, retry_after: int | None = None
+) -> Response:
     """A DRF response in the error shape."""
     return Response(error_body(status, code, message), status=status, headers=_headers(retry_after))
 
 
-def error_json(status: int, code: str, message: str, *, retry_after: int | None = None) -> JsonResponse:
+def error_json(
+    status: int, code: str, message: str, *, retry_after: int | None = None
+) -> JsonResponse:
     """A plain Django response in the error shape, for code outside DRF views."""
     response = JsonResponse(error_body(status, code, message), status=status)
     for name, value in _headers(retry_after).items():
@@ -75,22 +79,34 @@ def exception_handler(exc: Exception, context: dict) -> Response:
     if isinstance(exc, SourceUnavailable):
         return error_response(503, exc.code, exc.message, retry_after=exc.retry_after)
     if isinstance(exc, Ratelimited):
-        return error_response(429, "rate_limited", "Too many requests for this key: wait and retry.", retry_after=60)
+        return error_response(
+            429, "rate_limited", "Too many requests for this key: wait and retry.", retry_after=60
+        )
     if isinstance(exc, Http404):
-        return error_response(404, "not_found", "Not found. List the datasets at /api/v1/datasets/.")
+        return error_response(
+            404, "not_found", "Not found. List the datasets at /api/v1/datasets/."
+        )
     if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):
         return error_response(401, "unauthorized", _message(exc.detail))
     if isinstance(exc, (PermissionDenied, exceptions.PermissionDenied)):
         # Never 403: a dataset outside the key's scope must not reveal that it exists.
-        return error_response(404, "not_found", "Not found. List the datasets at /api/v1/datasets/.")
+        return error_response(
+            404, "not_found", "Not found. List the datasets at /api/v1/datasets/."
+        )
     if isinstance(exc, exceptions.Throttled):
-        return error_response(429, "rate_limited", _message(exc.detail), retry_after=int(exc.wait or 60))
+        return error_response(
+            429, "rate_limited", _message(exc.detail), retry_after=int(exc.wait or 60)
+        )
     if isinstance(exc, exceptions.APIException):
         status = exc.status_code
-        code = _DRF_CODES.get(status, exc.default_code if isinstance(exc.default_code, str) else "error")
+        code = _DRF_CODES.get(
+            status, exc.default_code if isinstance(exc.default_code, str) else "error"
+        )
         return error_response(status, code, _message(exc.detail))
     logger.exception("Unhandled error in %s", context.get("view").__class__.__name__)
-    return error_response(500, "server_error", "The server failed to answer this request; it has been logged.")
+    return error_response(
+        500, "server_error", "The server failed to answer this request; it has been logged."
+    )
 
 
 def _is_api(request) -> bool:
@@ -100,7 +116,11 @@ def _is_api(request) -> bool:
 def handler404(request, exception=None):
     """URL not found: the error shape under /api/, Django's page elsewhere."""
     if _is_api(request):
-        return error_json(404, "not_found", f"No endpoint at {request.path}. List the datasets at /api/v1/datasets/.")
+        return error_json(
+            404,
+            "not_found",
+            f"No endpoint at {request.path}. List the datasets at /api/v1/datasets/.",
+        )
     from django.views.defaults import page_not_found
 
     return page_not_found(request, exception)
@@ -109,7 +129,9 @@ def handler404(request, exception=None):
 def handler500(request):
     """Unhandled error outside DRF: the error shape under /api/."""
     if _is_api(request):
-        return error_json(500, "server_error", "The server failed to answer this request; it has been logged.")
+        return error_json(
+            500, "server_error", "The server failed to answer this request; it has been logged."
+        )
     from django.views.defaults import server_error
 
     return server_error(request)

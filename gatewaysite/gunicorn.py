@@ -11,4 +11,6 @@ accesslog = "-"
 
 if workers > 1 and not os.environ.get("REDIS_URL"):
     # Without a shared cache each worker would keep its own rate-limit counters.
-    sys.exit("Refusing to start: WEB_CONCURRENCY > 1 needs REDIS_URL (rate limits and caches are shared through Redis).")
+    sys.exit(
+        "Refusing to start: WEB_CONCURRENCY > 1 needs REDIS_URL (rate limits and caches are shared through Redis)."
+    )

@@ -33,13 +33,20 @@ def _cache_ok() -> bool:
 @require_GET
 def healthz(request):
     """200 {"status": "ok"} when the database and the cache answer, else 503 naming the failing part."""
-    checks = {"database": "ok" if _database_ok() else "unavailable", "cache": "ok" if _cache_ok() else "unavailable"}
+    checks = {
+        "database": "ok" if _database_ok() else "unavailable",
+        "cache": "ok" if _cache_ok() else "unavailable",
+    }
     failing = [name for name, state in checks.items() if state != "ok"]
     if failing:
         body = {
             "status": "unavailable",
             **checks,
-            "error": {"status": 503, "code": "unavailable", "message": f"Not answering: {', '.join(failing)}."},
+            "error": {
+                "status": 503,
+                "code": "unavailable",
+                "message": f"Not answering: {', '.join(failing)}.",
+            },
         }
         response = JsonResponse(body, status=503)
         response["Retry-After"] = "5"

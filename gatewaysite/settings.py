@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_ratelimit",
     "datasets",
     "keys",
 ]
@@ -94,18 +95,28 @@ def _database(url: str | None) -> dict:
         return {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": GATEWAY_DATA_DIR / "gateway.sqlite3",
-            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"},
+            "OPTIONS": {
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL;",
+            },
         }
     try:
         config = dj_database_url.parse(url, conn_max_age=600, conn_health_checks=True)
     except ValueError as error:
         raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {error}") from None
     if not config.get("ENGINE"):
-        raise ImproperlyConfigured("DATABASE_URL is not a database URL: use postgresql://user:pass@host:5432/db.")
+        raise ImproperlyConfigured(
+            "DATABASE_URL is not a database URL: use postgresql://user:pass@host:5432/db."
+        )
     return config
 
 
-DATABASES = {"default": _database(env_url("DATABASE_URL", schemes=("postgres", "postgresql", "postgis", "sqlite", "mysql")))}
+DATABASES = {
+    "default": _database(
+        env_url("DATABASE_URL", schemes=("postgres", "postgresql", "postgis", "sqlite", "mysql"))
+    )
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_url("REDIS_URL", schemes=("redis", "rediss", "unix"))

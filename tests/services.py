@@ -10,11 +10,17 @@ import socket
 
 import pytest
 
-POSTGRES_URL = os.environ.get("GATEWAY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get(
+    "GATEWAY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 MYSQL_URL = os.environ.get("GATEWAY_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
 REDIS_URL = os.environ.get("GATEWAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/2")
 
-_PORTS = {"postgres": ("127.0.0.1", 5432), "mysql": ("127.0.0.1", 3306), "redis": ("127.0.0.1", 6379)}
+_PORTS = {
+    "postgres": ("127.0.0.1", 5432),
+    "mysql": ("127.0.0.1", 3306),
+    "redis": ("127.0.0.1", 6379),
+}
 
 
 def _reachable(host: str, port: int) -> bool:

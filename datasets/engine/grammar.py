@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-RESERVED_PARAMS = ("limit", "offset", "fields", "ordering", "search", "group_by", "metrics", "format", "datasets")
+RESERVED_PARAMS = (
+    "limit",
+    "offset",
+    "fields",
+    "ordering",
+    "search",
+    "group_by",
+    "metrics",
+    "format",
+    "datasets",
+)
 
 COMPARISON = ("gt", "gte", "lt", "lte")
 DATE_PARTS = ("year", "quarter", "month")
@@ -17,7 +27,17 @@ OPERATORS_BY_TYPE: dict[str, tuple[str, ...]] = {
     "date": ("eq", "ne", *COMPARISON, "in", "isnull", *DATE_PARTS),
     "datetime": ("eq", "ne", *COMPARISON, "in", "isnull", *DATE_PARTS),
 }
-ALL_OPERATORS = ("eq", "ne", *COMPARISON, "in", "contains", "icontains", "startswith", "isnull", *DATE_PARTS)
+ALL_OPERATORS = (
+    "eq",
+    "ne",
+    *COMPARISON,
+    "in",
+    "contains",
+    "icontains",
+    "startswith",
+    "isnull",
+    *DATE_PARTS,
+)
 
 METRICS = ("count", "sum", "avg", "min", "max", "count_distinct")
 METRIC_TYPES: dict[str, tuple[str, ...]] = {

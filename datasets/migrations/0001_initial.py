@@ -6,87 +6,266 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='PrivacyPolicy',
+            name="PrivacyPolicy",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('text', models.TextField()),
-                ('updated', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("text", models.TextField()),
+                ("updated", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'verbose_name_plural': 'privacy policy',
+                "verbose_name_plural": "privacy policy",
             },
         ),
         migrations.CreateModel(
-            name='Source',
+            name="Source",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('kind', models.CharField(choices=[('postgresql', 'PostgreSQL'), ('mysql', 'MySQL / MariaDB'), ('sqlite', 'SQLite file')], editable=False, max_length=20)),
-                ('url', models.CharField(help_text='Connection URL, without the password.', max_length=500)),
-                ('password_encrypted', models.TextField(blank=True, default='', editable=False)),
-                ('statement_timeout', models.PositiveIntegerField(default=10, help_text='Seconds a query may run.', validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(600)])),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('updated', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, unique=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("postgresql", "PostgreSQL"),
+                            ("mysql", "MySQL / MariaDB"),
+                            ("sqlite", "SQLite file"),
+                        ],
+                        editable=False,
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "url",
+                    models.CharField(
+                        help_text="Connection URL, without the password.", max_length=500
+                    ),
+                ),
+                ("password_encrypted", models.TextField(blank=True, default="", editable=False)),
+                (
+                    "statement_timeout",
+                    models.PositiveIntegerField(
+                        default=10,
+                        help_text="Seconds a query may run.",
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(600),
+                        ],
+                    ),
+                ),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                ("updated", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Dataset',
+            name="Dataset",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.CharField(max_length=40, unique=True, validators=[django.core.validators.RegexValidator('^[a-z][a-z0-9_]{0,39}$', 'Lower-case letters, digits and _, starting with a letter.')])),
-                ('title', models.CharField(max_length=200)),
-                ('description', models.TextField(blank=True, default='', help_text='Shown to the GPT: 300 characters at most.', max_length=300)),
-                ('table', models.CharField(blank=True, default='', help_text='Table or view in the source.', max_length=200)),
-                ('schema_name', models.CharField(blank=True, default='', help_text='Schema of the table, if not the default.', max_length=200)),
-                ('original_filename', models.CharField(blank=True, default='', max_length=300)),
-                ('version', models.PositiveIntegerField(default=0, editable=False, help_text='Current DuckDB file version of an upload.')),
-                ('primary_key', models.CharField(blank=True, default='', help_text='API name of the primary key column.', max_length=200)),
-                ('default_ordering', models.CharField(blank=True, default='', help_text='e.g. -order_date,id', max_length=300)),
-                ('default_page_size', models.PositiveIntegerField(default=50, validators=[django.core.validators.MinValueValidator(1)])),
-                ('max_page_size', models.PositiveIntegerField(default=1000, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(10000)])),
-                ('enabled', models.BooleanField(default=True)),
-                ('row_count', models.BigIntegerField(blank=True, editable=False, null=True)),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('updated', models.DateTimeField(auto_now=True)),
-                ('source', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='datasets', to='datasets.source')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "slug",
+                    models.CharField(
+                        max_length=40,
+                        unique=True,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[a-z][a-z0-9_]{0,39}$",
+                                "Lower-case letters, digits and _, starting with a letter.",
+                            )
+                        ],
+                    ),
+                ),
+                ("title", models.CharField(max_length=200)),
+                (
+                    "description",
+                    models.TextField(
+                        blank=True,
+                        default="",
+                        help_text="Shown to the GPT: 300 characters at most.",
+                        max_length=300,
+                    ),
+                ),
+                (
+                    "table",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="Table or view in the source.",
+                        max_length=200,
+                    ),
+                ),
+                (
+                    "schema_name",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="Schema of the table, if not the default.",
+                        max_length=200,
+                    ),
+                ),
+                ("original_filename", models.CharField(blank=True, default="", max_length=300)),
+                (
+                    "version",
+                    models.PositiveIntegerField(
+                        default=0,
+                        editable=False,
+                        help_text="Current DuckDB file version of an upload.",
+                    ),
+                ),
+                (
+                    "primary_key",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="API name of the primary key column.",
+                        max_length=200,
+                    ),
+                ),
+                (
+                    "default_ordering",
+                    models.CharField(
+                        blank=True, default="", help_text="e.g. -order_date,id", max_length=300
+                    ),
+                ),
+                (
+                    "default_page_size",
+                    models.PositiveIntegerField(
+                        default=50, validators=[django.core.validators.MinValueValidator(1)]
+                    ),
+                ),
+                (
+                    "max_page_size",
+                    models.PositiveIntegerField(
+                        default=1000,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(10000),
+                        ],
+                    ),
+                ),
+                ("enabled", models.BooleanField(default=True)),
+                ("row_count", models.BigIntegerField(blank=True, editable=False, null=True)),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                ("updated", models.DateTimeField(auto_now=True)),
+                (
+                    "source",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="datasets",
+                        to="datasets.source",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['slug'],
+                "ordering": ["slug"],
             },
         ),
         migrations.CreateModel(
-            name='Column',
+            name="Column",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveIntegerField(default=0)),
-                ('physical_name', models.CharField(max_length=200)),
-                ('name', models.CharField(max_length=64, validators=[django.core.validators.RegexValidator('^[a-z_][a-z0-9_]{0,63}$', 'snake_case: lower-case letters, digits and _.')], verbose_name='API name')),
-                ('type', models.CharField(choices=[('string', 'String'), ('integer', 'Integer'), ('number', 'Number'), ('boolean', 'Boolean'), ('date', 'Date'), ('datetime', 'Datetime')], max_length=10)),
-                ('description', models.CharField(blank=True, default='', max_length=300)),
-                ('exposed', models.BooleanField(default=True)),
-                ('filterable', models.BooleanField(default=True)),
-                ('sortable', models.BooleanField(default=True)),
-                ('searchable', models.BooleanField(default=False)),
-                ('pii', models.CharField(choices=[('none', 'none'), ('mask', 'mask (j***@example.com)'), ('hash', 'hash (stable digest)'), ('hide', 'hide (never leaves the server)')], default='none', max_length=4)),
-                ('enum', models.JSONField(blank=True, editable=False, help_text='Distinct values, when at most 50.', null=True)),
-                ('min_value', models.JSONField(blank=True, editable=False, null=True)),
-                ('max_value', models.JSONField(blank=True, editable=False, null=True)),
-                ('dataset', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='columns', to='datasets.dataset')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("position", models.PositiveIntegerField(default=0)),
+                ("physical_name", models.CharField(max_length=200)),
+                (
+                    "name",
+                    models.CharField(
+                        max_length=64,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[a-z_][a-z0-9_]{0,63}$",
+                                "snake_case: lower-case letters, digits and _.",
+                            )
+                        ],
+                        verbose_name="API name",
+                    ),
+                ),
+                (
+                    "type",
+                    models.CharField(
+                        choices=[
+                            ("string", "String"),
+                            ("integer", "Integer"),
+                            ("number", "Number"),
+                            ("boolean", "Boolean"),
+                            ("date", "Date"),
+                            ("datetime", "Datetime"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("description", models.CharField(blank=True, default="", max_length=300)),
+                ("exposed", models.BooleanField(default=True)),
+                ("filterable", models.BooleanField(default=True)),
+                ("sortable", models.BooleanField(default=True)),
+                ("searchable", models.BooleanField(default=False)),
+                (
+                    "pii",
+                    models.CharField(
+                        choices=[
+                            ("none", "none"),
+                            ("mask", "mask (j***@example.com)"),
+                            ("hash", "hash (stable digest)"),
+                            ("hide", "hide (never leaves the server)"),
+                        ],
+                        default="none",
+                        max_length=4,
+                    ),
+                ),
+                (
+                    "enum",
+                    models.JSONField(
+                        blank=True,
+                        editable=False,
+                        help_text="Distinct values, when at most 50.",
+                        null=True,
+                    ),
+                ),
+                ("min_value", models.JSONField(blank=True, editable=False, null=True)),
+                ("max_value", models.JSONField(blank=True, editable=False, null=True)),
+                (
+                    "dataset",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="columns",
+                        to="datasets.dataset",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['dataset', 'position'],
-                'constraints': [models.UniqueConstraint(fields=('dataset', 'name'), name='column_api_name_unique')],
+                "ordering": ["dataset", "position"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("dataset", "name"), name="column_api_name_unique"
+                    )
+                ],
             },
         ),
     ]

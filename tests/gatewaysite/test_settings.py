@@ -17,8 +17,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _start(tmp_path, **variables) -> subprocess.CompletedProcess:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_") and k not in ("DATABASE_URL", "REDIS_URL")}
-    environment.update(GATEWAY_DATA_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="gatewaysite.settings", **variables)
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("GATEWAY_") and k not in ("DATABASE_URL", "REDIS_URL")
+    }
+    environment.update(
+        GATEWAY_DATA_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="gatewaysite.settings", **variables
+    )
     return subprocess.run(
         [sys.executable, "-c", "import django; django.setup()"],
         cwd=ROOT,
@@ -76,7 +82,9 @@ class TestHelpers:
     @pytest.mark.parametrize(("reader", "raw", "expected"), valid)
     def test_valid(self, monkeypatch, reader, raw, expected):
         monkeypatch.setenv("GATEWAY_X", raw)
-        default = {env.env_bool: False, env.env_int: 0, env.env_rate: "1/s", env.env_list: []}[reader]
+        default = {env.env_bool: False, env.env_int: 0, env.env_rate: "1/s", env.env_list: []}[
+            reader
+        ]
         assert reader("GATEWAY_X", default) == expected
 
     @pytest.mark.parametrize(("reader", "raw"), invalid)
@@ -89,7 +97,9 @@ class TestHelpers:
 
 def test_env_example_lists_every_variable_the_settings_read():
     settings_source = (ROOT / "gatewaysite" / "settings.py").read_text()
-    read = set(re.findall(r'env_\w+\("([A-Z_]+)"', settings_source)) | set(re.findall(r'(?:public_url|secret_key)\("([A-Z_]+)"', settings_source))
+    read = set(re.findall(r'env_\w+\("([A-Z_]+)"', settings_source)) | set(
+        re.findall(r'(?:public_url|secret_key)\("([A-Z_]+)"', settings_source)
+    )
     listed = set(re.findall(r"^#?\s*([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.MULTILINE))
     assert read, "no variables found in settings.py"
     assert read <= listed, f"missing from .env.example: {sorted(read - listed)}"

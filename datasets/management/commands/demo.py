@@ -13,12 +13,16 @@ class Command(BaseCommand):
     help = "Load the demo `sales` dataset, create an admin user and a demo key, and print them."
 
     def add_arguments(self, parser):
-        parser.add_argument("--rows", type=int, default=100_000, help="Rows of demo sales (default 100000).")
+        parser.add_argument(
+            "--rows", type=int, default=100_000, help="Rows of demo sales (default 100000)."
+        )
 
     def handle(self, *args, rows: int, **options):
         password = os.environ.get("GATEWAY_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
         User = get_user_model()
-        user, _ = User.objects.get_or_create(username="admin", defaults={"is_staff": True, "is_superuser": True})
+        user, _ = User.objects.get_or_create(
+            username="admin", defaults={"is_staff": True, "is_superuser": True}
+        )
         user.is_staff = user.is_superuser = True
         user.set_password(password)
         user.save()

@@ -1,0 +1,196 @@
+"""Connections the engine queries through: one pooled, read-only engine per foreign source, and one
+read-only DuckDB connection per dataset file, both kept open for the life of the process."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import duckdb
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.pool import NullPool
+
+from datasets.engine.spec import SourceSpec
+
+_DRIVERS = {
+    "postgresql": "postgresql+psycopg",
+    "mysql": "mysql+pymysql",
+    "sqlite": "sqlite+pysqlite",
+}
+CONNECT_TIMEOUT = 5
+
+_engines: dict[tuple[int, str], Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def source_kind(url: str) -> str:
+    """postgresql, mysql or sqlite, from a connection URL; ValueError for anything else."""
+    try:
+        backend = make_url(url).get_backend_name()
+    except Exception:
+        raise ValueError(
+            f"Not a database URL: {url.split('@')[-1]!r}. Use postgresql://user:pass@host:5432/db, mysql://… or sqlite:///path."
+        ) from None
+    kinds = {
+        "postgresql": "postgresql",
+        "postgres": "postgresql",
+        "mysql": "mysql",
+        "mariadb": "mysql",
+        "sqlite": "sqlite",
+    }
+    if backend not in kinds:
+        raise ValueError(
+            f"Unsupported database {backend!r}: use PostgreSQL, MySQL/MariaDB or SQLite."
+        )
+    return kinds[backend]
+
+
+def driver_url(url: str) -> sa.URL:
+    """The URL with the driver Gateway uses for its kind (psycopg 3, PyMySQL, sqlite3)."""
+    parsed = make_url(url)
+    kind = source_kind(url)
+    parsed = parsed.set(drivername=_DRIVERS[kind])
+    if kind == "sqlite" and parsed.database and not parsed.database.startswith("file:"):
+        # Opened read-only at the file level: a write fails however it is attempted.
+        parsed = parsed.set(database=f"file:{parsed.database}?mode=ro", query={"uri": "true"})
+    return parsed
+
+
+def _read_only_session(kind: str, timeout: int):
+    """A connect hook that makes every session read-only with a statement timeout."""
+
+    def on_connect(dbapi_connection, connection_record) -> None:
+        if kind == "postgresql":
+            # Set per session, not per statement; psycopg in autocommit=False wraps queries in
+            # transactions that inherit default_transaction_read_only.
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute("SET default_transaction_read_only = on")
+                cursor.execute(f"SET statement_timeout = {int(timeout) * 1000}")
+            dbapi_connection.commit()
+        elif kind == "mysql":
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute("SET SESSION TRANSACTION READ ONLY")
+                cursor.execute("SELECT VERSION()")
+                version = cursor.fetchone()[0]
+                if "MariaDB" in version:
+                    cursor.execute(f"SET SESSION max_statement_time = {int(timeout)}")
+                else:
+                    cursor.execute(f"SET SESSION max_execution_time = {int(timeout) * 1000}")
+        elif kind == "sqlite":
+            dbapi_connection.execute("PRAGMA query_only = 1")
+            _install_sqlite_timeout(dbapi_connection, timeout)
+
+    return on_connect
+
+
+def _install_sqlite_timeout(dbapi_connection, timeout: int) -> None:
+    """SQLite has no statement timeout: a progress handler interrupts a statement past its deadline."""
+    state = {"deadline": None}
+
+    def progress() -> int:
+        deadline = state["deadline"]
+        return 1 if deadline is not None and time.monotonic() > deadline else 0
+
+    dbapi_connection.set_progress_handler(progress, 10_000)
+    dbapi_connection.gateway_deadline = state  # set by the engine before each statement
+    dbapi_connection.gateway_timeout = timeout
+
+
+def source_engine(source: SourceSpec) -> Engine:
+    """The pooled, read-only engine of a source (rebuilt when the source is edited)."""
+    key = (source.id, source.stamp)
+    engine = _engines.get(key)
+    if engine is not None:
+        return engine
+    with _engines_lock:
+        engine = _engines.get(key)
+        if engine is None:
+            for old in [k for k in _engines if k[0] == source.id]:
+                _engines.pop(old).dispose()
+            engine = connect(source.url, timeout=source.statement_timeout, pooled=True)
+            _engines[key] = engine
+    return engine
+
+
+def connect(url: str, *, timeout: int = 10, pooled: bool = False) -> Engine:
+    """An engine for a source URL, read-only with a statement timeout on every connection."""
+    kind = source_kind(url)
+    target = driver_url(url)
+    connect_args: dict = {}
+    if kind == "postgresql":
+        connect_args = {"connect_timeout": CONNECT_TIMEOUT}
+    elif kind == "mysql":
+        connect_args = {"connect_timeout": CONNECT_TIMEOUT, "charset": "utf8mb4"}
+    elif kind == "sqlite":
+        connect_args = {"check_same_thread": False}
+    options: dict = {"connect_args": connect_args}
+    if pooled and kind != "sqlite":
+        options.update(
+            pool_size=5,
+            max_overflow=5,
+            pool_pre_ping=True,
+            pool_recycle=1800,
+            pool_timeout=CONNECT_TIMEOUT,
+        )
+    elif not pooled:
+        options["poolclass"] = NullPool
+    engine = sa.create_engine(target, **options)
+    sa.event.listen(engine, "connect", _read_only_session(kind, timeout))
+    return engine
+
+
+def dispose_all() -> None:
+    """Close every pooled connection of this process (tests, and after fork)."""
+    with _engines_lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+class DuckDBFiles:
+    """Read-only DuckDB connections per dataset file, one per process, a cursor per thread."""
+
+    def __init__(self) -> None:
+        self._connections: dict[str, duckdb.DuckDBPyConnection] = {}
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    def cursor(self, path: str) -> duckdb.DuckDBPyConnection:
+        """A cursor on the file, for this thread; opening a file costs 12-16 ms, so it is done once."""
+        cursors = self._local.__dict__.setdefault("cursors", {})
+        cursor = cursors.get(path)
+        if cursor is None:
+            cursor = self._connection(path).cursor()
+            cursors[path] = cursor
+        return cursor
+
+    def _connection(self, path: str) -> duckdb.DuckDBPyConnection:
+        connection = self._connections.get(path)
+        if connection is None:
+            with self._lock:
+                connection = self._connections.get(path)
+                if connection is None:
+                    # One thread per connection: DuckDB's own pool cost a quarter of the throughput
+                    # of small indexed queries served by several worker processes.
+                    connection = duckdb.connect(path, read_only=True, config={"threads": 1})
+                    self._connections[path] = connection
+        return connection
+
+    def close(self, path: str) -> None:
+        """Forget a file (a replaced version) in this process."""
+        with self._lock:
+            connection = self._connections.pop(path, None)
+        if connection is not None:
+            connection.close()
+
+    def close_all(self) -> None:
+        """Close every file (tests)."""
+        with self._lock:
+            connections, self._connections = self._connections, {}
+        self._local = threading.local()
+        for connection in connections.values():
+            connection.close()
+
+
+duckdb_files = DuckDBFiles()
