@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from datasets.models import Column, Dataset, PrivacyPolicy, Source
-
-
-@admin.register(Source)
-class SourceAdmin(admin.ModelAdmin):
-    list_display = ["name", "kind", "url", "statement_timeout"]
+from datasets import admin_sources  # noqa: F401  (registers the Source admin)
+from datasets.models import Column, Dataset, PrivacyPolicy
 
 
 class ColumnInline(admin.TabularInline):

@@ -11,3 +11,11 @@ class UsageMiddleware:
 
     def __call__(self, request):
         return self.get_response(request)
+
+
+def annotate(request, *, dataset: str | None = None, operation: str | None = None, rows: int | None = None) -> None:
+    """Called by the dataset API views: what the request read, for its usage record.
+
+    `request` is the DRF request (or the Django HttpRequest); operation is one of
+    list_datasets, describe_dataset, rows, row, aggregate.
+    """
