@@ -1,0 +1,275 @@
+"""Query objects -> SQLAlchemy Core statements for a backend: identifiers quoted, values bound."""
+
+from __future__ import annotations
+
+import operator
+
+import sqlalchemy as sa
+
+from datasets.engine.query import AggregateQuery, Filter, GroupKey, Metric, RowsQuery
+from datasets.engine.spec import ColumnSpec, DatasetSpec
+
+_TYPES = {
+    "string": sa.String,
+    "integer": sa.BigInteger,
+    "number": sa.Float,
+    "boolean": sa.Boolean,
+    "date": sa.Date,
+    "datetime": sa.DateTime,
+}
+
+
+class Dialect:
+    """The SQL a backend needs beyond what SQLAlchemy renders by itself: date parts, buckets, NULL order."""
+
+    name = "generic"
+
+    def date_part(self, expr, part: str):
+        """year, quarter or month of a date, as an integer."""
+        return sa.extract(part, expr)
+
+    def bucket(self, expr, bucket: str):
+        """A date bucket as a string: 2024, 2024-Q2, 2024-04, 2024-W14, 2024-04-03."""
+        raise NotImplementedError
+
+    def contains(self, expr, value: str):
+        return expr.contains(value, autoescape=True)
+
+    def startswith(self, expr, value: str):
+        return expr.startswith(value, autoescape=True)
+
+    def order(self, expr, descending: bool):
+        """Ascending or descending, NULLs last on every backend."""
+        return (expr.desc() if descending else expr.asc()).nulls_last()
+
+
+def _fmt(text: str):
+    # Format strings are Gateway's own constants, inlined so that GROUP BY sees one expression.
+    return sa.literal(text, literal_execute=True)
+
+
+class DuckDBDialect(Dialect):
+    name = "duckdb"
+
+    def date_part(self, expr, part):
+        return getattr(sa.func, part)(expr)
+
+    def bucket(self, expr, bucket):
+        if bucket == "quarter":
+            return sa.func.concat(
+                sa.func.strftime(expr, _fmt("%Y")), _fmt("-Q"), sa.func.quarter(expr)
+            )
+        formats = {"year": "%Y", "month": "%Y-%m", "week": "%G-W%V", "day": "%Y-%m-%d"}
+        return sa.func.strftime(expr, _fmt(formats[bucket]))
+
+
+class PostgresDialect(Dialect):
+    name = "postgresql"
+
+    def date_part(self, expr, part):
+        return sa.cast(sa.extract(part, expr), sa.Integer)
+
+    def bucket(self, expr, bucket):
+        formats = {
+            "year": "YYYY",
+            "quarter": 'YYYY-"Q"Q',
+            "month": "YYYY-MM",
+            "week": 'IYYY-"W"IW',
+            "day": "YYYY-MM-DD",
+        }
+        return sa.func.to_char(expr, _fmt(formats[bucket]))
+
+
+class MySQLDialect(Dialect):
+    name = "mysql"
+
+    def date_part(self, expr, part):
+        return getattr(sa.func, part)(expr)
+
+    def bucket(self, expr, bucket):
+        if bucket == "quarter":
+            return sa.func.concat(sa.func.year(expr), _fmt("-Q"), sa.func.quarter(expr))
+        formats = {"year": "%Y", "month": "%Y-%m", "week": "%x-W%v", "day": "%Y-%m-%d"}
+        return sa.func.date_format(expr, _fmt(formats[bucket]))
+
+    def order(self, expr, descending):
+        # MySQL has no NULLS LAST: sort on "is null" first.
+        return sa.case((expr.is_(None), 1), else_=0), (expr.desc() if descending else expr.asc())
+
+
+class SQLiteDialect(Dialect):
+    name = "sqlite"
+
+    def _int(self, fmt: str, expr):
+        return sa.cast(sa.func.strftime(_fmt(fmt), expr), sa.Integer)
+
+    def date_part(self, expr, part):
+        if part == "quarter":
+            return (self._int("%m", expr) + 2) // 3
+        return self._int({"year": "%Y", "month": "%m"}[part], expr)
+
+    def bucket(self, expr, bucket):
+        if bucket == "quarter":
+            return (
+                sa.func.strftime(_fmt("%Y"), expr)
+                + _fmt("-Q")
+                + sa.cast((self._int("%m", expr) + 2) // 3, sa.String)
+            )
+        if bucket == "week":
+            # SQLite before 3.46 has no %G/%V: the ISO week is the one of the week's Thursday.
+            thursday = sa.func.date(expr, _fmt("-3 days"), _fmt("weekday 4"))
+            week = (sa.cast(sa.func.strftime(_fmt("%j"), thursday), sa.Integer) - 1) // 7 + 1
+            return (
+                sa.func.strftime(_fmt("%Y"), thursday)
+                + _fmt("-W")
+                + sa.func.printf(_fmt("%02d"), week)
+            )
+        formats = {"year": "%Y", "month": "%Y-%m", "day": "%Y-%m-%d"}
+        return sa.func.strftime(_fmt(formats[bucket]), expr)
+
+    def contains(self, expr, value):
+        # LIKE is case-insensitive in SQLite; instr() matches exactly, as the other backends do.
+        return sa.func.instr(expr, value) > 0
+
+    def startswith(self, expr, value):
+        return sa.func.substr(expr, 1, len(value)) == value
+
+
+DIALECTS: dict[str, Dialect] = {
+    "duckdb": DuckDBDialect(),
+    "postgresql": PostgresDialect(),
+    "mysql": MySQLDialect(),
+    "sqlite": SQLiteDialect(),
+}
+
+
+def table_of(spec: DatasetSpec) -> sa.TableClause:
+    """The dataset's table, with every column typed (hidden ones too: row filters may use them)."""
+    columns = [sa.column(column.physical, _TYPES[column.type]()) for column in spec.all_columns]
+    return sa.table(spec.table, *columns, schema=spec.schema_name or None)
+
+
+def _expr(table: sa.TableClause, column: ColumnSpec):
+    return table.c[column.physical]
+
+
+_COMPARISONS = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le}
+
+
+def _condition(dialect: Dialect, table: sa.TableClause, item: Filter):
+    expr = _expr(table, item.column)
+    op, value = item.op, item.value
+    if op == "eq":
+        return expr == value
+    if op == "ne":
+        # "not equal" keeps rows where the value is missing, as a person reading "not EU" expects.
+        return sa.or_(expr != value, expr.is_(None))
+    if op in _COMPARISONS:
+        return _COMPARISONS[op](expr, value)
+    if op == "in":
+        return expr.in_(value)
+    if op == "contains":
+        return dialect.contains(expr, value)
+    if op == "icontains":
+        return expr.icontains(value, autoescape=True)
+    if op == "startswith":
+        return dialect.startswith(expr, value)
+    if op == "isnull":
+        return expr.is_(None) if value else expr.is_not(None)
+    if op in ("year", "quarter", "month"):
+        return dialect.date_part(expr, op) == value
+    raise AssertionError(f"unknown operator {op}")
+
+
+def _where(
+    dialect: Dialect, spec: DatasetSpec, table: sa.TableClause, filters, search: str | None
+) -> list:
+    conditions = [_condition(dialect, table, item) for item in filters]
+    if search:
+        searchable = [c for c in spec.columns if c.searchable and not c.protected]
+        conditions.append(
+            sa.or_(*(_expr(table, c).icontains(search, autoescape=True) for c in searchable))
+        )
+    return conditions
+
+
+def _ordering(dialect: Dialect, expressions: dict, ordering) -> list:
+    clauses = []
+    for order in ordering:
+        clause = dialect.order(expressions[order.key], order.descending)
+        clauses.extend(clause if isinstance(clause, tuple) else (clause,))
+    return clauses
+
+
+def compile_rows(spec: DatasetSpec, query: RowsQuery) -> sa.Select:
+    """SELECT the page's fields, filtered, ordered, limited."""
+    dialect = DIALECTS[spec.backend]
+    table = table_of(spec)
+    expressions = {column.name: _expr(table, column) for column in spec.all_columns}
+    return (
+        sa.select(*(_expr(table, column) for column in query.fields))
+        .where(*_where(dialect, spec, table, query.filters, query.search))
+        .order_by(*_ordering(dialect, expressions, query.ordering))
+        .limit(query.limit)
+        .offset(query.offset)
+    )
+
+
+def compile_count(spec: DatasetSpec, query: RowsQuery) -> sa.Select:
+    """SELECT count(*) of the rows the query matches."""
+    dialect = DIALECTS[spec.backend]
+    table = table_of(spec)
+    return (
+        sa.select(sa.func.count())
+        .select_from(table)
+        .where(*_where(dialect, spec, table, query.filters, query.search))
+    )
+
+
+def compile_row(spec: DatasetSpec, key, filters: tuple[Filter, ...]) -> sa.Select:
+    """SELECT the row whose primary key is `key`, within the key's row filters."""
+    dialect = DIALECTS[spec.backend]
+    table = table_of(spec)
+    pk = spec.any_column(spec.primary_key)
+    return (
+        sa.select(*(_expr(table, column) for column in spec.columns))
+        .where(_expr(table, pk) == key, *_where(dialect, spec, table, filters, None))
+        .limit(2)
+    )
+
+
+def _group_expr(dialect: Dialect, table: sa.TableClause, key: GroupKey):
+    expr = _expr(table, key.column)
+    return dialect.bucket(expr, key.bucket) if key.bucket else expr
+
+
+def _metric_expr(table: sa.TableClause, metric: Metric):
+    if metric.function == "count":
+        return sa.func.count()
+    expr = _expr(table, metric.column)
+    if metric.function == "count_distinct":
+        return sa.func.count(sa.distinct(expr))
+    if metric.function == "avg":
+        return sa.func.avg(sa.cast(expr, sa.Float) if metric.column.type == "integer" else expr)
+    return getattr(sa.func, metric.function)(expr)
+
+
+def compile_aggregate(spec: DatasetSpec, query: AggregateQuery) -> sa.Select:
+    """SELECT group keys and metrics, grouped by position, ordered by result key."""
+    dialect = DIALECTS[spec.backend]
+    table = table_of(spec)
+    groups = [
+        _group_expr(dialect, table, key).label(f"g{i}") for i, key in enumerate(query.group_by)
+    ]
+    metrics = [_metric_expr(table, metric).label(f"m{i}") for i, metric in enumerate(query.metrics)]
+    labels = {key.key: label for key, label in zip(query.group_by, groups, strict=True)}
+    labels.update({metric.key: label for metric, label in zip(query.metrics, metrics, strict=True)})
+    statement = sa.select(*groups, *metrics).where(
+        *_where(dialect, spec, table, query.filters, query.search)
+    )
+    if groups:
+        statement = statement.group_by(
+            *(sa.literal_column(str(position)) for position in range(1, len(groups) + 1))
+        )
+    order_exprs = {key: sa.literal_column(label.name) for key, label in labels.items()}
+    return statement.order_by(*_ordering(dialect, order_exprs, query.ordering)).limit(query.limit)

@@ -1,0 +1,73 @@
+"""The query objects: what a client asked for, already checked against the dataset's columns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from datasets.engine.spec import ColumnSpec
+
+
+@dataclass(frozen=True)
+class Filter:
+    """`column op value`; `value` is parsed by the column's type (a tuple for `in`)."""
+
+    column: ColumnSpec
+    op: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class Order:
+    """Sort by a result key (a column, or in aggregates a group or metric key)."""
+
+    key: str
+    descending: bool = False
+
+
+@dataclass(frozen=True)
+class RowsQuery:
+    """A page of rows."""
+
+    filters: tuple[Filter, ...]
+    search: str | None
+    ordering: tuple[Order, ...]
+    fields: tuple[ColumnSpec, ...]
+    limit: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class GroupKey:
+    """A column to group by, or one of its date buckets."""
+
+    column: ColumnSpec
+    bucket: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.column.name}__{self.bucket}" if self.bucket else self.column.name
+
+
+@dataclass(frozen=True)
+class Metric:
+    """count, or a function of a column."""
+
+    function: str
+    column: ColumnSpec | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.function}_{self.column.name}" if self.column else self.function
+
+
+@dataclass(frozen=True)
+class AggregateQuery:
+    """Grouped metrics."""
+
+    filters: tuple[Filter, ...]
+    search: str | None
+    group_by: tuple[GroupKey, ...]
+    metrics: tuple[Metric, ...]
+    ordering: tuple[Order, ...]
+    limit: int

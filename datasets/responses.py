@@ -1,0 +1,92 @@
+"""Response bodies of the rows endpoint: JSON cut to the size ChatGPT accepts, and streamed CSV."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from urllib.parse import urlencode
+
+from django.http import HttpResponse, StreamingHttpResponse
+
+from datasets.engine.execute import Page
+
+
+def _dumps(value) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def page_url(base: str, path: str, params, *, limit: int, offset: int) -> str:
+    """The URL of another page: the same query with limit and offset replaced."""
+    query = [
+        (name, value)
+        for name, values in params.lists()
+        for value in values
+        if name not in ("limit", "offset")
+    ]
+    query += [("limit", str(limit)), ("offset", str(offset))] if offset else [("limit", str(limit))]
+    return f"{base}{path}?{urlencode(query)}"
+
+
+def rows_json(
+    page: Page, *, base: str, path: str, params, limit: int, offset: int, max_chars: int
+) -> HttpResponse | None:
+    """The page as JSON under `max_chars` characters, cut at a row boundary; None if one row alone is too large."""
+    encoded = [_dumps(row) for row in page.rows]
+    previous = (
+        page_url(base, path, params, limit=limit, offset=max(offset - limit, 0))
+        if offset > 0
+        else None
+    )
+    # Room for the envelope: count, both links and the truncated flag, at their longest.
+    longest_next = page_url(base, path, params, limit=limit, offset=offset + len(encoded))
+    envelope = (
+        len(
+            _dumps(
+                {
+                    "count": page.count,
+                    "next": longest_next,
+                    "previous": previous,
+                    "truncated": False,
+                    "results": [],
+                }
+            )
+        )
+        + 8
+    )
+    budget = max_chars - envelope
+    kept, used = 0, 0
+    for text in encoded:
+        if used + len(text) + 1 > budget:
+            break
+        used += len(text) + 1
+        kept += 1
+    truncated = kept < len(encoded)
+    if truncated and kept == 0:
+        return None
+    end = offset + kept
+    next_url = page_url(base, path, params, limit=limit, offset=end) if end < page.count else None
+    head = _dumps(
+        {"count": page.count, "next": next_url, "previous": previous, "truncated": truncated}
+    )
+    body = head[:-1] + ',"results":[' + ",".join(encoded[:kept]) + "]}"
+    return HttpResponse(body, content_type="application/json")
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def rows_csv(page: Page, fields: list[str], filename: str) -> StreamingHttpResponse:
+    """The page as CSV, written row by row as the response is sent."""
+
+    def lines() -> Iterator[str]:
+        writer = csv.writer(_Echo())
+        yield "\ufeff" + writer.writerow(fields)
+        for row in page.rows:
+            yield writer.writerow(["" if row[name] is None else row[name] for name in fields])
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}.csv"'
+    return response

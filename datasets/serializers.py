@@ -1,0 +1,80 @@
+"""The shapes of the dataset list and a dataset's description."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from datasets.engine.spec import ColumnSpec, DatasetSpec
+
+
+class ColumnSerializer(serializers.Serializer):
+    """A column as a client plans its call from it."""
+
+    name = serializers.CharField()
+    type = serializers.ChoiceField(
+        choices=["string", "integer", "number", "boolean", "date", "datetime"]
+    )
+    description = serializers.CharField()
+    operators = serializers.ListField(child=serializers.CharField())
+    enum = serializers.ListField(child=serializers.JSONField(), allow_null=True)
+    min = serializers.JSONField(allow_null=True)
+    max = serializers.JSONField(allow_null=True)
+
+    def to_representation(self, column: ColumnSpec) -> dict:
+        ranged = column.type in ("integer", "number", "date", "datetime") and not column.protected
+        return {
+            "name": column.name,
+            "type": column.type,
+            "description": column.description,
+            "operators": list(column.operators),
+            "enum": list(column.enum) if column.enum is not None and not column.protected else None,
+            "min": column.min if ranged else None,
+            "max": column.max if ranged else None,
+        }
+
+
+class DatasetSummarySerializer(serializers.Serializer):
+    """One entry of GET /api/v1/datasets/."""
+
+    slug = serializers.CharField()
+    title = serializers.CharField()
+    description = serializers.CharField()
+    row_count = serializers.IntegerField(allow_null=True)
+    url = serializers.URLField()
+
+    def to_representation(self, spec: DatasetSpec) -> dict:
+        return {
+            "slug": spec.slug,
+            "title": spec.title,
+            "description": spec.description,
+            "row_count": spec.row_count,
+            "url": f"{self.context['base_url']}/api/v1/datasets/{spec.slug}/",
+        }
+
+
+class DatasetListSerializer(serializers.Serializer):
+    """GET /api/v1/datasets/."""
+
+    count = serializers.IntegerField()
+    results = DatasetSummarySerializer(many=True)
+
+
+class DatasetSerializer(serializers.Serializer):
+    """GET /api/v1/datasets/{slug}/."""
+
+    slug = serializers.CharField()
+    title = serializers.CharField()
+    description = serializers.CharField()
+    primary_key = serializers.CharField(allow_null=True)
+    row_count = serializers.IntegerField(allow_null=True)
+    columns = ColumnSerializer(many=True)
+
+    def to_representation(self, spec: DatasetSpec) -> dict:
+        return {
+            "slug": spec.slug,
+            "title": spec.title,
+            "description": spec.description,
+            "primary_key": spec.primary_key,
+            "row_count": spec.row_count,
+            "columns": [ColumnSerializer(column).data for column in spec.columns],
+        }
