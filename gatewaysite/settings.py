@@ -150,6 +150,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = GATEWAY_DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -170,12 +171,22 @@ REST_FRAMEWORK = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Gateway",
-    "DESCRIPTION": "Datasets published for ChatGPT and API clients.",
+    "DESCRIPTION": (
+        "Datasets published for ChatGPT and API clients. Use aggregate_<dataset> for totals, "
+        "counts and averages, list_<dataset>_rows for records, describe_dataset for columns."
+    ),
     "VERSION": "1.0.0",
     "OAS_VERSION": "3.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Adds each dataset's concrete operations and enforces ChatGPT's import rules.
+    "DEFAULT_GENERATOR_CLASS": "datasets.schema.generator.GatewaySchemaGenerator",
+    # Not the default enum hook: it moves enums into components and makes nullable ones oneOf
+    # with a null schema, which the GPT Builder rejects.
+    "POSTPROCESSING_HOOKS": [],
+    "ENUM_ADD_EXPLICIT_BLANK_NULL_CHOICE": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"validatorUrl": None, "displayOperationId": True},
     "REDOC_DIST": "SIDECAR",
 }
 

@@ -1,0 +1,324 @@
+"""The dataset API as clients call it: literal URLs, the contract's shapes, every error status."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import defaultdict
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.test import Client
+
+from datasets.models import Dataset, Source
+from tests.datasets.sales_fixture import register_sales, sales_rows
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def rows():
+    return sales_rows()
+
+
+@pytest.fixture
+def sales(rows):
+    return register_sales(rows)
+
+
+@pytest.fixture
+def raw_key(sales):
+    from keys.services import api_key_issue
+
+    return api_key_issue(name="tests", all_datasets=True).raw_key
+
+
+@pytest.fixture
+def api(raw_key):
+    return Client(headers={"Authorization": f"Bearer {raw_key}"})
+
+
+def _error(response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert set(body) == {"error"}
+    assert body["error"]["status"] == status
+    assert body["error"]["code"] == code
+    assert body["error"]["message"]
+    return body["error"]
+
+
+def test_list_datasets(api):
+    body = api.get("/api/v1/datasets/").json()
+    assert body == {
+        "count": 1,
+        "results": [
+            {
+                "slug": "sales",
+                "title": "Sales",
+                "description": "Orders by product and region.",
+                "row_count": 240,
+                "url": "http://testserver/api/v1/datasets/sales/",
+            }
+        ],
+    }
+
+
+def test_list_uses_the_public_url_when_set(api, settings):
+    settings.GATEWAY_PUBLIC_URL = "https://data.example.com"
+    body = api.get("/api/v1/datasets/").json()
+    assert body["results"][0]["url"] == "https://data.example.com/api/v1/datasets/sales/"
+
+
+def test_disabled_dataset_is_not_served(api, sales):
+    Dataset.objects.filter(pk=sales.pk).update(enabled=False)
+    sales.columns.first().save()  # any catalog change drops the cached specs
+    assert api.get("/api/v1/datasets/").json()["count"] == 0
+    _error(api.get("/api/v1/datasets/sales/rows/"), 404, "dataset_not_found")
+
+
+def test_describe_dataset(api):
+    body = api.get("/api/v1/datasets/sales/").json()
+    assert body["slug"] == "sales"
+    assert body["primary_key"] == "order_id"
+    assert body["row_count"] == 240
+    columns = {column["name"]: column for column in body["columns"]}
+    assert list(columns) == [
+        "order_id",
+        "order_date",
+        "product",
+        "region",
+        "units",
+        "revenue",
+        "note",
+        "customer_email",
+    ]
+    assert columns["region"]["enum"] == ["APAC", "EU", "US"]
+    assert "in" in columns["region"]["operators"] and "gt" not in columns["region"]["operators"]
+    assert columns["order_date"]["min"] == "2023-01-04"
+    assert {"year", "quarter", "month", "gte"} <= set(columns["order_date"]["operators"])
+    # A masked column is published, but cannot be filtered on.
+    assert columns["customer_email"]["operators"] == []
+    assert set(columns["units"]) == {
+        "name",
+        "type",
+        "description",
+        "operators",
+        "enum",
+        "min",
+        "max",
+    }
+
+
+def test_rows_first_page_and_links(api):
+    body = api.get("/api/v1/datasets/sales/rows/").json()
+    assert body["count"] == 240
+    assert len(body["results"]) == 50
+    assert body["previous"] is None
+    assert body["truncated"] is False
+    assert body["next"] == "http://testserver/api/v1/datasets/sales/rows/?limit=50&offset=50"
+    assert [row["order_id"] for row in body["results"]] == list(range(1, 51))
+    assert body["results"][0]["order_date"] == "2023-01-04"
+    assert body["results"][0]["customer_email"] == "b***@example.com"
+
+
+def test_next_link_keeps_the_query(api, rows):
+    body = api.get("/api/v1/datasets/sales/rows/?region=EU&ordering=-revenue&limit=10").json()
+    query = parse_qs(urlsplit(body["next"]).query)
+    assert query == {"region": ["EU"], "ordering": ["-revenue"], "limit": ["10"], "offset": ["10"]}
+    second = api.get(body["next"]).json()
+    assert "offset" not in parse_qs(urlsplit(second["previous"]).query)
+    expected = sorted(
+        (row for row in rows if row["region"] == "EU"),
+        key=lambda row: (-row["revenue"], row["order_id"]),
+    )
+    got = body["results"] + second["results"]
+    assert [row["order_id"] for row in got] == [row["order_id"] for row in expected[:20]]
+    assert body["count"] == len(expected)
+
+
+def test_filters_combine_with_and(api, rows):
+    body = api.get(
+        "/api/v1/datasets/sales/rows/?region__in=EU,US&units__gte=5&order_date__year=2024&limit=1000&fields=order_id,units"
+    ).json()
+    expected = [
+        row["order_id"]
+        for row in rows
+        if row["region"] in ("EU", "US") and row["units"] >= 5 and row["order_date"].year == 2024
+    ]
+    assert [row["order_id"] for row in body["results"]] == expected
+    assert body["count"] == len(expected)
+    assert set(body["results"][0]) == {"order_id", "units"}
+
+
+def test_search_is_case_insensitive(api, rows):
+    body = api.get("/api/v1/datasets/sales/rows/?search=GIFT 1&limit=1000").json()
+    expected = [row["order_id"] for row in rows if "gift 1" in row["note"]]
+    assert [row["order_id"] for row in body["results"]] == expected
+
+
+def test_row_by_primary_key(api, rows):
+    body = api.get("/api/v1/datasets/sales/rows/17/").json()
+    assert body["order_id"] == 17
+    assert body["revenue"] == rows[16]["revenue"]
+    assert body["customer_email"] == "b***@example.com"
+
+
+@pytest.mark.parametrize("pk", ["999999", "abc", "1;DROP TABLE data"])
+def test_unknown_row_is_404(api, pk):
+    _error(api.get(f"/api/v1/datasets/sales/rows/{pk}/"), 404, "not_found")
+
+
+def test_seed_question_product_sales_for_q2(api, rows):
+    url = "/api/v1/datasets/sales/aggregate/?order_date__gte=2024-04-01&order_date__lte=2024-06-30&group_by=product&metrics=sum:revenue&ordering=-sum_revenue"
+    body = api.get(url).json()
+    totals = defaultdict(float)
+    for row in rows:
+        if "2024-04-01" <= row["order_date"].isoformat() <= "2024-06-30":
+            totals[row["product"]] += row["revenue"]
+    expected = sorted(totals.items(), key=lambda item: -item[1])
+    assert [result["product"] for result in body["results"]] == [product for product, _ in expected]
+    for result, (_, total) in zip(body["results"], expected, strict=True):
+        assert result["sum_revenue"] == pytest.approx(total)
+        assert set(result) == {"product", "sum_revenue"}
+
+
+def test_aggregate_by_quarter_bucket(api, rows):
+    body = api.get(
+        "/api/v1/datasets/sales/aggregate/?group_by=order_date__quarter&metrics=count,sum:units"
+    ).json()
+    counts = defaultdict(int)
+    for row in rows:
+        counts[f"{row['order_date'].year}-Q{(row['order_date'].month - 1) // 3 + 1}"] += 1
+    assert {result["order_date__quarter"]: result["count"] for result in body["results"]} == counts
+    assert [result["order_date__quarter"] for result in body["results"]] == sorted(counts)
+
+
+def test_aggregate_default_metric_is_count(api):
+    assert api.get("/api/v1/datasets/sales/aggregate/").json() == {"results": [{"count": 240}]}
+
+
+@pytest.mark.parametrize(
+    ("url", "code", "hint"),
+    [
+        ("/api/v1/datasets/sales/rows/?revnue__gte=10", "unknown_column", "revenue"),
+        ("/api/v1/datasets/sales/rows/?regoin=EU", "unknown_parameter", "region"),
+        ("/api/v1/datasets/sales/rows/?units__like=3", "unknown_operator", "gte"),
+        ("/api/v1/datasets/sales/rows/?region__gt=EU", "operator_not_allowed", "region__in"),
+        ("/api/v1/datasets/sales/rows/?units=many", "invalid_value", "whole number"),
+        ("/api/v1/datasets/sales/rows/?order_date__gte=Q2", "invalid_value", "YYYY-MM-DD"),
+        ("/api/v1/datasets/sales/rows/?customer_email=a@b.c", "pii_protected", "customer_email"),
+        ("/api/v1/datasets/sales/rows/?ordering=-revnue", "unknown_column", "revenue"),
+        ("/api/v1/datasets/sales/rows/?fields=order_id,prodcut", "unknown_column", "product"),
+        ("/api/v1/datasets/sales/rows/?limit=0", "invalid_limit", "1 to 1000"),
+        ("/api/v1/datasets/sales/rows/?limit=1001", "invalid_limit", "1 to 1000"),
+        ("/api/v1/datasets/sales/rows/?limit=ten", "invalid_limit", "1 to 1000"),
+        ("/api/v1/datasets/sales/rows/?offset=-1", "invalid_offset", "0"),
+        ("/api/v1/datasets/sales/rows/?format=xml", "invalid_value", "csv"),
+        ("/api/v1/datasets/sales/aggregate/?metrics=total:revenue", "unknown_metric", "sum"),
+        ("/api/v1/datasets/sales/aggregate/?metrics=sum:product", "metric_not_allowed", "revenue"),
+        (
+            "/api/v1/datasets/sales/aggregate/?group_by=order_date__decade",
+            "invalid_bucket",
+            "quarter",
+        ),
+        (
+            "/api/v1/datasets/sales/aggregate/?group_by=product&ordering=-sum_revenue",
+            "unknown_ordering",
+            "product",
+        ),
+        ("/api/v1/datasets/sales/aggregate/?limit=5000", "invalid_limit", "1 to 1000"),
+        ("/api/v1/datasets/?offset=3", "unknown_parameter", "none"),
+    ],
+)
+def test_bad_parameters_are_400_with_a_hint(api, url, code, hint):
+    error = _error(api.get(url), 400, code)
+    assert hint in error["message"]
+
+
+def test_unknown_dataset_is_404(api):
+    error = _error(api.get("/api/v1/datasets/nope/rows/"), 404, "dataset_not_found")
+    assert "/api/v1/datasets/" in error["message"]
+
+
+def test_unknown_endpoint_is_404_in_the_error_shape(api):
+    _error(api.get("/api/v1/nothing-here/"), 404, "not_found")
+
+
+def test_post_is_405(api):
+    _error(api.post("/api/v1/datasets/sales/rows/", {}), 405, "method_not_allowed")
+
+
+def test_missing_key_is_401(sales):
+    _error(Client().get("/api/v1/datasets/sales/rows/"), 401, "unauthorized")
+
+
+def test_unreachable_source_is_503_with_retry_after(api):
+    source = Source(name="down", kind="postgresql", url="postgresql://postgres@127.0.0.1:1/test")
+    source.save()
+    dataset = Dataset.objects.create(slug="remote", title="Remote", source=source, table="orders")
+    dataset.columns.create(physical_name="id", name="id", type="integer")
+    response = api.get("/api/v1/datasets/remote/rows/")
+    _error(response, 503, "source_unavailable")
+    assert int(response["Retry-After"]) > 0
+
+
+class TestSizeGuard:
+    @pytest.fixture
+    def rows(self):
+        return sales_rows(60, note_length=900)
+
+    def test_page_is_cut_to_fit_and_next_continues_exactly(self, api, settings, rows):
+        settings.GATEWAY_MAX_RESPONSE_CHARS = 6000
+        url = "/api/v1/datasets/sales/rows/?limit=50"
+        seen, pages = [], 0
+        while url:
+            response = api.get(url)
+            assert len(response.content.decode()) < 6000
+            body = response.json()
+            seen += [row["order_id"] for row in body["results"]]
+            pages += 1
+            if body["next"]:
+                assert body["truncated"] is True or len(body["results"]) == 50
+            url = body["next"]
+        assert seen == [row["order_id"] for row in rows]
+        assert pages > 2
+
+    def test_one_row_larger_than_the_limit_asks_for_fewer_fields(self, api, settings):
+        settings.GATEWAY_MAX_RESPONSE_CHARS = 1000
+        _error(api.get("/api/v1/datasets/sales/rows/?order_id=1"), 400, "response_too_large")
+        body = api.get("/api/v1/datasets/sales/rows/?order_id=1&fields=order_id,units").json()
+        assert body["results"][0]["order_id"] == 1
+
+
+class TestCsv:
+    def _read(self, response) -> list[dict]:
+        assert response["Content-Type"].startswith("text/csv")
+        text = b"".join(response.streaming_content).decode("utf-8-sig")
+        return list(csv.DictReader(io.StringIO(text)))
+
+    def test_format_csv(self, api, rows):
+        records = self._read(api.get("/api/v1/datasets/sales/rows/?format=csv&region=EU&limit=5"))
+        expected = [row for row in rows if row["region"] == "EU"][:5]
+        assert [int(record["order_id"]) for record in records] == [
+            row["order_id"] for row in expected
+        ]
+        assert records[0]["customer_email"] == "b***@example.com"
+
+    def test_accept_text_csv(self, api):
+        records = self._read(
+            api.get(
+                "/api/v1/datasets/sales/rows/?fields=order_id,product&limit=3",
+                headers={"Accept": "text/csv"},
+            )
+        )
+        assert list(records[0]) == ["order_id", "product"]
+        assert len(records) == 3
+
+
+def test_json_numbers_and_nulls(api, sales):
+    body = api.get("/api/v1/datasets/sales/rows/1/").json()
+    assert isinstance(body["revenue"], float)
+    assert isinstance(body["units"], int)
+    assert json.loads(json.dumps(body)) == body
