@@ -264,8 +264,10 @@ def compile_aggregate(spec: DatasetSpec, query: AggregateQuery) -> sa.Select:
     metrics = [_metric_expr(table, metric).label(f"m{i}") for i, metric in enumerate(query.metrics)]
     labels = {key.key: label for key, label in zip(query.group_by, groups, strict=True)}
     labels.update({metric.key: label for metric, label in zip(query.metrics, metrics, strict=True)})
-    statement = sa.select(*groups, *metrics).select_from(table).where(
-        *_where(dialect, spec, table, query.filters, query.search)
+    statement = (
+        sa.select(*groups, *metrics)
+        .select_from(table)
+        .where(*_where(dialect, spec, table, query.filters, query.search))
     )
     if groups:
         statement = statement.group_by(

@@ -3,6 +3,7 @@ read-only DuckDB connection per dataset file, both kept open for the life of the
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -148,6 +149,11 @@ def dispose_all() -> None:
         _engines.clear()
 
 
+def _dataset_of(path: str) -> str:
+    """Every version of a dataset lives in the dataset's own folder."""
+    return os.path.dirname(path)
+
+
 class DuckDBFiles:
     """Read-only DuckDB connections per dataset file, one per process, a cursor per thread."""
 
@@ -162,6 +168,8 @@ class DuckDBFiles:
         cursor = cursors.get(path)
         if cursor is None:
             cursor = self._connection(path).cursor()
+            for other in [p for p in cursors if _dataset_of(p) == _dataset_of(path)]:
+                del cursors[other]
             cursors[path] = cursor
         return cursor
 
@@ -174,6 +182,11 @@ class DuckDBFiles:
                     # One thread per connection: DuckDB's own pool cost a quarter of the throughput
                     # of small indexed queries served by several worker processes.
                     connection = duckdb.connect(path, read_only=True, config={"threads": 1})
+                    # A new version of a dataset retires the connection to the one it replaces.
+                    for other in [
+                        p for p in self._connections if _dataset_of(p) == _dataset_of(path)
+                    ]:
+                        self._connections.pop(other).close()
                     self._connections[path] = connection
         return connection
 

@@ -96,7 +96,7 @@ def _fetch_duckdb(path: str, statement: sa.Select) -> list[tuple]:
     try:
         # fetchall(): a cursor with an unfinished result refuses new work.
         return duckdb_files.cursor(path).execute(str(compiled), params).fetchall()
-    except duckdb.IOException as error:
+    except (duckdb.IOException, duckdb.ConnectionException) as error:
         logger.warning("Dataset file %s cannot be read: %s", path, error)
         raise SourceUnavailable(
             "The dataset's file cannot be read right now; retry shortly."
