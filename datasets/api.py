@@ -69,14 +69,14 @@ class DatasetView(APIView):
         return row_filters(request, spec)
 
 
-@extend_schema(
-    operation_id="list_datasets", summary="List the datasets", responses=DatasetListSerializer
-)
 class DatasetListView(DatasetView):
     """GET /api/v1/datasets/: the datasets this key may read."""
 
     operation = "list_datasets"
 
+    @extend_schema(
+        operation_id="list_datasets", summary="List the datasets", responses=DatasetListSerializer
+    )
     def get(self, request: Request) -> Response:
         _reject_parameters(request)
         specs = [spec for spec in dataset_specs() if dataset_in_scope(request, spec)]
@@ -86,16 +86,16 @@ class DatasetListView(DatasetView):
         return Response({"count": len(results), "results": results})
 
 
-@extend_schema(
-    operation_id="describe_dataset",
-    summary="Describe a dataset and its columns",
-    responses=DatasetSerializer,
-)
 class DatasetDetailView(DatasetView):
     """GET /api/v1/datasets/{slug}/: the columns, their types, operators, values and ranges."""
 
     operation = "describe_dataset"
 
+    @extend_schema(
+        operation_id="describe_dataset",
+        summary="Describe a dataset and its columns",
+        responses=DatasetSerializer,
+    )
     def get(self, request: Request, slug: str) -> Response:
         _reject_parameters(request)
         return Response(DatasetSerializer(self.dataset(request, slug)).data)
@@ -111,14 +111,14 @@ def _wants_csv(request: Request) -> bool:
     return "text/csv" in accept and "application/json" not in accept
 
 
-@extend_schema(
-    operation_id="list_rows", responses={200: OpenApiResponse(description="A page of rows.")}
-)
 class RowListView(DatasetView):
     """GET /api/v1/datasets/{slug}/rows/: filter, search, sort, select fields, paginate."""
 
     operation = "rows"
 
+    @extend_schema(
+        operation_id="list_rows", responses={200: OpenApiResponse(description="A page of rows.")}
+    )
     def get(self, request: Request, slug: str):
         spec = self.dataset(request, slug)
         query = parse_rows(spec, request.query_params, forced=self.forced(request, spec))
@@ -144,12 +144,12 @@ class RowListView(DatasetView):
         return response
 
 
-@extend_schema(operation_id="get_row", responses={200: OpenApiResponse(description="One row.")})
 class RowDetailView(DatasetView):
     """GET /api/v1/datasets/{slug}/rows/{pk}/: one row by primary key."""
 
     operation = "row"
 
+    @extend_schema(operation_id="get_row", responses={200: OpenApiResponse(description="One row.")})
     def get(self, request: Request, slug: str, pk: str) -> Response:
         spec = self.dataset(request, slug)
         _reject_parameters(request)
@@ -164,14 +164,14 @@ class RowDetailView(DatasetView):
         return Response(row)
 
 
-@extend_schema(
-    operation_id="aggregate", responses={200: OpenApiResponse(description="Grouped metrics.")}
-)
 class AggregateView(DatasetView):
     """GET /api/v1/datasets/{slug}/aggregate/: grouped metrics over filtered rows."""
 
     operation = "aggregate"
 
+    @extend_schema(
+        operation_id="aggregate", responses={200: OpenApiResponse(description="Grouped metrics.")}
+    )
     def get(self, request: Request, slug: str) -> Response:
         spec = self.dataset(request, slug)
         query = parse_aggregate(spec, request.query_params, forced=self.forced(request, spec))

@@ -32,6 +32,9 @@ class Dialect:
         """A date bucket as a string: 2024, 2024-Q2, 2024-04, 2024-W14, 2024-04-03."""
         raise NotImplementedError
 
+    def in_(self, expr, values: tuple):
+        return expr.in_(values)
+
     def contains(self, expr, value: str):
         return expr.contains(value, autoescape=True)
 
@@ -44,12 +47,19 @@ class Dialect:
 
 
 def _fmt(text: str):
-    # Format strings are Gateway's own constants, inlined so that GROUP BY sees one expression.
-    return sa.literal(text, literal_execute=True)
+    # Format strings are Gateway's own constants (never client input), inlined as SQL literals so
+    # that the select list and GROUP BY see one expression and compiled statements can be reused.
+    assert "'" not in text
+    return sa.literal_column(f"'{text}'", sa.String)
 
 
 class DuckDBDialect(Dialect):
     name = "duckdb"
+
+    def in_(self, expr, values):
+        # One list parameter instead of one per value: the compiled statement is reused whatever
+        # the number of values.
+        return sa.func.list_contains(sa.bindparam(None, list(values)), expr)
 
     def date_part(self, expr, part):
         return getattr(sa.func, part)(expr)
@@ -167,7 +177,7 @@ def _condition(dialect: Dialect, table: sa.TableClause, item: Filter):
     if op in _COMPARISONS:
         return _COMPARISONS[op](expr, value)
     if op == "in":
-        return expr.in_(value)
+        return dialect.in_(expr, value)
     if op == "contains":
         return dialect.contains(expr, value)
     if op == "icontains":
@@ -274,4 +284,9 @@ def compile_aggregate(spec: DatasetSpec, query: AggregateQuery) -> sa.Select:
             *(sa.literal_column(str(position)) for position in range(1, len(groups) + 1))
         )
     order_exprs = {key: sa.literal_column(label.name) for key, label in labels.items()}
+    # A metric is ordered by its expression, not its alias: MariaDB refuses an alias of an
+    # aggregate inside another expression (the CASE that puts NULLs last), error 1247.
+    order_exprs.update(
+        {metric.key: _metric_expr(table, metric) for metric in query.metrics}
+    )
     return statement.order_by(*_ordering(dialect, order_exprs, query.ordering)).limit(query.limit)

@@ -4,6 +4,7 @@ read-only DuckDB connection per dataset file, both kept open for the life of the
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 import time
 
@@ -85,6 +86,13 @@ def _read_only_session(kind: str, timeout: int):
     return on_connect
 
 
+class _SQLiteConnection(sqlite3.Connection):
+    """sqlite3's connection, with room for the deadline of the statement it runs."""
+
+    gateway_deadline: dict
+    gateway_timeout: int
+
+
 def _install_sqlite_timeout(dbapi_connection, timeout: int) -> None:
     """SQLite has no statement timeout: a progress handler interrupts a statement past its deadline."""
     state = {"deadline": None}
@@ -124,7 +132,7 @@ def connect(url: str, *, timeout: int = 10, pooled: bool = False) -> Engine:
     elif kind == "mysql":
         connect_args = {"connect_timeout": CONNECT_TIMEOUT, "charset": "utf8mb4"}
     elif kind == "sqlite":
-        connect_args = {"check_same_thread": False}
+        connect_args = {"check_same_thread": False, "factory": _SQLiteConnection}
     options: dict = {"connect_args": connect_args}
     if pooled and kind != "sqlite":
         options.update(

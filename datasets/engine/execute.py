@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -88,14 +89,34 @@ def _records(columns: list[tuple[str, Callable]], rows: list[tuple]) -> list[dic
 # Backends
 
 
+_compiled: OrderedDict = OrderedDict()
+_COMPILED_MAX = 512
+
+
+def _duckdb_sql(statement: sa.Select) -> tuple[str, list]:
+    """SQL text and positional parameters; statements of the same shape compile once.
+
+    Compiling costs about a millisecond, more than a row lookup: SQLAlchemy's cache key tells
+    statements apart by shape and hands back this statement's own values.
+    """
+    cache_key = statement._generate_cache_key()
+    entry = _compiled.get(cache_key.key)
+    if entry is None:
+        compiled = _DUCKDB_DIALECT.statement_compiler(_DUCKDB_DIALECT, statement, cache_key=cache_key)
+        entry = (str(compiled), compiled)
+        _compiled[cache_key.key] = entry
+        if len(_compiled) > _COMPILED_MAX:
+            _compiled.popitem(last=False)
+    sql, compiled = entry
+    values = compiled.construct_params(extracted_parameters=cache_key.bindparams)
+    return sql, [values[name] for name in compiled.positiontup]
+
+
 def _fetch_duckdb(path: str, statement: sa.Select) -> list[tuple]:
-    compiled = statement.compile(
-        dialect=_DUCKDB_DIALECT, compile_kwargs={"render_postcompile": True}
-    )
-    params = [compiled.params[name] for name in compiled.positiontup]
+    sql, params = _duckdb_sql(statement)
     try:
         # fetchall(): a cursor with an unfinished result refuses new work.
-        return duckdb_files.cursor(path).execute(str(compiled), params).fetchall()
+        return duckdb_files.cursor(path).execute(sql, params).fetchall()
     except (duckdb.IOException, duckdb.ConnectionException) as error:
         logger.warning("Dataset file %s cannot be read: %s", path, error)
         raise SourceUnavailable(
