@@ -1,15 +1,97 @@
-"""Authentication of API calls by key (Authorization: Bearer or X-API-Key)."""
+"""Authentication of API calls by key: `Authorization: Bearer <key>` or `X-API-Key: <key>`."""
 
 from __future__ import annotations
 
-from rest_framework.authentication import BaseAuthentication
+import hmac
+import re
+
+from django.utils import timezone
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.exceptions import AuthenticationFailed
+
+from keys.selectors import KeyInfo, key_info
+from keys.services import key_hash
+
+RAW_KEY = re.compile(r"^gw_([A-Za-z0-9]{1,16})_[A-Za-z0-9]{16,128}$")
+MALFORMED = (
+    "The API key is malformed: a Gateway key looks like gw_<key id>_<secret>, as shown once "
+    "when it was issued. Send it as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'."
+)
+
+
+class KeyRefused(AuthenticationFailed):
+    """A genuine key (right secret) that may no longer be used: revoked or expired."""
+
+    def __init__(self, message: str, *, key_id: str):
+        super().__init__(message)
+        self.key_id = key_id
+
+
+def presented_key(request) -> str | None:
+    """The key sent with the request, None when neither header carries one.
+
+    Raises AuthenticationFailed for a Bearer header without a key or two different keys.
+    """
+    header = get_authorization_header(request).decode("latin-1").strip()
+    bearer = None
+    scheme, _, rest = header.partition(" ")
+    if scheme.lower() == "bearer":
+        bearer = rest.strip()
+        if not bearer:
+            raise AuthenticationFailed(MALFORMED)
+    api_key = request.META.get("HTTP_X_API_KEY", "").strip() or None
+    if bearer is not None and api_key is not None and bearer != api_key:
+        raise AuthenticationFailed(
+            "Two different API keys were sent (Authorization and X-API-Key): send one."
+        )
+    return bearer or api_key
+
+
+def key_authenticate(raw_key: str) -> KeyInfo:
+    """The key a raw key stands for, or AuthenticationFailed saying why not (never echoing it)."""
+    match = RAW_KEY.match(raw_key)
+    if match is None:
+        raise AuthenticationFailed(MALFORMED)
+    key = key_info(match.group(1))
+    # An unknown key id and a wrong secret get the same answer: a key that was rotated away
+    # or mistyped is simply not a key.
+    if key is None or not hmac.compare_digest(key.secret_hash, key_hash(raw_key)):
+        raise AuthenticationFailed(
+            "Unknown API key: it was never issued, was replaced by a rotation, or was not copied "
+            "whole. Ask the data admin for a valid key."
+        )
+    if key.revoked:
+        raise KeyRefused(
+            f"API key {key.key_id} has been revoked. Ask the data admin for a new key.",
+            key_id=key.key_id,
+        )
+    now = timezone.now()
+    if key.expired(now):
+        raise KeyRefused(
+            f"API key {key.key_id} expired on {key.expires_at:%Y-%m-%d %H:%M} UTC. "
+            "Ask the data admin for a new key.",
+            key_id=key.key_id,
+        )
+    return key
 
 
 class ApiKeyAuthentication(BaseAuthentication):
-    """Placeholder until keys land: authenticates nobody."""
+    """DRF authentication by Gateway key; request.auth is the key, request.user stays None."""
 
     def authenticate(self, request):
-        return None
+        raw_key = presented_key(request)
+        if raw_key is None:
+            return None
+        django_request = getattr(request, "_request", request)
+        try:
+            key = key_authenticate(raw_key)
+        except KeyRefused as refused:
+            # The usage record names a revoked or expired key; an unknown one could be anything.
+            django_request.gateway_key_id = refused.key_id
+            raise
+        django_request.gateway_key_id = key.key_id
+        return (None, key)
 
     def authenticate_header(self, request) -> str:
+        # Defined so that DRF answers 401 (with WWW-Authenticate) rather than 403.
         return 'Bearer realm="api"'

@@ -1,21 +1,222 @@
-"""Usage recording of every API request."""
+"""Usage recording of every API request, kept off the request path's critical cost.
+
+Each request under /api/ appends one compact record to a buffer: a Redis list when the shared
+cache is django-redis (one RPUSH, whose reply is the list length), otherwise a list in this
+process. Whichever request finds the buffer long enough, or this process's last flush old enough,
+moves a batch to the database with one bulk_create. If Redis does not answer, records go to the
+in-process buffer instead, so they are not lost.
+"""
 
 from __future__ import annotations
 
+import atexit
+import json
+import logging
+import re
+import threading
+import time
+from datetime import UTC, datetime, timedelta
 
-class UsageMiddleware:
-    """Placeholder until keys land: records nothing."""
+from django.conf import settings
+from django.core.cache import caches
+from django.db.models import Q
+from django.utils import timezone
+from django_redis import get_redis_connection
+from django_redis.cache import RedisCache
 
-    def __init__(self, get_response):
-        self.get_response = get_response
+logger = logging.getLogger("gateway")
 
-    def __call__(self, request):
-        return self.get_response(request)
+BATCH_SIZE = 200
+FLUSH_SECONDS = 5.0
+# Far above any sane batch: a process whose database is unreachable must not grow forever.
+LOCAL_LIMIT = 100_000
+LAST_USED_EVERY = timedelta(minutes=1)
+OPERATIONS = ("list_datasets", "describe_dataset", "rows", "row", "aggregate")
+
+_PATHS = [
+    (re.compile(r"^/api/v1/datasets/?$"), "list_datasets"),
+    (re.compile(r"^/api/v1/datasets/([^/]+)/?$"), "describe_dataset"),
+    (re.compile(r"^/api/v1/datasets/([^/]+)/rows/?$"), "rows"),
+    (re.compile(r"^/api/v1/datasets/([^/]+)/rows/[^/]+/?$"), "row"),
+    (re.compile(r"^/api/v1/datasets/([^/]+)/aggregate/?$"), "aggregate"),
+]
+
+_lock = threading.Lock()
+_local: list[list] = []
+_last_flush = time.monotonic()
 
 
-def annotate(request, *, dataset: str | None = None, operation: str | None = None, rows: int | None = None) -> None:
+def annotate(
+    request, *, dataset: str | None = None, operation: str | None = None, rows: int | None = None
+) -> None:
     """Called by the dataset API views: what the request read, for its usage record.
 
     `request` is the DRF request (or the Django HttpRequest); operation is one of
     list_datasets, describe_dataset, rows, row, aggregate.
     """
+    django_request = getattr(request, "_request", request)
+    note = getattr(django_request, "gateway_usage", None)
+    if note is None:
+        note = django_request.gateway_usage = {}
+    if dataset is not None:
+        note["dataset"] = dataset
+    if operation is not None:
+        note["operation"] = operation
+    if rows is not None:
+        note["rows"] = rows
+
+
+def _from_path(path: str) -> tuple[str, str]:
+    for pattern, operation in _PATHS:
+        match = pattern.match(path)
+        if match:
+            return (match.group(1) if match.groups() else ""), operation
+    return "", ""
+
+
+def _record(request, status: int, started: float, duration_ms: float) -> list:
+    note = getattr(request, "gateway_usage", None) or {}
+    dataset, operation = _from_path(request.path)
+    rows = note.get("rows")
+    return [
+        started,
+        getattr(request, "gateway_key_id", "") or "",
+        (note.get("dataset") or dataset)[:40],
+        (note.get("operation") or operation)[:20],
+        status,
+        round(duration_ms, 3),
+        rows if isinstance(rows, int) and rows >= 0 else None,
+    ]
+
+
+def _redis():
+    """The raw Redis client behind the default cache, or None when the cache is not Redis."""
+    if not isinstance(caches["default"], RedisCache):
+        return None
+    return get_redis_connection("default")
+
+
+def _list_name() -> str:
+    # Through make_key so that KEY_PREFIX and VERSION keep deployments sharing a Redis apart.
+    return caches["default"].make_key("gateway:usage")
+
+
+def record(entry: list) -> None:
+    """Buffer one usage record, and flush a batch when the buffer asks for it."""
+    length = None
+    try:
+        client = _redis()
+        if client is not None:
+            length = client.rpush(_list_name(), json.dumps(entry, separators=(",", ":")))
+    except Exception as error:
+        logger.warning("Usage buffer in Redis unavailable (%s): buffering in process.", error)
+    if length is None:
+        with _lock:
+            if len(_local) < LOCAL_LIMIT:
+                _local.append(entry)
+            length = len(_local)
+    if length >= BATCH_SIZE or time.monotonic() - _last_flush >= FLUSH_SECONDS:
+        usage_flush()
+
+
+def _take_redis(client) -> list[list]:
+    pipe = client.pipeline(transaction=True)
+    pipe.lrange(_list_name(), 0, BATCH_SIZE * 10 - 1)
+    pipe.ltrim(_list_name(), BATCH_SIZE * 10, -1)
+    items, _ = pipe.execute()
+    return [json.loads(item) for item in items]
+
+
+def _take_local() -> list[list]:
+    with _lock:
+        entries = list(_local)
+        _local.clear()
+    return entries
+
+
+def _write(entries: list[list]) -> None:
+    from keys.models import ApiKey, UsageRecord
+
+    records = [
+        UsageRecord(
+            time=datetime.fromtimestamp(started, tz=UTC),
+            key_id=key_id,
+            dataset=dataset,
+            operation=operation,
+            status=status,
+            duration_ms=duration_ms,
+            rows=rows,
+        )
+        for started, key_id, dataset, operation, status, duration_ms, rows in entries
+    ]
+    UsageRecord.objects.bulk_create(records, batch_size=500)
+    last_used: dict[str, datetime] = {}
+    for entry in records:
+        if entry.key_id and entry.status < 400:
+            last_used[entry.key_id] = max(entry.time, last_used.get(entry.key_id, entry.time))
+    for key_id, used in last_used.items():
+        # Written at most once a minute per key, whichever process flushes.
+        ApiKey.objects.filter(key_id=key_id).filter(
+            Q(last_used__isnull=True) | Q(last_used__lte=used - LAST_USED_EVERY)
+        ).update(last_used=used)
+
+
+def usage_flush() -> int:
+    """Move buffered usage records to the database now; returns how many were written."""
+    global _last_flush
+    _last_flush = time.monotonic()
+    entries = _take_local()
+    try:
+        client = _redis()
+        if client is not None:
+            entries += _take_redis(client)
+    except Exception as error:
+        logger.warning("Usage buffer in Redis unavailable (%s): flushing this process only.", error)
+    if not entries:
+        return 0
+    try:
+        _write(entries)
+    except Exception:
+        logger.exception("Could not write %d usage records: they are dropped.", len(entries))
+        return 0
+    return len(entries)
+
+
+def discard_buffer() -> None:
+    """Forget this process's unwritten records (tests start from an empty buffer)."""
+    _take_local()
+
+
+atexit.register(lambda: _local and usage_flush())
+
+
+class UsageMiddleware:
+    """Records every request under /api/ (any status: 401, 404 and 429 included)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not request.path.startswith("/api/"):
+            return self.get_response(request)
+        started = time.time()
+        began = time.perf_counter()
+        response = self.get_response(request)
+        duration_ms = (time.perf_counter() - began) * 1000
+        try:
+            record(_record(request, response.status_code, started, duration_ms))
+        except Exception:
+            # Usage is bookkeeping: it never turns a served answer into an error.
+            logger.exception("Usage record failed for %s", request.path)
+        return response
+
+
+def usage_prune(*, days: int | None = None) -> int:
+    """Delete usage records older than GATEWAY_USAGE_RETENTION_DAYS (or `days`); returns how many."""
+    from keys.models import UsageRecord
+
+    usage_flush()
+    keep = days if days is not None else settings.GATEWAY_USAGE_RETENTION_DAYS
+    cutoff = timezone.now() - timedelta(days=keep)
+    deleted, _ = UsageRecord.objects.filter(time__lt=cutoff).delete()
+    return deleted

@@ -45,6 +45,10 @@ class Dialect:
         """Ascending or descending, NULLs last on every backend."""
         return (expr.desc() if descending else expr.asc()).nulls_last()
 
+    def comparable(self, expr, values: tuple) -> tuple:
+        """A datetime column and filter values in forms that compare as times: themselves, mostly."""
+        return expr, values
+
 
 def _fmt(text: str):
     # Format strings are Gateway's own constants (never client input), inlined as SQL literals so
@@ -66,8 +70,11 @@ class DuckDBDialect(Dialect):
 
     def bucket(self, expr, bucket):
         if bucket == "quarter":
-            return sa.func.concat(
-                sa.func.strftime(expr, _fmt("%Y")), _fmt("-Q"), sa.func.quarter(expr)
+            # `||`, not concat(): DuckDB's concat() skips NULLs, which made a NULL date '-Q'.
+            return (
+                sa.func.strftime(expr, _fmt("%Y"), type_=sa.String)
+                + _fmt("-Q")
+                + sa.cast(sa.func.quarter(expr), sa.String)
             )
         formats = {"year": "%Y", "month": "%Y-%m", "week": "%G-W%V", "day": "%Y-%m-%d"}
         return sa.func.strftime(expr, _fmt(formats[bucket]))
@@ -144,6 +151,12 @@ class SQLiteDialect(Dialect):
     def startswith(self, expr, value):
         return sa.func.substr(expr, 1, len(value)) == value
 
+    def comparable(self, expr, values):
+        # SQLite keeps a datetime as text in its writer's format ('2024-06-30 12:00:00' from
+        # Django, with 'T', with or without fractions): compared as text, they disagree.
+        julian = tuple(sa.func.julianday(sa.literal(value, sa.DateTime())) for value in values)
+        return sa.func.julianday(expr), julian
+
 
 DIALECTS: dict[str, Dialect] = {
     "duckdb": DuckDBDialect(),
@@ -169,6 +182,9 @@ _COMPARISONS = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte":
 def _condition(dialect: Dialect, table: sa.TableClause, item: Filter):
     expr = _expr(table, item.column)
     op, value = item.op, item.value
+    if item.column.type == "datetime" and op in ("eq", "ne", "in", *_COMPARISONS):
+        expr, values = dialect.comparable(expr, value if op == "in" else (value,))
+        value = values if op == "in" else values[0]
     if op == "eq":
         return expr == value
     if op == "ne":

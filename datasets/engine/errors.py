@@ -36,6 +36,11 @@ class SourceUnavailable(Exception):
         self.retry_after = retry_after
 
 
+def shown(text: str, limit: int = 40) -> str:
+    """A client's text as quoted back in a message: cut, so that a huge parameter is not echoed."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def suggest(name: str, choices: Iterable[str], *, what: str) -> str:
     """'Did you mean X? Valid Ys: …' for a name that is not among `choices`."""
     choices = list(choices)

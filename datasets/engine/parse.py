@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Mapping
 
 from datasets.engine import grammar
-from datasets.engine.errors import QueryError, suggest
+from datasets.engine.errors import QueryError, shown, suggest
 from datasets.engine.query import AggregateQuery, Filter, GroupKey, Metric, Order, RowsQuery
 from datasets.engine.spec import ColumnSpec, DatasetSpec
 from datasets.engine.values import is_date_only, parse_bool, parse_int_in, parse_value
@@ -40,7 +40,7 @@ def _column(spec: DatasetSpec, name: str, *, role: str) -> ColumnSpec:
     if column is None:
         raise QueryError(
             "unknown_column",
-            f"Unknown column '{name}' in {role}." + suggest(name, _names(spec), what="columns"),
+            f"Unknown column '{shown(name)}' in {role}." + suggest(name, _names(spec), what="columns"),
         )
     return column
 
@@ -61,7 +61,7 @@ def _parse_filter(spec: DatasetSpec, name: str, raw: str) -> Filter:
     if op not in grammar.ALL_OPERATORS:
         raise QueryError(
             "unknown_operator",
-            f"Unknown operator '{op}' in '{name}'."
+            f"Unknown operator '{shown(op)}' in '{shown(name)}'."
             + suggest(
                 op,
                 [
@@ -127,7 +127,7 @@ def _filters(
             valid = list(reserved) + _names(spec)
             raise QueryError(
                 "unknown_parameter",
-                f"Unknown parameter '{name}'."
+                f"Unknown parameter '{shown(name)}'."
                 + suggest(name, valid, what="parameters (and filters column__operator)"),
             )
         filters.append(_parse_filter(spec, name, raw))
@@ -212,12 +212,9 @@ def parse_rows(
     spec: DatasetSpec, params: Mapping, *, forced: Mapping[str, str] | None = None
 ) -> RowsQuery:
     """The rows query of `params` (a QueryDict or dict), with the key's forced row filters."""
-    fields_raw = _last(params, "fields")
-    fields = (
-        tuple(_column(spec, name, role="fields") for name in _csv(fields_raw))
-        if fields_raw
-        else spec.columns
-    )
+    # `fields=,` names no column: all of them, rather than a SELECT of nothing.
+    names = _csv(_last(params, "fields"))
+    fields = tuple(_column(spec, name, role="fields") for name in names) if names else spec.columns
     return RowsQuery(
         filters=_filters(spec, params, ROWS_PARAMS, forced or {}),
         search=_search(spec, params),
@@ -253,7 +250,7 @@ def _group_key(spec: DatasetSpec, name: str) -> GroupKey:
         if bucket not in grammar.BUCKETS:
             raise QueryError(
                 "invalid_bucket",
-                f"Unknown date bucket '{bucket}' in '{name}'."
+                f"Unknown date bucket '{shown(bucket)}' in '{shown(name)}'."
                 + suggest(bucket, grammar.BUCKETS, what="buckets"),
             )
         if column.type not in ("date", "datetime"):
@@ -269,7 +266,7 @@ def _metric(spec: DatasetSpec, raw: str) -> Metric:
     if function not in grammar.METRICS:
         raise QueryError(
             "unknown_metric",
-            f"Unknown metric '{raw}'."
+            f"Unknown metric '{shown(raw)}'."
             + suggest(function, grammar.METRICS, what="metrics (count, or function:column)"),
         )
     if function == "count":
@@ -331,7 +328,7 @@ def parse_aggregate(
         if name not in keys and name not in results:
             raise QueryError(
                 "unknown_ordering",
-                f"Cannot order by '{name}': order by a group_by key or a metric result."
+                f"Cannot order by '{shown(name)}': order by a group_by key or a metric result."
                 + suggest(name, [*keys, *results], what="ordering keys"),
             )
         if name in keys and keys[name].column.protected:

@@ -38,6 +38,11 @@ def parse_value(raw: str, type_: str, *, name: str):
         raise QueryError(
             "invalid_value", f"The value for {name} is longer than {MAX_STRING} characters."
         )
+    if not raw.isascii():
+        try:
+            raw.encode()
+        except UnicodeEncodeError:  # a lone surrogate: no database driver can bind it
+            raise QueryError("invalid_value", f"The value for {name} is not valid text.") from None
     text = raw.strip()
     if type_ == "string":
         return raw

@@ -1,0 +1,711 @@
+"""Foreign SQL sources: add and test them, discover their tables and views, register datasets.
+
+Everything here talks to the source through `datasets.engine.connections.connect` (read-only, with
+the source's statement timeout) and SQLAlchemy's inspector and Core: no hand-written catalog SQL,
+no user input in SQL text.
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import logging
+import re
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from django.db import transaction
+from sqlalchemy.engine import URL, Connection, make_url
+
+from datasets.engine.connections import connect, source_kind
+from datasets.engine.errors import suggest
+from datasets.models import SLUG_PATTERN, Column, Dataset, Source
+from datasets.naming import api_names
+from datasets.selectors import catalog_changed, source_url
+
+logger = logging.getLogger(__name__)
+
+ENUM_LIMIT = 50
+# A value longer than this is prose or an identifier, not a category a GPT should pick from.
+ENUM_VALUE_MAX_CHARS = 100
+PII_MODES = ("none", "mask", "hash", "hide")
+DESCRIPTION_MAX_CHARS = 300
+URL_MAX_CHARS = Source._meta.get_field("url").max_length
+SYSTEM_SCHEMAS = {"information_schema", "pg_catalog"}
+ENUM_TYPES = {"string", "integer", "boolean"}
+RANGE_TYPES = {"integer", "number", "date", "datetime"}
+
+
+class SourceError(Exception):
+    """A source or a registration that cannot be done, with a message saying why (never a password)."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class DiscoveredTable:
+    """A table or view found in a source."""
+
+    name: str
+    schema: str
+    kind: str  # "table" or "view"
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.schema}.{self.name}" if self.schema else self.name
+
+
+@dataclass(frozen=True)
+class SourceLocation:
+    """A checked connection URL split for storage: the URL without its password, and the password."""
+
+    kind: str
+    url: str
+    password: str
+
+
+@dataclass(frozen=True)
+class IntrospectedColumn:
+    """A column as introspected: its physical name, Gateway type, or why it is not served."""
+
+    physical_name: str
+    type: str
+    unsupported: str = ""  # the source's type name when Gateway cannot serve it
+
+
+# -- URLs and connection tests -------------------------------------------------------------------
+
+
+def source_location_parse(*, url: str, password: str = "") -> SourceLocation:
+    """Check a connection URL and split it into URL-without-password and password."""
+    url = url.strip()
+    if not url:
+        raise SourceError(
+            "Give a connection URL: postgresql://user:pass@host:5432/db, mysql://… or sqlite:///path."
+        )
+    try:
+        kind = source_kind(url)
+        parsed = make_url(url)
+    except ValueError as error:
+        raise SourceError(_scrub(str(error), _password_in(url))) from None
+    except Exception:
+        raise SourceError(
+            "Not a database URL. Use postgresql://user:pass@host:5432/db, "
+            "mysql://user:pass@host:3306/db or sqlite:////absolute/path.db."
+        ) from None
+    if parsed.host and "@" in parsed.host:
+        raise SourceError(
+            "The URL has more than one @: write an @ in the user name or password as %40."
+        )
+    password = parsed.password or password or ""
+    if kind == "sqlite":
+        if not parsed.database or parsed.database == ":memory:":
+            raise SourceError("A SQLite source is a file: use sqlite:////absolute/path/to/file.db.")
+        # Relative paths would depend on the directory the server starts in: keep an absolute one.
+        path = Path(parsed.database).expanduser().resolve()
+        parsed = parsed.set(database=str(path))
+        password = ""
+    elif kind == "mysql" and not parsed.database:
+        raise SourceError("Add the database name to the URL: mysql://user:pass@host:3306/database.")
+    elif not parsed.host:
+        raise SourceError(
+            f"Add the host to the URL: {kind}://user:pass@host:{_default_port(kind)}/database."
+        )
+    stored = _without_password(parsed).render_as_string(hide_password=False)
+    if len(stored) > URL_MAX_CHARS:
+        raise SourceError(f"The URL is too long: at most {URL_MAX_CHARS} characters.")
+    return SourceLocation(kind=kind, url=stored, password=password)
+
+
+def source_connection_check(*, location: SourceLocation, timeout: int) -> None:
+    """Connect to a source and run a trivial query; SourceError with the reason when that fails."""
+    with _connection(_full_url(location.url, location.password), timeout=timeout) as connection:
+        connection.execute(sa.select(sa.literal(1))).scalar()
+
+
+def source_create(
+    *, name: str, url: str, statement_timeout: int = 10, password: str = ""
+) -> Source:
+    """Add a source after testing its connection; the password is stored encrypted, apart from the URL."""
+    name = name.strip()
+    if not name:
+        raise SourceError("Give the source a name.")
+    if Source.objects.filter(name=name).exists():
+        raise SourceError(f"A source named {name!r} already exists.")
+    _check_timeout(statement_timeout)
+    location = source_location_parse(url=url, password=password)
+    source_connection_check(location=location, timeout=statement_timeout)
+    source = Source(name=name, kind=location.kind, url=location.url)
+    source.statement_timeout = statement_timeout
+    source.password = location.password
+    source.save()
+    return source
+
+
+def source_update(
+    *,
+    source: Source,
+    name: str | None = None,
+    url: str | None = None,
+    password: str | None = None,
+    statement_timeout: int | None = None,
+) -> Source:
+    """Change a source after testing the new settings; password None keeps the stored one."""
+    if statement_timeout is not None:
+        _check_timeout(statement_timeout)
+    if name is not None and Source.objects.filter(name=name.strip()).exclude(pk=source.pk).exists():
+        raise SourceError(f"A source named {name.strip()!r} already exists.")
+    try:
+        kept = source.password if password is None else password
+    except ValueError as error:  # encrypted under another GATEWAY_SECRET_KEY
+        raise SourceError(f"{error} Give the password again.") from None
+    location = source_location_parse(url=url if url is not None else source.url, password=kept)
+    timeout = statement_timeout or source.statement_timeout
+    source_connection_check(location=location, timeout=timeout)
+    if name is not None:
+        source.name = name.strip()
+    source.kind, source.url, source.statement_timeout = location.kind, location.url, timeout
+    source.password = location.password
+    source.save()
+    return source
+
+
+def source_test(*, source: Source) -> None:
+    """Test a stored source's connection; SourceError with the reason when it cannot be reached."""
+    with _source_connection(source) as connection:
+        connection.execute(sa.select(sa.literal(1))).scalar()
+
+
+# -- Discovery -----------------------------------------------------------------------------------
+
+
+def source_discover(*, source: Source) -> list[DiscoveredTable]:
+    """The tables and views of a source (PostgreSQL: every non-system schema), sorted by schema and name."""
+    found: list[DiscoveredTable] = []
+    with _source_connection(source) as connection:
+        inspector = sa.inspect(connection)
+        for schema in _schemas(inspector, source.kind):
+            for name in inspector.get_table_names(schema=schema):
+                found.append(DiscoveredTable(name=name, schema=schema, kind="table"))
+            views = set(inspector.get_view_names(schema=schema))
+            if source.kind == "postgresql":
+                views |= set(inspector.get_materialized_view_names(schema=schema))
+            for name in sorted(views):
+                found.append(DiscoveredTable(name=name, schema=schema, kind="view"))
+    return sorted(found, key=lambda table: (table.schema, table.name))
+
+
+def _schemas(inspector: sa.Inspector, kind: str) -> list[str]:
+    default = inspector.default_schema_name or ""
+    if kind != "postgresql":
+        # MySQL: the URL's database only (other databases on the server are other sources);
+        # SQLite: the file's main schema.
+        return [default]
+    schemas = [
+        schema
+        for schema in inspector.get_schema_names()
+        if schema not in SYSTEM_SCHEMAS and not schema.startswith(("pg_toast", "pg_temp"))
+    ]
+    # The default schema first: it is the one most sources use.
+    return sorted(schemas, key=lambda schema: (schema != default, schema))
+
+
+# -- Registration --------------------------------------------------------------------------------
+
+
+def dataset_register(
+    *,
+    source: Source,
+    table: str,
+    slug: str,
+    schema_name: str = "",
+    title: str | None = None,
+    description: str = "",
+    primary_key: str | None = None,
+    pii: Mapping[str, str] | None = None,
+) -> Dataset:
+    """Register a table or view of a source as a dataset: columns, types, primary key and statistics."""
+    _check_slug(slug)
+    if len(description) > DESCRIPTION_MAX_CHARS:
+        raise SourceError(
+            f"The description has {len(description)} characters: at most {DESCRIPTION_MAX_CHARS} (it is shown to the GPT)."
+        )
+    with _source_connection(source) as connection:
+        inspector = sa.inspect(connection)
+        table, schema = _resolve_table(inspector, source, table, schema_name)
+        introspected = _introspect_columns(inspector, connection, source.kind, table, schema)
+        own_key = (
+            inspector.get_pk_constraint(table, schema=schema or None).get("constrained_columns")
+            or []
+        )
+
+    physical_names = [column.physical_name for column in introspected]
+    names = api_names(physical_names)
+    by_any_name = _column_lookup(introspected, names)
+    pk_physical = _primary_key(primary_key, own_key, by_any_name, names)
+    modes = _pii_modes(pii or {}, by_any_name, names)
+
+    dataset = Dataset(
+        slug=slug,
+        title=(title or "").strip() or _title(table),
+        description=description,
+        source=source,
+        table=table,
+        schema_name=schema,
+        primary_key=names[physical_names.index(pk_physical)] if pk_physical else "",
+    )
+    columns = [
+        _new_column(column, name, position, modes.get(column.physical_name, "none"))
+        for position, (column, name) in enumerate(zip(introspected, names, strict=True))
+    ]
+    _fill_statistics(source, dataset, columns)
+    with transaction.atomic():
+        if Dataset.objects.filter(slug=slug).exists():
+            raise SourceError(f"A dataset with slug {slug!r} already exists: choose another slug.")
+        dataset.save()
+        for column in columns:
+            column.dataset = dataset
+        Column.objects.bulk_create(columns)
+        # bulk_create sends no post_save: readers must still see the columns, once committed.
+        transaction.on_commit(catalog_changed)
+    return dataset
+
+
+def dataset_statistics_refresh(*, dataset: Dataset) -> Dataset:
+    """Recompute a SQL dataset's row count and its columns' enum, min and max from the source."""
+    if dataset.source_id is None:
+        raise SourceError(
+            f"Dataset {dataset.slug!r} is an uploaded file: its statistics are computed at import."
+        )
+    columns = list(dataset.columns.order_by("position"))
+    _fill_statistics(dataset.source, dataset, columns)
+    with transaction.atomic():
+        Column.objects.bulk_update(columns, ["enum", "min_value", "max_value"])
+        # Saving the dataset after its columns signals the catalog change once, columns included.
+        dataset.save(update_fields=["row_count", "updated"])
+    return dataset
+
+
+def _resolve_table(
+    inspector: sa.Inspector, source: Source, table: str, schema_name: str
+) -> tuple[str, str]:
+    """The table's name and schema as stored on the dataset ('' for the default schema)."""
+    table, schema_name = table.strip(), schema_name.strip()
+    if not table:
+        raise SourceError("Give the name of a table or view.")
+    default = inspector.default_schema_name or ""
+    schema = schema_name or default
+    if source.kind == "postgresql":
+        known_schemas = inspector.get_schema_names()
+        if schema not in known_schemas:
+            raise SourceError(
+                f"Source {source.name!r} has no schema {schema!r}."
+                + suggest(schema, _schemas(inspector, source.kind), what="schemas")
+            )
+    elif schema != default:
+        raise SourceError(
+            f"A {source.get_kind_display()} source has a single schema ({default!r}): leave the schema out."
+        )
+    candidates = _relations(inspector, source.kind, schema)
+    if table not in candidates and "." in table and not schema_name:
+        # `public.orders` as printed by discover_source.
+        maybe_schema, maybe_table = table.split(".", 1)
+        if maybe_schema == default or (
+            source.kind == "postgresql" and maybe_schema in inspector.get_schema_names()
+        ):
+            return _resolve_table(inspector, source, maybe_table, maybe_schema)
+    if table not in candidates:
+        raise SourceError(
+            f"Source {source.name!r} has no table or view {table!r} in schema {schema!r}."
+            + suggest(table, candidates, what="tables and views")
+        )
+    return table, "" if schema == default else schema
+
+
+def _relations(inspector: sa.Inspector, kind: str, schema: str) -> list[str]:
+    names = inspector.get_table_names(schema=schema) + inspector.get_view_names(schema=schema)
+    if kind == "postgresql":
+        names += inspector.get_materialized_view_names(schema=schema)
+    return sorted(set(names))
+
+
+def _introspect_columns(
+    inspector: sa.Inspector, connection: Connection, kind: str, table: str, schema: str
+) -> list[IntrospectedColumn]:
+    result = []
+    for reflected in inspector.get_columns(table, schema=schema or None):
+        physical, sql_type = reflected["name"], reflected["type"]
+        gateway_type = column_type(sql_type)
+        if gateway_type is None and kind == "sqlite" and isinstance(sql_type, sa.types.NullType):
+            # SQLite columns may have no declared type (view expressions, `CREATE TABLE t(a, b)`):
+            # the storage class of a stored value says what they hold.
+            gateway_type = _sqlite_storage_type(connection, table, physical)
+        if gateway_type is None:
+            result.append(IntrospectedColumn(physical, "string", unsupported=_type_name(sql_type)))
+        else:
+            result.append(IntrospectedColumn(physical, gateway_type))
+    if not result:
+        raise SourceError(f"{table!r} has no columns that can be read.")
+    return result
+
+
+def column_type(sql_type: sa.types.TypeEngine) -> str | None:
+    """The Gateway type of a SQLAlchemy type, or None when Gateway cannot serve it.
+
+    MySQL's TINYINT(1) (what BOOLEAN means there) stays an integer: the driver returns 0 and 1,
+    and a column declared boolean must hold true and false.
+    """
+    if isinstance(sql_type, sa.Boolean):
+        return "boolean"
+    if isinstance(sql_type, sa.Integer):
+        return "integer"
+    if isinstance(sql_type, sa.Numeric | sa.Float):  # Numeric, Decimal, Float, Double, Real
+        return "number"
+    if isinstance(sql_type, sa.DateTime):  # DATETIME, TIMESTAMP (with or without time zone)
+        return "datetime"
+    if isinstance(sql_type, sa.Date):
+        return "date"
+    if isinstance(sql_type, sa.Uuid):
+        return "string"
+    if isinstance(sql_type, sa.String) and not _is_unsupported_string(sql_type):
+        return "string"  # VARCHAR, CHAR, TEXT, ENUM
+    return None  # JSON, arrays, binary, time, intervals, network and geometry types
+
+
+def _is_unsupported_string(sql_type: sa.types.TypeEngine) -> bool:
+    # MySQL SET values come back as Python sets; PostgreSQL tsvector is a String subclass too.
+    return type(sql_type).__name__ in {"SET", "TSVECTOR"}
+
+
+def _type_name(sql_type: sa.types.TypeEngine) -> str:
+    try:
+        return str(sql_type.compile())
+    except Exception:
+        return type(sql_type).__name__
+
+
+def _sqlite_storage_type(connection: Connection, table: str, physical: str) -> str | None:
+    column = sa.column(physical)
+    query = (
+        sa.select(sa.func.typeof(column))
+        .select_from(sa.table(table))
+        .where(column.is_not(None))
+        .limit(1)
+    )
+    storage = connection.execute(query).scalar()
+    return {"integer": "integer", "real": "number", "text": "string"}.get(storage or "")
+
+
+def _column_lookup(introspected: list[IntrospectedColumn], names: list[str]) -> dict[str, str]:
+    """Physical name of each column, looked up by physical name or by API name."""
+    lookup = {name: column.physical_name for column, name in zip(introspected, names, strict=True)}
+    lookup.update({column.physical_name: column.physical_name for column in introspected})
+    return lookup
+
+
+def _primary_key(
+    given: str | None, own_key: list[str], lookup: dict[str, str], names: list[str]
+) -> str | None:
+    """Physical name of the primary key: the one given (it must exist), else the table's own single one."""
+    if given:
+        if given not in lookup:
+            raise SourceError(
+                f"Unknown primary key column {given!r}." + suggest(given, names, what="columns")
+            )
+        return lookup[given]
+    if len(own_key) == 1 and own_key[0] in lookup:
+        return own_key[0]
+    return None
+
+
+def _pii_modes(pii: Mapping[str, str], lookup: dict[str, str], names: list[str]) -> dict[str, str]:
+    """PII modes keyed by physical name, from a mapping keyed by physical or API name."""
+    modes = {}
+    for key, mode in pii.items():
+        if mode not in PII_MODES:
+            raise SourceError(
+                f"Unknown pii mode {mode!r} for column {key!r}: use mask, hash or hide."
+            )
+        if key not in lookup:
+            raise SourceError(
+                f"Unknown column {key!r} in pii." + suggest(key, names, what="columns")
+            )
+        modes[lookup[key]] = mode
+    return modes
+
+
+def _new_column(column: IntrospectedColumn, name: str, position: int, pii: str) -> Column:
+    served = not column.unsupported
+    return Column(
+        position=position,
+        physical_name=column.physical_name,
+        name=name,
+        type=column.type,
+        description=(
+            ""
+            if served
+            else f"Not served: the source type {column.unsupported} is not supported by Gateway."
+        )[:300],
+        exposed=served,
+        filterable=served,
+        sortable=served,
+        searchable=served and column.type == "string",
+        pii=pii,
+    )
+
+
+def _title(table: str) -> str:
+    words = re.sub(r"[_\-]+", " ", table).strip()
+    return (words[:1].upper() + words[1:])[:200] or table
+
+
+def _check_slug(slug: str) -> None:
+    if not re.match(SLUG_PATTERN, slug or ""):
+        raise SourceError(
+            f"Invalid slug {slug!r}: lower-case letters, digits and _, starting with a letter, at most 40 characters."
+        )
+    if Dataset.objects.filter(slug=slug).exists():
+        raise SourceError(f"A dataset with slug {slug!r} already exists: choose another slug.")
+
+
+def _check_timeout(timeout: int) -> None:
+    if not isinstance(timeout, int) or not 1 <= timeout <= 600:
+        raise SourceError(f"Invalid statement timeout {timeout!r}: seconds from 1 to 600.")
+
+
+# -- Statistics ----------------------------------------------------------------------------------
+
+
+def _fill_statistics(source: Source, dataset: Dataset, columns: list[Column]) -> None:
+    """Set dataset.row_count and each column's enum, min and max (not saved).
+
+    Best effort, bounded by the statement timeout: a statistic whose query fails or times out is
+    left empty rather than failing the registration. PII columns never get any: their values
+    would be published in the schema.
+    """
+    target = sa.table(dataset.table, schema=dataset.schema_name or None)
+    pk_name = dataset.primary_key
+    with _source_connection(source) as connection:
+        dataset.row_count = _statistic(
+            connection, source, sa.select(sa.func.count()).select_from(target)
+        )
+        ranged = []
+        for column in columns:
+            column.enum = column.min_value = column.max_value = None
+            if not column.exposed or column.pii != "none":
+                continue
+            if column.type in RANGE_TYPES:
+                ranged.append(column)
+            if column.type in ENUM_TYPES and column.name != pk_name:
+                column.enum = _enum(connection, source, target, column)
+        if ranged:
+            expressions = []
+            for column in ranged:
+                physical = sa.column(column.physical_name)
+                expressions += [sa.func.min(physical), sa.func.max(physical)]
+            query = sa.select(*expressions).select_from(target)
+            row = _statistic(connection, source, query, scalar=False)
+            if row is not None:
+                for index, column in enumerate(ranged):
+                    column.min_value = _json_value(row[2 * index], column.type)
+                    column.max_value = _json_value(row[2 * index + 1], column.type)
+
+
+def _enum(connection: Connection, source: Source, target: sa.TableClause, column: Column):
+    physical = sa.column(column.physical_name)
+    # LIMIT 51 distinct values: enough to know whether there are more than 50, never all of them.
+    query = (
+        sa.select(physical)
+        .select_from(target)
+        .where(physical.is_not(None))
+        .distinct()
+        .order_by(physical)
+        .limit(ENUM_LIMIT + 1)
+    )
+    rows = _statistic(connection, source, query, scalar=False, many=True)
+    if rows is None or len(rows) > ENUM_LIMIT:
+        return None
+    values = []
+    for (value,) in rows:
+        value = _json_value(value, column.type)
+        if isinstance(value, str) and len(value) > ENUM_VALUE_MAX_CHARS:
+            return None
+        if value not in values:
+            values.append(value)
+    return values
+
+
+def _statistic(
+    connection: Connection, source: Source, query, *, scalar: bool = True, many: bool = False
+):
+    _sqlite_deadline(connection, source)
+    try:
+        result = connection.execute(query)
+        if many:
+            return result.fetchall()
+        return result.scalar() if scalar else result.first()
+    except sa.exc.DBAPIError as error:
+        logger.warning("Statistic skipped for source %s: %s", source.name, _reason(error))
+        # PostgreSQL refuses every statement after an error until the transaction ends.
+        connection.rollback()
+        return None
+    finally:
+        _sqlite_deadline(connection, source, clear=True)
+
+
+def _sqlite_deadline(connection: Connection, source: Source, *, clear: bool = False) -> None:
+    """SQLite has no statement timeout: arm the progress-handler deadline that connect() installs."""
+    if source.kind != "sqlite":
+        return
+    dbapi = connection.connection.dbapi_connection
+    state = getattr(dbapi, "gateway_deadline", None)
+    if state is not None:
+        state["deadline"] = None if clear else time.monotonic() + source.statement_timeout
+
+
+def _json_value(value: Any, gateway_type: str) -> Any:
+    """A statistic value as JSON: numbers as numbers, dates and datetimes as ISO strings."""
+    if value is None:
+        return None
+    if gateway_type == "boolean":
+        return bool(value)
+    if gateway_type == "integer":
+        return int(value)
+    if gateway_type == "number":
+        return float(value) if isinstance(value, decimal.Decimal | float) else value
+    if isinstance(value, datetime.date | datetime.datetime):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID | bytes):
+        return str(value)
+    return value
+
+
+# -- Connections and their errors ----------------------------------------------------------------
+
+
+@contextmanager
+def _source_connection(source: Source) -> Iterator[Connection]:
+    try:
+        url = source_url(source)
+    except ValueError as error:  # a password encrypted under another secret key
+        raise SourceError(f"Source {source.name!r}: {error}") from None
+    with _connection(url, timeout=source.statement_timeout, name=source.name) as connection:
+        yield connection
+
+
+@contextmanager
+def _connection(url: str, *, timeout: int, name: str = "") -> Iterator[Connection]:
+    """A connection to a source; any failure to connect becomes a SourceError naming the reason."""
+    parsed = make_url(url)
+    password = parsed.password or ""
+    where = _describe(parsed, name)
+    kind = source_kind(url)
+    if kind == "sqlite" and parsed.database and not Path(parsed.database).is_file():
+        raise SourceError(f"Cannot open {where}: the file {parsed.database} does not exist.")
+    engine = connect(url, timeout=timeout, pooled=False)
+    if kind == "sqlite":
+        sa.event.listen(engine, "do_connect", _sqlite_connection_with_attributes)
+    try:
+        try:
+            connection = engine.connect()
+        except sa.exc.SQLAlchemyError as error:
+            raise SourceError(f"Cannot connect to {where}: {_reason(error, password)}") from None
+        except OSError as error:
+            raise SourceError(
+                f"Cannot connect to {where}: {_scrub(str(error), password)}"
+            ) from None
+        with connection:
+            try:
+                yield connection
+            except sa.exc.DBAPIError as error:  # lost connection, permission denied, timeout
+                raise SourceError(f"{where}: {_reason(error, password)}") from None
+    finally:
+        engine.dispose()
+
+
+class _SQLiteConnection(sqlite3.Connection):
+    """A sqlite3 connection that accepts attributes (the plain one has no __dict__)."""
+
+
+def _sqlite_connection_with_attributes(dialect, conn_rec, cargs, cparams) -> None:
+    # connect()'s session hook stores its statement deadline on the DB-API connection, which a
+    # plain sqlite3.Connection refuses (AttributeError): open a subclass that accepts it.
+    cparams.setdefault("factory", _SQLiteConnection)
+
+
+def _describe(url: URL, name: str) -> str:
+    label = f"source {name!r}" if name else "the source"
+    kind = source_kind(url.render_as_string(hide_password=True))
+    if kind == "sqlite":
+        return f"{label} (SQLite file {url.database})"
+    port = url.port or _default_port(kind)
+    database = f", database {url.database!r}" if url.database else ""
+    return f"{label} ({kind} at {url.host}:{port}{database})"
+
+
+def _default_port(kind: str) -> int:
+    return {"postgresql": 5432, "mysql": 3306}.get(kind, 0)
+
+
+def _reason(error: Exception, password: str = "") -> str:
+    """The driver's own explanation, on one line, without the password."""
+    original = getattr(error, "orig", None) or error
+    args = getattr(original, "args", ())
+    # PyMySQL errors are (code, message) pairs; psycopg and sqlite3 carry the message alone.
+    pymysql_style = len(args) == 2 and isinstance(args[0], int)
+    text = str(args[1]) if pymysql_style else str(original)
+    text = re.sub(r"^connection failed:\s*", "", text.strip())
+    text = re.sub(r"connection to server at \"[^\"]*\", port \d+ failed:\s*", "", text)
+    text = " ".join(part.strip() for part in text.splitlines() if part.strip())
+    text = text.replace("FATAL:  ", "")
+    if "timeout expired" in text or "timed out" in text:
+        text += " (no answer in time: check the host, the port and any firewall)"
+    return _scrub(text, password).rstrip(".") + "."
+
+
+def _scrub(text: str, password: str) -> str:
+    return text.replace(password, "***") if password else text
+
+
+def _password_in(url: str) -> str:
+    try:
+        return make_url(url).password or ""
+    except Exception:
+        match = re.match(r"^[^:]+://[^:/@]*:([^@]*)@", url)
+        return match.group(1) if match else ""
+
+
+def url_without_password(url: str) -> str:
+    """The URL as typed with its password removed, even when the URL does not parse."""
+    text = url.strip()
+    # Up to the last @: an unencoded @ in the password must not leave part of it behind.
+    match = re.match(r"^([A-Za-z0-9+.\-]+://)([^:/@]*):(.*)@([^@]*)$", text)
+    return f"{match[1]}{match[2]}@{match[4]}" if match else text
+
+
+def _without_password(url: URL) -> URL:
+    # URL.set(password=None) means "unchanged": rebuild the URL to drop it.
+    return URL.create(
+        drivername=url.drivername,
+        username=url.username,
+        host=url.host,
+        port=url.port,
+        database=url.database,
+        query=url.query,
+    )
+
+
+def _full_url(url: str, password: str) -> str:
+    parsed = make_url(url)
+    if password:
+        parsed = parsed.set(password=password)
+    return parsed.render_as_string(hide_password=False)

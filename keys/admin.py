@@ -1,0 +1,313 @@
+"""Admin for API keys (issue, scope, row filters, revoke, rotate) and their usage."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count, Q
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from datasets.models import Dataset
+from keys.models import ApiKey, KeyRowFilter, UsageRecord
+from keys.ratelimit import quota_used
+from keys.selectors import UsageSummary, dataset_usage, key_usage, usage_by_dataset
+from keys.services import IssuedKey, api_key_revoke, api_key_rotate, api_key_set_secret
+from keys.usage import usage_flush
+
+CONNECT_URL = "/admin/connect/"
+CHART_HEIGHT = 120
+BAR_WIDTH = 18
+BAR_GAP = 4
+
+
+def usage_chart(summary: UsageSummary) -> dict:
+    """Bars of requests (and errors) per day, sized for an inline SVG: nothing loaded from elsewhere."""
+    peak = max((day.requests for day in summary.days), default=0) or 1
+    bars = []
+    for index, day in enumerate(summary.days):
+        height = round(day.requests / peak * CHART_HEIGHT)
+        error_height = round(day.errors / peak * CHART_HEIGHT)
+        bars.append(
+            {
+                "x": index * (BAR_WIDTH + BAR_GAP),
+                "y": CHART_HEIGHT - height,
+                "height": height,
+                "error_y": CHART_HEIGHT - error_height,
+                "error_height": error_height,
+                "day": day.day,
+                "requests": day.requests,
+                "errors": day.errors,
+            }
+        )
+    return {
+        "bars": bars,
+        "width": len(bars) * (BAR_WIDTH + BAR_GAP),
+        "height": CHART_HEIGHT,
+        "bar_width": BAR_WIDTH,
+        "peak": peak if summary.requests_30_days else 0,
+        "first": summary.days[0].day if summary.days else None,
+        "last": summary.days[-1].day if summary.days else None,
+    }
+
+
+class KeyRowFilterInline(admin.TabularInline):
+    model = KeyRowFilter
+    extra = 0
+    fields = ["dataset", "column", "value"]
+    verbose_name = "row filter"
+    verbose_name_plural = "Row filters (the key sees only rows where the column equals the value)"
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "key_prefix",
+        "owner",
+        "scope",
+        "rate_shown",
+        "quota_per_day",
+        "expires_at",
+        "state_shown",
+        "last_used",
+        "created",
+    ]
+    list_filter = ["revoked", "all_datasets"]
+    search_fields = ["name", "owner", "key_id"]
+    filter_horizontal = ["datasets"]
+    inlines = [KeyRowFilterInline]
+    actions = ["revoke_selected"]
+    fieldsets = [
+        (None, {"fields": ["name", "owner"]}),
+        ("Scope", {"fields": ["all_datasets", "datasets"]}),
+        ("Limits", {"fields": ["rate", "quota_per_day", "expires_at"]}),
+    ]
+    readonly_after = [
+        "key_prefix",
+        "state_shown",
+        "created",
+        "rotated_at",
+        "revoked_at",
+        "last_used",
+    ]
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return self.fieldsets
+        return [("Key", {"fields": self.readonly_after}), *self.fieldsets]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_after if obj is not None else []
+
+    @admin.display(description="key")
+    def key_prefix(self, obj: ApiKey) -> str:
+        return format_html("<code>{}</code>", obj.display_prefix)
+
+    @admin.display(description="scope")
+    def scope(self, obj: ApiKey) -> str:
+        if obj.all_datasets:
+            return "all datasets"
+        return ", ".join(dataset.slug for dataset in obj.datasets.all()) or "no datasets"
+
+    @admin.display(description="rate")
+    def rate_shown(self, obj: ApiKey) -> str:
+        return obj.rate or f"{settings.GATEWAY_DEFAULT_RATE} (default)"
+
+    @admin.display(description="state")
+    def state_shown(self, obj: ApiKey) -> str:
+        return obj.state
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("datasets")
+
+    # Issuing: the raw key exists only in memory during the POST that creates it, and is shown
+    # in that very response rather than carried through a redirect (session or cookie).
+    def save_model(self, request, obj, form, change):
+        if not change:
+            request._gateway_raw_key = api_key_set_secret(key=obj)
+        super().save_model(request, obj, form, change)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        raw_key = getattr(request, "_gateway_raw_key", None)
+        if raw_key is None:
+            return super().response_add(request, obj, post_url_continue)
+        return self._issued(request, IssuedKey(key=obj, raw_key=raw_key), "issued")
+
+    def _issued(self, request, issued: IssuedKey, verb: str) -> TemplateResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Key {verb}: copy it now",
+            "issued": issued,
+            "key": issued.key,
+            "verb": verb,
+            "change_url": reverse("admin:keys_apikey_change", args=[issued.key.pk]),
+            "connect_url": f"{CONNECT_URL}?key={issued.key.key_id}",
+        }
+        response = TemplateResponse(request, "admin/keys/issued.html", context)
+        # The page holds a secret: no cache may keep it.
+        response["Cache-Control"] = "no-store"
+        return response
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        key = self.get_object(request, object_id)
+        extra = dict(extra_context or {})
+        if key is not None:
+            summary = key_usage(key.key_id)
+            extra.update(
+                usage=summary,
+                chart=usage_chart(summary),
+                quota_today=quota_used(key.key_id) if key.quota_per_day else None,
+                effective_rate=key.rate or settings.GATEWAY_DEFAULT_RATE,
+                connect_url=f"{CONNECT_URL}?key={key.key_id}",
+                recent=UsageRecord.objects.filter(key_id=key.key_id)[:20],
+            )
+        return super().change_view(request, object_id, form_url, extra)
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("<int:pk>/revoke/", wrap(self.revoke_view), name="keys_apikey_revoke"),
+            path("<int:pk>/rotate/", wrap(self.rotate_view), name="keys_apikey_rotate"),
+            *super().get_urls(),
+        ]
+
+    def _key_for(self, request, pk: int) -> ApiKey:
+        key = ApiKey.objects.filter(pk=pk).first()
+        if key is None:
+            raise Http404("No such key.")
+        if not self.has_change_permission(request, key):
+            raise PermissionDenied
+        return key
+
+    def _confirm(self, request, key: ApiKey, action: str, explanation: str) -> TemplateResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"{action.capitalize()} key {key.name}?",
+            "key": key,
+            "action": action,
+            "explanation": explanation,
+            "change_url": reverse("admin:keys_apikey_change", args=[key.pk]),
+        }
+        return TemplateResponse(request, "admin/keys/confirm.html", context)
+
+    def revoke_view(self, request, pk: int):
+        key = self._key_for(request, pk)
+        if request.method != "POST":
+            return self._confirm(
+                request,
+                key,
+                "revoke",
+                "Every call with this key is refused from now on, in every server process. "
+                "This cannot be undone: issue a new key to give access again.",
+            )
+        api_key_revoke(key_id=key.key_id)
+        self.message_user(request, f"Key {key.key_id} ({key.name}) is revoked.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:keys_apikey_change", args=[key.pk]))
+
+    def rotate_view(self, request, pk: int):
+        key = self._key_for(request, pk)
+        if request.method != "POST":
+            return self._confirm(
+                request,
+                key,
+                "rotate",
+                "The key gets a new secret (same key id, scope, limits and usage history). "
+                "The current key stops working at once: give the new one to its users.",
+            )
+        try:
+            issued = api_key_rotate(key_id=key.key_id)
+        except ValidationError as error:
+            self.message_user(request, " ".join(error.messages), messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:keys_apikey_change", args=[key.pk]))
+        return self._issued(request, issued, "rotated")
+
+    @admin.action(description="Revoke selected keys")
+    def revoke_selected(self, request, queryset):
+        count = 0
+        for key in queryset.filter(revoked=False):
+            api_key_revoke(key_id=key.key_id)
+            count += 1
+        self.message_user(request, f"{count} key(s) revoked.", messages.SUCCESS)
+
+
+@admin.register(UsageRecord)
+class UsageRecordAdmin(admin.ModelAdmin):
+    list_display = ["time", "key_id", "dataset", "operation", "status", "duration_ms", "rows"]
+    list_filter = ["status", "operation"]
+    search_fields = ["key_id", "dataset"]
+    date_hierarchy = "time"
+    change_list_template = "admin/keys/usagerecord/change_list.html"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        usage_flush()
+        return super().changelist_view(request, extra_context)
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("datasets/", wrap(self.datasets_view), name="keys_usage_datasets"),
+            path("datasets/<slug:slug>/", wrap(self.dataset_view), name="keys_usage_dataset"),
+            *super().get_urls(),
+        ]
+
+    def datasets_view(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        rows = {row["dataset"]: row for row in usage_by_dataset()}
+        known = list(Dataset.objects.order_by("slug").values_list("slug", "title"))
+        table = [
+            {
+                "slug": slug,
+                "title": title,
+                **rows.pop(slug, {"requests": 0, "errors": 0, "keys": 0}),
+            }
+            for slug, title in known
+        ]
+        # Requests for slugs that are not datasets (typos, deleted datasets) are usage too.
+        table += [{"slug": slug, "title": "(not a dataset)", **row} for slug, row in rows.items()]
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Usage per dataset",
+            "table": table,
+        }
+        return TemplateResponse(request, "admin/keys/usage_datasets.html", context)
+
+    def dataset_view(self, request, slug: str):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        summary = dataset_usage(slug)
+        keys = {
+            key.key_id: key
+            for key in ApiKey.objects.filter(
+                key_id__in=UsageRecord.objects.filter(dataset=slug).values("key_id")
+            )
+        }
+        per_key = (
+            UsageRecord.objects.filter(dataset=slug)
+            .values("key_id")
+            .annotate(requests=Count("id"), errors=Count("id", filter=Q(status__gte=400)))
+            .order_by("-requests")
+        )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Usage of dataset {slug}",
+            "slug": slug,
+            "usage": summary,
+            "chart": usage_chart(summary),
+            "per_key": [{**row, "key": keys.get(row["key_id"])} for row in per_key],
+        }
+        return TemplateResponse(request, "admin/keys/usage_dataset.html", context)

@@ -1,0 +1,122 @@
+"""Rate limit and daily quota of a key, counted in the shared cache so every worker shares them.
+
+When the cache does not answer, requests are let through (fail open) and a warning is logged:
+the key was still authenticated and its scope enforced from the database, so what is lost
+while Redis is down is only the budget, not access control. See docs/keys.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django_ratelimit.core import get_usage
+
+from gatewaysite.errors import ApiError
+from keys.selectors import KeyInfo
+
+logger = logging.getLogger("gateway")
+GROUP = "gateway.keys"
+_WARN_EVERY_SECONDS = 60.0
+_last_warning = 0.0
+
+
+def _warn_cache_down(error: Exception) -> None:
+    global _last_warning
+    now = time.monotonic()
+    # One line a minute per process, not one per request, while the cache is down.
+    if now - _last_warning >= _WARN_EVERY_SECONDS:
+        _last_warning = now
+        logger.warning(
+            "Shared cache unavailable (%s): rate limits and quotas are not enforced until it answers.",
+            type(error).__name__,
+        )
+
+
+def key_rate(key: KeyInfo) -> str:
+    """The key's own rate, else GATEWAY_DEFAULT_RATE."""
+    return key.rate or settings.GATEWAY_DEFAULT_RATE
+
+
+def rate_limit_check(request, key: KeyInfo) -> None:
+    """Count this request against the key's rate; ApiError 429 with Retry-After once over it."""
+    rate = key_rate(key)
+    try:
+        # Keyed by the key id, never the client address: ChatGPT calls from shared ranges.
+        usage = get_usage(
+            request,
+            group=GROUP,
+            key=lambda group, request: key.key_id,
+            rate=rate,
+            increment=True,
+        )
+    except Exception as error:
+        _warn_cache_down(error)
+        return
+    if usage is None or not usage["should_limit"]:
+        return
+    if usage["limit"] == 0:
+        # django-ratelimit reports a failed cache read as a zero limit: fail open as above.
+        _warn_cache_down(RuntimeError("counter unavailable"))
+        return
+    # django-ratelimit's window still counts during its last second (time_left == 0), so the
+    # first second a call can succeed again is one past it.
+    retry_after = max(1, int(usage["time_left"]) + 1)
+    raise ApiError(
+        429,
+        "rate_limited",
+        f"Rate limit of {rate} for this key reached: retry after {retry_after} seconds.",
+        retry_after=retry_after,
+    )
+
+
+def _seconds_to_midnight(now: datetime) -> int:
+    tomorrow = (now + timedelta(days=1)).date()
+    midnight = datetime.combine(tomorrow, datetime.min.time(), tzinfo=UTC)
+    return max(1, int((midnight - now).total_seconds()))
+
+
+def _count_today(name: str) -> int:
+    # Usually one round trip: the day's counter exists after the first request.
+    try:
+        return cache.incr(name)
+    except ValueError:
+        pass
+    if cache.add(name, 1, timeout=2 * 24 * 3600):
+        return 1
+    return cache.incr(name)
+
+
+def quota_check(key: KeyInfo) -> None:
+    """Count this request against the key's daily quota (UTC day); ApiError 429 once over it."""
+    if key.quota_per_day is None:
+        return
+    now = datetime.now(UTC)
+    name = f"gateway:quota:{key.key_id}:{now:%Y-%m-%d}"
+    try:
+        count = _count_today(name)
+    except Exception as error:
+        _warn_cache_down(error)
+        return
+    if count <= key.quota_per_day:
+        return
+    retry_after = _seconds_to_midnight(now)
+    raise ApiError(
+        429,
+        "quota_exceeded",
+        f"Daily quota of {key.quota_per_day} requests for this key used up: it resets at "
+        f"midnight UTC, in {retry_after} seconds.",
+        retry_after=retry_after,
+    )
+
+
+def quota_used(key_id: str) -> int:
+    """Requests counted today against a key's quota (0 when unknown), for the admin."""
+    now = datetime.now(UTC)
+    try:
+        return int(cache.get(f"gateway:quota:{key_id}:{now:%Y-%m-%d}") or 0)
+    except Exception:
+        return 0

@@ -1,0 +1,271 @@
+"""Aggregates on every backend: buckets, metrics, ordering, filters, search, PII and forced filters,
+each checked against a Python reference and against DuckDB."""
+
+from __future__ import annotations
+
+import pytest
+
+from datasets.engine.pii import digest, mask
+from tests.datasets.engine.sales_table import approx, get_aggregate, groups
+
+BUCKETS = ("year", "quarter", "month", "week", "day")
+
+
+def insensitive(needle: str):
+    return lambda r: any(needle in (r[name] or "").lower() for name in ("label", "notes"))
+
+
+AGGREGATE_CASES = [
+    # every bucket on a date and on a datetime column, keyed by the parameter
+    *(
+        pytest.param(
+            f"group_by={column}__{size}&metrics=count",
+            groups([f"{column}__{size}"], ["count"]),
+            id=f"{column}__{size}",
+        )
+        for column in ("day", "moment")
+        for size in BUCKETS
+    ),
+    # every metric on every type it applies to, without and with groups
+    pytest.param(
+        "metrics=count,sum:qty,sum:price,avg:qty,avg:price",
+        groups([], ["count", "sum_qty", "sum_price", "avg_qty", "avg_price"]),
+        id="sum and avg",
+    ),
+    pytest.param(
+        "metrics=min:qty,max:qty,min:price,max:price,min:day,max:day,min:moment,max:moment,min:region,max:region",
+        groups(
+            [],
+            [
+                "min_qty",
+                "max_qty",
+                "min_price",
+                "max_price",
+                "min_day",
+                "max_day",
+                "min_moment",
+                "max_moment",
+                "min_region",
+                "max_region",
+            ],
+        ),
+        id="min and max",
+    ),
+    pytest.param(
+        "metrics=count_distinct:region,count_distinct:qty,count_distinct:price,count_distinct:active,count_distinct:day,count_distinct:moment,count_distinct:label",
+        groups(
+            [],
+            [
+                "count_distinct_region",
+                "count_distinct_qty",
+                "count_distinct_price",
+                "count_distinct_active",
+                "count_distinct_day",
+                "count_distinct_moment",
+                "count_distinct_label",
+            ],
+        ),
+        id="count_distinct",
+    ),
+    pytest.param(
+        "group_by=region&metrics=count,sum:qty,avg:price,min:day,max:moment,count_distinct:qty",
+        groups(
+            ["region"],
+            ["count", "sum_qty", "avg_price", "min_day", "max_moment", "count_distinct_qty"],
+        ),
+        id="metrics by region",
+    ),
+    pytest.param("metrics=count", groups([], ["count"]), id="count alone"),
+    pytest.param("", groups([], ["count"]), id="count by default"),
+    # groups
+    pytest.param("group_by=active", groups(["active"], ["count"]), id="boolean group, NULL last"),
+    pytest.param("group_by=qty&metrics=count", groups(["qty"], ["count"]), id="integer group"),
+    pytest.param("group_by=day", groups(["day"], ["count"]), id="date group"),
+    pytest.param(
+        "group_by=region,day__year&metrics=sum:price",
+        groups(["region", "day__year"], ["sum_price"]),
+        id="two keys",
+    ),
+    pytest.param(
+        "group_by=day__year,day__quarter,day__month",
+        groups(["day__year", "day__quarter", "day__month"], ["count"]),
+        id="three buckets of one column",
+    ),
+    # ordering by results and keys, NULLs last both ways
+    pytest.param(
+        "group_by=region&ordering=-count,region",
+        groups(["region"], ["count"], ordering=[("count", True), ("region", False)]),
+        id="-count,region",
+    ),
+    pytest.param(
+        "group_by=region&ordering=-region",
+        groups(["region"], ["count"], ordering=[("region", True)]),
+        id="-region NULL last",
+    ),
+    pytest.param(
+        "group_by=active&ordering=-active",
+        groups(["active"], ["count"], ordering=[("active", True)]),
+        id="-active",
+    ),
+    pytest.param(
+        "group_by=day__year&metrics=sum:price&ordering=-sum_price,day__year",
+        groups(["day__year"], ["sum_price"], ordering=[("sum_price", True), ("day__year", False)]),
+        id="-sum_price",
+    ),
+    pytest.param(
+        "group_by=day__month&metrics=avg:qty&ordering=avg_qty,day__month",
+        groups(["day__month"], ["avg_qty"], ordering=[("avg_qty", False), ("day__month", False)]),
+        id="avg_qty with NULL groups",
+    ),
+    pytest.param(
+        "group_by=day__week&ordering=-day__week&limit=3",
+        groups(["day__week"], ["count"], ordering=[("day__week", True)], limit=3),
+        id="limit",
+    ),
+    pytest.param(
+        "group_by=day__day&limit=1000",
+        groups(["day__day"], ["count"], limit=1000),
+        id="limit max",
+    ),
+    # filters and search restrict the groups
+    pytest.param(
+        "day__gte=2024-04-01&day__lte=2024-06-30&group_by=day__quarter&metrics=count,sum:price",
+        groups(
+            ["day__quarter"],
+            ["count", "sum_price"],
+            where=lambda r: r["day"] is not None and "2024-04-01" <= r["day"].isoformat() <= "2024-06-30",
+        ),
+        id="seed: Q2 by quarter",
+    ),
+    pytest.param(
+        "moment__lte=2024-06-30&moment__gte=2024-06-30&group_by=moment__day",
+        groups(
+            ["moment__day"],
+            ["count"],
+            where=lambda r: r["moment"] is not None and r["moment"].date().isoformat() == "2024-06-30",
+        ),
+        id="datetime whole day",
+    ),
+    pytest.param(
+        "region__ne=EU&group_by=region&metrics=sum:qty",
+        groups(["region"], ["sum_qty"], where=lambda r: r["region"] != "EU"),
+        id="filtered",
+    ),
+    pytest.param(
+        "search=off&group_by=region",
+        groups(["region"], ["count"], where=insensitive("off")),
+        id="search",
+    ),
+    pytest.param(
+        "region=Nowhere&group_by=region", [], id="no group matches"
+    ),
+    pytest.param(
+        "region=Nowhere&metrics=count,sum:qty,avg:price,min:day,count_distinct:label",
+        [{"count": 0, "sum_qty": None, "avg_price": None, "min_day": None, "count_distinct_label": 0}],
+        id="no row matches, no groups",
+    ),
+    # personal data: count_distinct allowed, group keys masked or hashed
+    pytest.param(
+        "metrics=count_distinct:email,count_distinct:customer",
+        groups([], ["count_distinct_email", "count_distinct_customer"]),
+        id="count_distinct on pii",
+    ),
+]
+
+
+@pytest.mark.parametrize(("query", "expected"), AGGREGATE_CASES)
+def test_aggregate_matches_python_reference_and_duckdb(sales, duck, query, expected):
+    result = get_aggregate(sales, query)
+
+    assert result == approx(expected)
+    assert result == approx(get_aggregate(duck, query))
+
+
+def test_bucket_strings_are_exact(sales):
+    result = get_aggregate(sales, "id=9&group_by=" + ",".join(f"day__{size}" for size in BUCKETS))
+
+    assert result == [
+        {
+            "day__year": "2024",
+            "day__quarter": "2024-Q2",
+            "day__month": "2024-04",
+            "day__week": "2024-W14",
+            "day__day": "2024-04-03",
+            "count": 1,
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    ("day", "week", "quarter"),
+    [
+        ("2024-12-30", "2025-W01", "2024-Q4"),
+        ("2023-01-01", "2022-W52", "2023-Q1"),
+        ("2021-01-03", "2020-W53", "2021-Q1"),
+        ("2021-01-04", "2021-W01", "2021-Q1"),
+        ("2024-12-29", "2024-W52", "2024-Q4"),
+        ("2024-03-31", "2024-W13", "2024-Q1"),
+        ("2024-04-01", "2024-W14", "2024-Q2"),
+        ("2024-06-30", "2024-W26", "2024-Q2"),
+        ("2024-07-01", "2024-W27", "2024-Q3"),
+    ],
+)
+def test_iso_week_and_quarter_edges(sales, day, week, quarter):
+    result = get_aggregate(sales, f"day={day}&group_by=day__week,day__quarter")
+
+    assert result == [{"day__week": week, "day__quarter": quarter, "count": 1}]
+
+
+def test_datetime_buckets_at_the_edges_of_a_day(sales):
+    result = get_aggregate(
+        sales, "moment__gte=2024-06-30&moment__lte=2024-07-01&group_by=moment__day,moment__quarter"
+    )
+
+    assert result == [
+        {"moment__day": "2024-06-30", "moment__quarter": "2024-Q2", "count": 2},
+        {"moment__day": "2024-07-01", "moment__quarter": "2024-Q3", "count": 1},
+    ]
+
+
+def _sorted(results: list[dict]) -> list[dict]:
+    return sorted(results, key=lambda item: [str(value) for value in item.values()])
+
+
+@pytest.mark.parametrize("column", ["email", "customer"])
+def test_pii_applies_to_group_keys(sales, duck, column):
+    # A protected key gives no default order, so the groups are compared as sets.
+    result = get_aggregate(sales, f"group_by={column}&metrics=count")
+
+    assert _sorted(result) == _sorted(groups([column], ["count"]))
+    assert _sorted(result) == _sorted(get_aggregate(duck, f"group_by={column}&metrics=count"))
+
+
+def test_masked_and_hashed_group_keys_look_protected(sales):
+    emails = {item["email"] for item in get_aggregate(sales, "id__in=1,2&group_by=email")}
+    customers = {item["customer"] for item in get_aggregate(sales, "id=1&group_by=customer")}
+
+    assert emails == {mask("user1@example.com"), mask("user2@example.com")} == {"u***@example.com"}
+    assert customers == {digest("Customer 1")}
+
+
+def test_hidden_column_never_appears_in_aggregates(sales):
+    result = get_aggregate(sales, "group_by=region&metrics=count,count_distinct:label")
+
+    assert all("secret" not in item for item in result)
+
+
+FORCED_CASES = [
+    ("group_by=region", groups(["region"], ["count"], where=lambda r: r["region"] == "EU")),
+    ("metrics=count,sum:qty", groups([], ["count", "sum_qty"], where=lambda r: r["region"] == "EU")),
+    ("region=US&group_by=region", []),
+    ("region=US&metrics=count", [{"count": 0}]),
+    (
+        "search=off&group_by=day__year",
+        groups(["day__year"], ["count"], where=lambda r: r["region"] == "EU" and insensitive("off")(r)),
+    ),
+]
+
+
+@pytest.mark.parametrize(("query", "expected"), FORCED_CASES, ids=[c[0] for c in FORCED_CASES])
+def test_forced_row_filter_holds_in_aggregates(sales, query, expected):
+    assert get_aggregate(sales, query, forced={"region": "EU"}) == approx(expected)

@@ -1,0 +1,102 @@
+"""The admin's Connect to ChatGPT page."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+
+import pytest
+from django.test import Client
+
+from tests.datasets.schema.conftest import PUBLIC_URL
+
+pytestmark = pytest.mark.django_db
+
+SEED_Q2 = (
+    "/api/v1/datasets/sales/aggregate/?order_date__gte=2025-04-01&order_date__lte=2025-06-30"
+    "&group_by=product&metrics=sum:revenue&ordering=-sum_revenue"
+)
+
+
+def _page(client: Client, url: str = "/admin/connect/") -> str:
+    response = client.get(url)
+    assert response.status_code == 200
+    return html.unescape(response.content.decode())
+
+
+def test_page_is_for_staff_only(db):
+    response = Client().get("/admin/connect/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/admin/login/")
+
+
+def test_admin_index_links_to_the_page(staff):
+    assert 'href="/admin/connect/"' in staff.get("/admin/").content.decode()
+
+
+def test_page_shows_url_auth_instructions_privacy_and_report(staff, demo, catalog, public_url):
+    catalog(2)
+    page = _page(staff)
+    assert f"{PUBLIC_URL}/openapi.json" in page
+    assert "Auth Type: Bearer" in page
+    assert f"{PUBLIC_URL}/privacy/" in page
+    for slug in ("sales", "d01", "d02"):
+        assert f"- {slug} (" in page  # named in the GPT instructions
+    assert "Covers 2023-2025" in page
+    assert "The schema meets every import rule." in page
+    assert "not https" not in page
+
+
+def test_custom_header_auth_is_explained(staff, demo, public_url, settings):
+    settings.GATEWAY_SCHEMA_AUTH = "header"
+    page = _page(staff)
+    assert "Auth Type: Custom" in page and "Custom Header Name: X-API-Key" in page
+
+
+def test_dataset_picker_limits_the_schema_url_and_instructions(staff, catalog, public_url):
+    catalog(3)
+    page = _page(staff, "/admin/connect/?datasets=d01&datasets=d03")
+    assert f"{PUBLIC_URL}/openapi.json?datasets=d01,d03" in page
+    assert "- d01 (" in page and "- d03 (" in page and "- d02 (" not in page
+
+
+def test_too_many_datasets_are_reported_with_the_fix(staff, catalog, public_url):
+    catalog(10)
+    page = _page(staff)
+    assert "32 operations" in page and "?datasets=" in page
+    assert "The schema meets every import rule." not in page
+
+
+def test_server_that_is_not_https_is_warned(staff, db, settings):
+    settings.GATEWAY_PUBLIC_URL = None
+    page = _page(staff)
+    assert 'id="server-warning"' in page
+    assert "http://testserver is not https" in page
+
+
+def test_private_schema_offers_the_document_to_paste(staff, demo, public_url, settings):
+    settings.GATEWAY_SCHEMA_PUBLIC = False
+    page = _page(staff)
+    document = re.search(r'<textarea id="schema-document"[^>]*>(.*?)</textarea>', page, re.S)
+    assert json.loads(document.group(1))["paths"]["/api/v1/datasets/sales/aggregate/"]
+
+
+def test_example_call_on_the_page_answers_the_question(staff, demo, public_url, raw_key):
+    page = _page(staff)
+    assert f'data-url="{SEED_Q2}"' in page
+    answer = Client().get(SEED_Q2, HTTP_AUTHORIZATION=f"Bearer {raw_key()}")
+    assert answer.status_code == 200, answer.content
+    results = answer.json()["results"]
+    assert {row["product"] for row in results} <= {f"Product {letter}" for letter in "ABCDEFGH"}
+    totals = [row["sum_revenue"] for row in results]
+    assert totals == sorted(totals, reverse=True) and totals[0] > 0
+
+
+def test_every_example_call_on_the_page_succeeds(staff, demo, public_url, raw_key):
+    key = raw_key()
+    urls = re.findall(r'data-url="([^"]+)"', _page(staff))
+    assert len(urls) >= 4
+    for url in urls:
+        response = Client().get(url, HTTP_AUTHORIZATION=f"Bearer {key}")
+        assert response.status_code == 200, (url, response.content)

@@ -1,0 +1,291 @@
+"""Each dataset's concrete operations, built from DatasetSpec objects by hand (no database)."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+
+from datasets.engine.spec import ColumnSpec, DatasetSpec
+from datasets.schema.guide import example_calls, gpt_instructions
+from datasets.schema.operations import dataset_components, dataset_paths
+from datasets.schema.rules import MAX_DESCRIPTION, MAX_PARAMETER_DESCRIPTION
+
+SEED_Q2 = (
+    "/api/v1/datasets/sales/aggregate/?order_date__gte=2024-04-01&order_date__lte=2024-06-30"
+    "&group_by=product&metrics=sum:revenue&ordering=-sum_revenue"
+)
+
+
+def sales_spec(**changes) -> DatasetSpec:
+    columns = (
+        ColumnSpec("order_id", "order_id", "integer", "Order number.", min=1, max=900),
+        ColumnSpec(
+            "order_date", "order_date", "date", "Order day.", min="2023-01-01", max="2024-12-31"
+        ),
+        ColumnSpec(
+            "product", "product", "string", enum=("Product A", "Product B"), searchable=True
+        ),
+        ColumnSpec("revenue", "revenue", "number", "Revenue in USD.", min=1.5, max=900.0),
+        ColumnSpec("paid", "paid", "boolean"),
+        ColumnSpec("seen_at", "seen_at", "datetime", filterable=False, sortable=False),
+        ColumnSpec("email", "email", "string", pii="mask"),
+        ColumnSpec("team", "team", "string", pii="hide"),
+    )
+    options = dict(
+        id=1,
+        slug="sales",
+        title="Sales",
+        description="Orders by product.",
+        table="data",
+        primary_key="order_id",
+        all_columns=columns,
+    )
+    options.update(changes)
+    return DatasetSpec(**options)
+
+
+def _get(paths: dict, path: str) -> dict:
+    return paths[path]["get"]
+
+
+def _parameters(operation: dict) -> dict[str, dict]:
+    return {parameter["name"]: parameter for parameter in operation["parameters"]}
+
+
+def test_dataset_with_a_primary_key_has_three_operations():
+    paths = dataset_paths(sales_spec())
+    assert [item["get"]["operationId"] for item in paths.values()] == [
+        "list_sales_rows",
+        "get_sales_row",
+        "aggregate_sales",
+    ]
+    assert list(paths) == [
+        "/api/v1/datasets/sales/rows/",
+        "/api/v1/datasets/sales/rows/{pk}/",
+        "/api/v1/datasets/sales/aggregate/",
+    ]
+
+
+def test_dataset_without_a_primary_key_has_no_row_operation():
+    paths = dataset_paths(sales_spec(primary_key=None))
+    assert [item["get"]["operationId"] for item in paths.values()] == [
+        "list_sales_rows",
+        "aggregate_sales",
+    ]
+
+
+def test_row_by_key_parameter_is_typed_like_the_key():
+    operation = _get(dataset_paths(sales_spec()), "/api/v1/datasets/sales/rows/{pk}/")
+    assert operation["parameters"] == [
+        {
+            "name": "pk",
+            "in": "path",
+            "required": True,
+            "description": "The order_id of the row.",
+            "schema": {"type": "integer"},
+        }
+    ]
+
+
+FILTERS = [
+    # (parameter, declared schema) on list_sales_rows
+    ("order_id", {"type": "integer"}),
+    ("order_id__gte", {"type": "integer"}),
+    ("order_id__in", {"type": "string"}),
+    ("order_date", {"type": "string", "format": "date"}),
+    ("order_date__gte", {"type": "string", "format": "date"}),
+    ("order_date__lte", {"type": "string", "format": "date"}),
+    ("order_date__year", {"type": "integer"}),
+    ("order_date__quarter", {"type": "integer", "minimum": 1, "maximum": 4}),
+    ("order_date__month", {"type": "integer", "minimum": 1, "maximum": 12}),
+    ("product", {"type": "string", "enum": ["Product A", "Product B"]}),
+    ("product__icontains", {"type": "string"}),
+    ("product__isnull", {"type": "boolean"}),
+    ("revenue__lt", {"type": "number"}),
+    ("paid", {"type": "boolean"}),
+    ("paid__ne", {"type": "boolean"}),
+]
+
+
+@pytest.mark.parametrize(("name", "schema"), FILTERS)
+def test_filter_parameter_is_declared_with_its_type(name, schema):
+    declared = _parameters(_get(dataset_paths(sales_spec()), "/api/v1/datasets/sales/rows/"))
+    assert declared[name]["schema"] == schema
+    assert declared[name]["in"] == "query"
+
+
+NOT_DECLARED = [
+    "paid__gt",  # booleans have no order
+    "product__gte",  # nor strings (the engine's operators for strings)
+    "revenue__contains",  # text operators only for strings
+    "seen_at",  # not filterable
+    "email",  # masked: only count_distinct
+    "team",  # hidden
+    "team__isnull",
+    "format",  # CSV is for people, not for a GPT
+]
+
+
+@pytest.mark.parametrize("name", NOT_DECLARED)
+def test_parameter_the_engine_refuses_is_not_declared(name):
+    for path in ("/api/v1/datasets/sales/rows/", "/api/v1/datasets/sales/aggregate/"):
+        assert name not in _parameters(_get(dataset_paths(sales_spec()), path))
+
+
+def test_every_filter_the_engine_accepts_is_declared():
+    spec = sales_spec()
+    for path in ("/api/v1/datasets/sales/rows/", "/api/v1/datasets/sales/aggregate/"):
+        declared = _parameters(_get(dataset_paths(spec), path))
+        for column in spec.columns:
+            for operator in column.operators:
+                name = column.name if operator == "eq" else f"{column.name}__{operator}"
+                assert name in declared, (path, name)
+
+
+def _accepts(parameter: dict, value: str) -> bool:
+    return re.fullmatch(parameter["schema"]["pattern"], value) is not None
+
+
+LIST_VALUES = [
+    # (operation, parameter, value, accepted)
+    ("list_sales_rows", "ordering", "-order_date,order_id", True),
+    ("list_sales_rows", "ordering", "-email", False),  # masked: not sortable
+    ("list_sales_rows", "ordering", "seen_at", False),  # not sortable
+    ("list_sales_rows", "ordering", "order_date,", False),
+    ("list_sales_rows", "fields", "order_id,email", True),
+    ("list_sales_rows", "fields", "team", False),  # hidden
+    ("aggregate_sales", "group_by", "product,order_date__quarter", True),
+    ("aggregate_sales", "group_by", "order_date__week", True),
+    ("aggregate_sales", "group_by", "email", False),
+    ("aggregate_sales", "group_by", "product__year", False),
+    ("aggregate_sales", "metrics", "sum:revenue,count,count_distinct:email", True),
+    ("aggregate_sales", "metrics", "max:order_date,avg:revenue", True),
+    ("aggregate_sales", "metrics", "sum:email", False),  # masked: count_distinct only
+    ("aggregate_sales", "metrics", "sum:product", False),  # no sum of strings
+    ("aggregate_sales", "metrics", "min:paid", False),
+    ("aggregate_sales", "metrics", "sum:order_id", False),  # a sum of identifiers
+    ("aggregate_sales", "ordering", "-sum_revenue,product", True),
+    ("aggregate_sales", "ordering", "order_date__month", True),
+    ("aggregate_sales", "ordering", "-count_distinct_email", True),
+    ("aggregate_sales", "ordering", "-sum_product", False),
+]
+
+
+@pytest.mark.parametrize(("operation_id", "name", "value", "accepted"), LIST_VALUES)
+def test_comma_separated_list_declares_its_valid_values(operation_id, name, value, accepted):
+    paths = dataset_paths(sales_spec())
+    operation = next(
+        item["get"] for item in paths.values() if item["get"]["operationId"] == operation_id
+    )
+    parameter = _parameters(operation)[name]
+    assert parameter["schema"]["type"] == "string"
+    assert _accepts(parameter, value) is accepted
+
+
+def test_seed_q2_call_is_assembled_only_from_declared_parameters():
+    operation = _get(dataset_paths(sales_spec()), "/api/v1/datasets/sales/aggregate/")
+    declared = _parameters(operation)
+    path, _, query = SEED_Q2.partition("?")
+    assert path == "/api/v1/datasets/sales/aggregate/"
+    for name, value in parse_qsl(query):
+        parameter = declared[name]
+        schema = parameter["schema"]
+        if "pattern" in schema:
+            assert _accepts(parameter, value), (name, value)
+        elif schema.get("format") == "date":
+            assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", value)
+
+
+def test_example_q2_call_is_the_seed_call_shape():
+    calls = example_calls(sales_spec())
+    assert calls[0].operation_id == "aggregate_sales"
+    assert calls[0].url == SEED_Q2
+    assert calls[0].question == "Show me product revenue for Q2 2024"
+
+
+def test_example_calls_use_declared_parameters_only():
+    spec = sales_spec()
+    paths = dataset_paths(spec)
+    by_id = {item["get"]["operationId"]: item["get"] for item in paths.values()}
+    for call in example_calls(spec):
+        declared = _parameters(by_id[call.operation_id])
+        for name, value in parse_qsl(urlsplit(call.url).query):
+            assert name in declared, (call.url, name)
+            if "pattern" in declared[name]["schema"]:
+                assert _accepts(declared[name], value)
+
+
+def test_datetime_column_is_filtered_by_year_and_quarter_in_examples():
+    spec = sales_spec(
+        all_columns=(
+            ColumnSpec(
+                "at", "at", "datetime", min="2022-02-01T10:00:00", max="2023-01-31T00:00:00"
+            ),
+            ColumnSpec("amount", "amount", "number"),
+        ),
+        primary_key=None,
+    )
+    first = example_calls(spec)[0]
+    # The data stops in January 2023: the latest Q2 with data is 2022's.
+    assert first.url == (
+        "/api/v1/datasets/sales/aggregate/?at__year=2022&at__quarter=2"
+        "&group_by=at__month&metrics=sum:amount&ordering=-sum_amount"
+    )
+
+
+def test_row_schema_is_typed_nullable_and_lists_ranges_and_enums():
+    row = dataset_components(sales_spec())["sales_row"]
+    assert row["type"] == "object"
+    properties = row["properties"]
+    assert list(properties) == [
+        "order_id", "order_date", "product", "revenue", "paid", "seen_at", "email",
+    ]  # fmt: skip
+    assert properties["order_id"]["type"] == "integer"  # the key is never null
+    assert properties["order_date"]["type"] == ["string", "null"]
+    assert properties["order_date"]["format"] == "date"
+    assert "2023-01-01 to 2024-12-31" in properties["order_date"]["description"]
+    assert properties["product"]["enum"] == ["Product A", "Product B", None]
+    assert properties["revenue"]["type"] == ["number", "null"]
+    assert properties["paid"]["type"] == ["boolean", "null"]
+    assert properties["seen_at"]["format"] == "date-time"
+    assert properties["email"]["type"] == ["string", "null"]
+    assert "masked" in properties["email"]["description"]
+
+
+def test_aggregate_schema_lists_group_and_metric_keys():
+    group = dataset_components(sales_spec())["sales_aggregate"]["properties"]["results"]["items"]
+    keys = group["properties"]
+    assert keys["product"]["type"] == ["string", "null"]
+    assert keys["order_date__quarter"]["type"] == ["string", "null"]
+    assert keys["count"] == {"type": "integer", "description": "Rows in the group."}
+    assert keys["sum_revenue"] == {"type": ["number", "null"]}
+    assert keys["count_distinct_email"] == {"type": "integer"}
+    assert "sum_email" not in keys and "email" not in keys
+
+
+def test_long_texts_are_shortened_to_the_limits():
+    spec = sales_spec(
+        title="T" * 200,
+        description="word " * 60,
+        all_columns=(ColumnSpec("x" * 60, "x", "number", description="d " * 150, min=1, max=2),),
+        primary_key=None,
+    )
+    for item in dataset_paths(spec).values():
+        operation = item["get"]
+        assert len(operation["summary"]) <= MAX_DESCRIPTION
+        assert len(operation["description"]) <= MAX_DESCRIPTION
+        assert all(
+            len(parameter["description"]) <= MAX_PARAMETER_DESCRIPTION
+            for parameter in operation["parameters"]
+        )
+
+
+def test_instructions_name_each_dataset_and_its_years():
+    other = sales_spec(id=2, slug="stock", title="Stock", description="Stock levels.")
+    text = gpt_instructions([sales_spec(), other])
+    assert "- sales (Sales): Orders by product. Covers 2023-2024" in text
+    assert "- stock (Stock): Stock levels." in text
+    assert "aggregate_<dataset>" in text and "next" in text
+    assert "__gte" in text and "__lte" in text

@@ -1,0 +1,223 @@
+"""The dataset admin: upload a file, see its columns and a preview, edit columns, replace the file."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from datasets.engine.connections import duckdb_files
+from datasets.models import Column, Dataset, Source
+from datasets.services import dataset_import
+
+pytestmark = pytest.mark.django_db
+
+ADD_URL = "/admin/datasets/dataset/add/"
+CSV = b"order_id,region,customer_email,amount\n1,EU,a@x.org,10.5\n2,US,b@x.org,20\n3,EU,c@x.org,7\n"
+
+
+@pytest.fixture(autouse=True)
+def _close_files():
+    yield
+    duckdb_files.close_all()
+
+
+def upload(name: str, content: bytes) -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, content, content_type="application/octet-stream")
+
+
+def change_url(dataset: Dataset) -> str:
+    return f"/admin/datasets/dataset/{dataset.pk}/change/"
+
+
+def add(admin_client, name: str = "sales.csv", content: bytes = CSV, **fields):
+    data = {"slug": "sales", "title": "", "description": "", "primary_key_column": "", **fields}
+    return admin_client.post(ADD_URL, {**data, "file": upload(name, content)})
+
+
+def test_add_page_offers_a_file_upload_with_progress(admin_client):
+    response = admin_client.get(ADD_URL)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert 'type="file"' in page
+    assert 'enctype="multipart/form-data"' in page
+    assert "upload.onprogress" in page
+    assert "data-max-bytes" in page
+
+
+def test_uploading_a_file_creates_the_dataset_and_opens_its_page(admin_client):
+    response = add(admin_client, title="Sales", description="Orders by region.")
+
+    dataset = Dataset.objects.get(slug="sales")
+    assert response.status_code == 302
+    assert response.url == change_url(dataset)
+    assert (dataset.title, dataset.description, dataset.row_count) == (
+        "Sales",
+        "Orders by region.",
+        3,
+    )
+    assert dataset.primary_key == "order_id"
+    assert list(dataset.columns.values_list("name", flat=True)) == [
+        "order_id",
+        "region",
+        "customer_email",
+        "amount",
+    ]
+
+
+def test_change_page_shows_columns_row_count_preview_and_replace_link(admin_client):
+    add(admin_client)
+    dataset = Dataset.objects.get(slug="sales")
+
+    response = admin_client.get(change_url(dataset))
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "Preview: the first rows of 3" in page
+    assert "b@x.org" in page and "10.5" in page
+    assert 'name="columns-0-name"' in page  # the columns inline
+    assert f"/admin/datasets/dataset/{dataset.pk}/replace/" in page
+    assert "Imported 3 rows" in page  # the message after the upload
+
+
+def test_columns_are_edited_inline(admin_client):
+    add(admin_client)
+    dataset = Dataset.objects.get(slug="sales")
+    columns = list(dataset.columns.order_by("position"))
+    data = {
+        "title": "Sales",
+        "description": "",
+        "enabled": "on",
+        "default_ordering": "",
+        "default_page_size": "50",
+        "max_page_size": "1000",
+        "columns-TOTAL_FORMS": str(len(columns)),
+        "columns-INITIAL_FORMS": str(len(columns)),
+        "columns-MIN_NUM_FORMS": "0",
+        "columns-MAX_NUM_FORMS": "0",
+    }
+    for index, column in enumerate(columns):
+        prefix = f"columns-{index}-"
+        data.update(
+            {
+                prefix + "id": str(column.pk),
+                prefix + "dataset": str(dataset.pk),
+                prefix + "name": column.name,
+                prefix + "type": column.type,
+                prefix + "description": "",
+                prefix + "exposed": "on",
+                prefix + "filterable": "on",
+                prefix + "sortable": "on",
+                prefix + "pii": column.pii,
+            }
+        )
+    data["columns-2-name"] = "email"
+    data["columns-2-pii"] = "mask"
+    data["columns-2-description"] = "Buyer's e-mail"
+    data["columns-2-physical_name"] = "tampered"  # read-only: ignored
+
+    response = admin_client.post(change_url(dataset), data)
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    email = Column.objects.get(dataset=dataset, position=2)
+    assert (email.name, email.pii, email.description) == ("email", "mask", "Buyer's e-mail")
+    assert email.physical_name == "customer_email"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("n.json", b'[{"a": 1, "b": {"c": 1}}]', "Column &#x27;b&#x27; holds nested objects"),
+        ("r.csv", b"a,b\n1,2\n3,4,5\n", "line 3 has 3"),
+        ("notes.pdf", b"%PDF", "Unsupported file type"),
+    ],
+)
+def test_import_errors_are_form_errors(admin_client, name, content, expected):
+    response = add(admin_client, name=name, content=content)
+    assert response.status_code == 200
+    assert expected in response.content.decode()
+    assert "Traceback" not in response.content.decode()
+    assert not Dataset.objects.filter(slug="sales").exists()
+
+
+def test_a_file_over_the_upload_limit_is_a_form_error(admin_client, settings):
+    settings.GATEWAY_UPLOAD_MAX_MB = 1
+    response = add(admin_client, content=b"id,text\n1," + b"x" * (1024 * 1024 + 10) + b"\n")
+    assert response.status_code == 200
+    assert "the upload limit is 1 MB" in response.content.decode()
+    assert not Dataset.objects.exists()
+
+
+def test_existing_slug_is_a_form_error(admin_client):
+    add(admin_client)
+    response = add(admin_client)
+    assert response.status_code == 200
+    assert "already exists" in response.content.decode()
+
+
+def test_replace_uploads_a_new_version(admin_client):
+    add(admin_client)
+    dataset = Dataset.objects.get(slug="sales")
+    replace_url = f"/admin/datasets/dataset/{dataset.pk}/replace/"
+    assert admin_client.get(replace_url).status_code == 200
+
+    new = b"order_id,region,customer_email,amount\n7,APAC,z@x.org,1\n8,EU,y@x.org,2\n"
+    response = admin_client.post(replace_url, {"file": upload("v2.csv", new)})
+
+    assert response.status_code == 302
+    dataset.refresh_from_db()
+    assert (dataset.version, dataset.row_count, dataset.original_filename) == (2, 2, "v2.csv")
+    page = admin_client.get(change_url(dataset)).content.decode()
+    assert "z@x.org" in page and "a@x.org" not in page
+    assert "now serves version 2" in page
+
+
+def test_a_broken_replacement_is_a_form_error_and_keeps_the_version(admin_client):
+    add(admin_client)
+    dataset = Dataset.objects.get(slug="sales")
+    response = admin_client.post(
+        f"/admin/datasets/dataset/{dataset.pk}/replace/",
+        {"file": upload("v2.json", b'[{"order_id": 1, "x": [1]}]')},
+    )
+    assert response.status_code == 200
+    assert "holds nested objects" in response.content.decode()
+    dataset.refresh_from_db()
+    assert (dataset.version, dataset.row_count) == (1, 3)
+    assert "a@x.org" in admin_client.get(change_url(dataset)).content.decode()
+
+
+def test_a_source_dataset_page_previews_the_table_and_has_no_replace(admin_client, tmp_path):
+    database = tmp_path / "shop.db"
+    with sqlite3.connect(database) as connection:
+        connection.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, label TEXT)")
+        connection.execute("INSERT INTO items VALUES (1, 'spoon'), (2, 'fork')")
+    source = Source.objects.create(name="shop", kind="sqlite", url=f"sqlite:///{database}")
+    dataset = Dataset.objects.create(slug="items", title="Items", source=source, table="items")
+    Column.objects.create(
+        dataset=dataset, position=0, physical_name="id", name="id", type="integer"
+    )
+    Column.objects.create(
+        dataset=dataset, position=1, physical_name="label", name="label", type="string"
+    )
+
+    response = admin_client.get(change_url(dataset))
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "spoon" in page and "fork" in page
+    assert "/replace/" not in page
+    assert admin_client.get(f"/admin/datasets/dataset/{dataset.pk}/replace/").status_code == 302
+
+
+def test_preview_of_a_missing_file_says_so(admin_client, tmp_path):
+    path = tmp_path / "a.csv"
+    path.write_bytes(CSV)
+    dataset = dataset_import(path=path, slug="gone")
+    dataset.file_path().unlink()
+    page = admin_client.get(change_url(dataset)).content.decode()
+    assert "No preview: the file of version 1 is missing" in page
+
+
+def test_dataset_pages_need_a_staff_user(client):
+    response = client.get(ADD_URL)
+    assert response.status_code == 302
+    assert "/admin/login/" in response.url

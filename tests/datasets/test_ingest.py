@@ -1,0 +1,462 @@
+"""Importing files into DuckDB datasets: formats, types, statistics, keys, versions and failures."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import duckdb
+import openpyxl
+import pytest
+
+from datasets.engine.connections import duckdb_files
+from datasets.ingest import IngestError, ingest_file
+from datasets.models import Column, Dataset
+from datasets.services import DatasetImportError, dataset_import
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _close_files():
+    yield
+    duckdb_files.close_all()
+
+
+def write(directory: Path, name: str, content: str | bytes) -> Path:
+    path = directory / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    return path
+
+
+def read(dataset: Dataset, sql: str = "SELECT * FROM data ORDER BY 1") -> list[tuple]:
+    """Rows of the dataset's current file, read through DuckDB as the engine reads them."""
+    return duckdb_files.cursor(str(dataset.file_path())).execute(sql).fetchall()
+
+
+def columns_of(dataset: Dataset) -> dict[str, Column]:
+    return {column.physical_name: column for column in dataset.columns.order_by("position")}
+
+
+def key_constraint(dataset: Dataset) -> list[str]:
+    rows = read(
+        dataset,
+        "SELECT constraint_column_names FROM duckdb_constraints() "
+        "WHERE table_name = 'data' AND constraint_type = 'PRIMARY KEY'",
+    )
+    return [name for row in rows for name in row[0]]
+
+
+def xlsx(directory: Path, name: str, rows: list[list]) -> Path:
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    for row in rows:
+        sheet.append(row)
+    path = directory / name
+    workbook.save(path)
+    return path
+
+
+SEMICOLON_CSV = (
+    "\ufeffid;Größe;Stadt;Notiz\r\n"
+    '1;1.5;Köln;"zwei\r\nZeilen"\r\n'
+    '2;2.25;München;"mit ""Anführung"" und ;"\r\n'
+    "3;3;Köln;\r\n"
+).encode()
+
+
+def test_semicolon_csv_with_bom_quoted_newlines_and_non_ascii_header(tmp_path):
+    dataset = dataset_import(path=write(tmp_path, "städte.csv", SEMICOLON_CSV), slug="cities")
+
+    columns = columns_of(dataset)
+    assert list(columns) == ["id", "Größe", "Stadt", "Notiz"]
+    assert [c.name for c in columns.values()] == ["id", "grosse", "stadt", "notiz"]
+    assert [c.type for c in columns.values()] == ["integer", "number", "string", "string"]
+    assert dataset.row_count == 3
+    assert dataset.table == "data"
+    assert dataset.primary_key == "id"
+    assert dataset.version == 1
+    assert dataset.original_filename == "städte.csv"
+    assert columns["Stadt"].enum == ["Köln", "München"]
+    assert (columns["Größe"].min_value, columns["Größe"].max_value) == (1.5, 3.0)
+    assert read(dataset)[0] == (1, 1.5, "Köln", "zwei\r\nZeilen")
+    assert read(dataset)[1][3] == 'mit "Anführung" und ;'
+    assert key_constraint(dataset) == ["id"]
+
+
+def test_tsv_with_dates_booleans_and_an_empty_cell_gets_a_row_id(tmp_path):
+    content = "name\tjoined\tactive\tscore\nAda\t2024-01-05\ttrue\t10\nBen\t2024-02-10\tfalse\t\n"
+    dataset = dataset_import(path=write(tmp_path, "people.tsv", content), slug="people")
+
+    columns = columns_of(dataset)
+    assert list(columns) == ["row_id", "name", "joined", "active", "score"]
+    assert [c.type for c in columns.values()] == ["integer", "string", "date", "boolean", "integer"]
+    assert dataset.primary_key == "row_id"
+    assert columns["active"].enum == [False, True]
+    assert (columns["joined"].min_value, columns["joined"].max_value) == (
+        "2024-01-05",
+        "2024-02-10",
+    )
+    assert read(dataset, "SELECT row_id, name FROM data ORDER BY row_id") == [
+        (1, "Ada"),
+        (2, "Ben"),
+    ]
+    assert key_constraint(dataset) == ["row_id"]
+
+
+def test_xlsx_with_a_date_column(tmp_path):
+    path = xlsx(
+        tmp_path,
+        "orders.xlsx",
+        [
+            ["Order ID", "Order Date", "Amount", "Paid at", "Note"],
+            [10, dt.date(2024, 4, 1), 12.5, dt.datetime(2024, 4, 1, 9, 30), "first"],
+            [11, dt.date(2024, 6, 30), 3, dt.datetime(2024, 7, 1, 18, 0), None],
+            [12, dt.date(2024, 5, 2), 7, dt.datetime(2024, 5, 2, 8, 15, 5), 'x, "y"\nz'],
+        ],
+    )
+    dataset = dataset_import(path=path, slug="orders")
+
+    columns = columns_of(dataset)
+    assert [c.name for c in columns.values()] == [
+        "order_id",
+        "order_date",
+        "amount",
+        "paid_at",
+        "note",
+    ]
+    assert [c.type for c in columns.values()] == ["integer", "date", "number", "datetime", "string"]
+    assert dataset.row_count == 3
+    assert dataset.primary_key == "order_id"
+    assert (columns["Order Date"].min_value, columns["Order Date"].max_value) == (
+        "2024-04-01",
+        "2024-06-30",
+    )
+    assert columns["Paid at"].max_value == "2024-07-01T18:00:00"
+    assert read(dataset)[2][4] == 'x, "y"\nz'
+    assert read(dataset)[1][1] == dt.date(2024, 6, 30)
+
+
+def test_json_array_of_objects(tmp_path):
+    records = [
+        {"id": 1, "name": "a", "at": "2024-01-01 10:00:00", "ok": True, "amount": 1.5},
+        {"id": 2, "name": "b", "at": "2024-02-01 11:30:00", "ok": False, "amount": 2},
+    ]
+    dataset = dataset_import(path=write(tmp_path, "x.json", json.dumps(records)), slug="things")
+
+    columns = columns_of(dataset)
+    assert [c.type for c in columns.values()] == [
+        "integer",
+        "string",
+        "datetime",
+        "boolean",
+        "number",
+    ]
+    assert dataset.row_count == 2
+    assert dataset.primary_key == "id"
+    assert columns["at"].min_value == "2024-01-01T10:00:00"
+    assert columns["name"].enum == ["a", "b"]
+
+
+def test_ndjson(tmp_path):
+    lines = "\n".join(
+        json.dumps({"code": f"X{i}", "qty": i % 3, "price": i / 4}) for i in range(1, 8)
+    )
+    dataset = dataset_import(path=write(tmp_path, "lines.ndjson", lines + "\n"), slug="lines")
+
+    columns = columns_of(dataset)
+    assert [c.type for c in columns.values()] == ["integer", "string", "integer", "number"]
+    assert dataset.row_count == 7
+    assert dataset.primary_key == "row_id"
+    assert columns["qty"].enum == [0, 1, 2]
+    assert (columns["price"].min_value, columns["price"].max_value) == (0.25, 1.75)
+
+
+def test_parquet_with_decimal_and_timestamp(tmp_path):
+    path = tmp_path / "facts.parquet"
+    duckdb.sql(
+        "COPY (SELECT i AS fact_id, (i * 1.25)::DECIMAL(10, 2) AS amount, "
+        "TIMESTAMP '2024-01-01 00:00:00' + INTERVAL (i) HOUR AS seen, i % 2 = 0 AS even "
+        f"FROM range(1, 101) t(i)) TO '{path}' (FORMAT parquet)"
+    )
+    dataset = dataset_import(path=path, slug="facts")
+
+    columns = columns_of(dataset)
+    assert [c.type for c in columns.values()] == ["integer", "number", "datetime", "boolean"]
+    assert dataset.row_count == 100
+    assert dataset.primary_key == "fact_id"
+    assert (columns["amount"].min_value, columns["amount"].max_value) == (1.25, 125.0)
+    assert columns["seen"].min_value == "2024-01-01T01:00:00"
+    assert columns["fact_id"].enum is None  # the key's values are not an enum
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("nested.json", '[{"a": 1, "b": {"x": 1}}]', "column 'b' holds nested objects"),
+        ("list.ndjson", '{"a": 1, "tags": [1, 2]}\n', "column 'tags' holds nested objects"),
+        ("mixed.json", '[{"a": 1, "m": 1}, {"a": 2, "m": {"q": 1}}]', "column 'm' holds nested"),
+    ],
+)
+def test_nested_values_are_rejected_naming_the_column(tmp_path, name, content, expected):
+    with pytest.raises(DatasetImportError) as error:
+        dataset_import(path=write(tmp_path, name, content), slug="nested")
+    assert expected in str(error.value).lower()
+    assert "flatten" in str(error.value)
+    assert not Dataset.objects.filter(slug="nested").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("ragged.csv", "a,b\n1,2\n3,4\n5,6,7\n8,9\n", "line 4 has 3"),
+        ("broken.json", '[{"a": 1}, {"a": 2', "Could not read the JSON file"),
+        ("empty.csv", "a,b\n", "no rows"),
+        ("latin1.csv", "id,city\n1,Köln\n".encode("latin-1"), "Save it as UTF-8"),
+        ("notes.docx", "hello", "Unsupported file type '.docx'"),
+        ("sheet.xlsx", "not a zip", "not a valid .xlsx workbook"),
+        ("bytes.parquet", "not parquet", "Could not read the Parquet file"),
+    ],
+)
+def test_unreadable_files_give_a_clear_error(tmp_path, name, content, expected):
+    with pytest.raises(DatasetImportError) as error:
+        dataset_import(path=write(tmp_path, name, content), slug="broken")
+    assert expected in str(error.value)
+    assert not Dataset.objects.filter(slug="broken").exists()
+
+
+def test_a_value_after_the_sniffed_rows_widens_the_column_type(tmp_path):
+    # DuckDB sniffs the first 20480 rows; "n/a" further down must not fail the import.
+    content = "id,amount\n" + "".join(f"{i},{i}\n" for i in range(1, 25001)) + "25001,n/a\n"
+    dataset = dataset_import(path=write(tmp_path, "late.csv", content), slug="late")
+    assert columns_of(dataset)["amount"].type == "string"
+    assert dataset.row_count == 25001
+
+
+def test_reserved_api_names_are_suffixed(tmp_path):
+    content = "limit,offset,search,Group By,name\n1,2,3,4,x\n"
+    dataset = dataset_import(path=write(tmp_path, "r.csv", content), slug="reserved")
+    names = [c.name for c in columns_of(dataset).values() if c.physical_name != "row_id"]
+    assert names == ["limit_", "offset_", "search_", "group_by_", "name"]
+    assert dataset.primary_key == "limit_"
+
+
+@pytest.mark.parametrize(
+    ("content", "key"),
+    [
+        ("n,id,other\n5,1,9\n3,2,8\n", "id"),
+        ("code,customer_id,n\nA,7,1\nB,8,2\n", "customer_id"),
+        ("code,n\nA,3\nB,4\n", "n"),
+        ("code,n\nA,3\nB,3\n", "row_id"),
+        ("code,n\nA,3\nB,\n", "row_id"),
+        ("code,amount\nA,1.5\nB,2.5\n", "row_id"),
+    ],
+)
+def test_primary_key_is_proposed_or_a_row_id_added(tmp_path, content, key):
+    dataset = dataset_import(path=write(tmp_path, "k.csv", content), slug="keyed")
+    assert dataset.primary_key == key
+    assert key_constraint(dataset) == [key]
+
+
+def test_a_row_id_does_not_collide_with_a_column_of_that_name(tmp_path):
+    dataset = dataset_import(path=write(tmp_path, "k.csv", "row_id,x\n1,a\n1,b\n"), slug="keyed")
+    assert dataset.primary_key == "row_id_2"
+    assert read(dataset, "SELECT row_id_2, x FROM data ORDER BY 1") == [(1, "a"), (2, "b")]
+
+
+def test_declared_primary_key_by_file_or_api_name(tmp_path):
+    path = write(tmp_path, "k.csv", "Code Name,n\nA,1\nB,1\n")
+    dataset = dataset_import(path=path, slug="by_api", primary_key="code_name")
+    assert dataset.primary_key == "code_name"
+    assert key_constraint(dataset) == ["Code Name"]
+    dataset = dataset_import(path=path, slug="by_file", primary_key="Code Name")
+    assert dataset.primary_key == "code_name"
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("n", "Primary key column 'n' has duplicate values (for example 1)"),
+        ("code", "Primary key column 'code' is empty in 1 rows"),
+        ("nope", "Primary key column 'nope' is not in the file. Columns: code, n, x"),
+        ("x", "Primary key column 'x' is a number column"),
+    ],
+)
+def test_declared_primary_key_must_exist_be_unique_and_not_null(tmp_path, key, expected):
+    path = write(tmp_path, "k.csv", "code,n,x\nA,1,1.5\n,1,2.5\n")
+    with pytest.raises(DatasetImportError) as error:
+        dataset_import(path=path, slug="keyed", primary_key=key)
+    assert expected in str(error.value)
+    assert not Dataset.objects.filter(slug="keyed").exists()
+    assert not list((tmp_path / "data" / "datasets" / "keyed").glob("v*"))
+
+
+def test_column_flags_default_and_pii_protects_values(tmp_path):
+    content = "id,email,city,amount\n1,a@x.org,Paris,1\n2,b@x.org,Rome,2\n"
+    dataset = dataset_import(
+        path=write(tmp_path, "c.csv", content),
+        slug="customers",
+        pii={"email": "mask", "city": "hide"},
+    )
+    columns = columns_of(dataset)
+    assert all(c.exposed and c.filterable and c.sortable for c in columns.values())
+    assert [c.searchable for c in columns.values()] == [False, True, True, False]
+    assert [c.pii for c in columns.values()] == ["none", "mask", "hide", "none"]
+    # Distinct values of a protected column would leak it through the schema.
+    assert columns["email"].enum is None
+    assert columns["city"].enum is None
+    assert columns["amount"].enum == [1, 2]
+
+
+def test_pii_of_an_unknown_column_is_an_error(tmp_path):
+    with pytest.raises(
+        DatasetImportError, match="Unknown column 'mail' in pii. Did you mean 'email'"
+    ):
+        dataset_import(
+            path=write(tmp_path, "c.csv", "id,email\n1,a@x.org\n"), slug="c", pii={"mail": "mask"}
+        )
+    assert not Dataset.objects.filter(slug="c").exists()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        ({"slug": "Bad Slug"}, "Invalid slug 'Bad Slug'"),
+        ({"slug": "ok", "description": "x" * 301}, "at most 300"),
+        ({"slug": "ok", "pii": {"id": "blur"}}, "Unknown pii mode 'blur'"),
+    ],
+)
+def test_invalid_arguments_are_refused(tmp_path, arguments, expected):
+    with pytest.raises(DatasetImportError, match=expected):
+        dataset_import(path=write(tmp_path, "a.csv", "id\n1\n"), **arguments)
+
+
+def test_a_file_over_the_upload_limit_is_refused(tmp_path, settings):
+    settings.GATEWAY_UPLOAD_MAX_MB = 1
+    path = write(tmp_path, "big.csv", "id,text\n" + "1," + "x" * (1024 * 1024) + "\n")
+    with pytest.raises(DatasetImportError, match="upload limit is 1 MB"):
+        dataset_import(path=path, slug="big")
+
+
+def test_an_existing_slug_needs_replace(tmp_path):
+    path = write(tmp_path, "a.csv", "id\n1\n")
+    dataset_import(path=path, slug="once")
+    with pytest.raises(DatasetImportError, match="already exists: use --replace"):
+        dataset_import(path=path, slug="once")
+
+
+def test_replace_keeps_admin_settings_of_unchanged_columns_and_swaps_versions(tmp_path):
+    first = write(tmp_path, "v1.csv", "id,email,region\n1,a@x.org,EU\n2,b@x.org,US\n")
+    dataset = dataset_import(path=first, slug="sales", description="Orders.")
+    email = dataset.columns.get(physical_name="email")
+    email.name, email.description, email.pii, email.sortable = "mail", "Buyer", "mask", False
+    email.save()
+
+    second = write(
+        tmp_path, "v2.csv", "id,email,channel\n1,a@x.org,web\n2,b@x.org,shop\n3,c@x.org,web\n"
+    )
+    dataset = dataset_import(path=second, slug="sales", replace=True)
+
+    columns = columns_of(dataset)
+    assert list(columns) == ["id", "email", "channel"]
+    kept = columns["email"]
+    assert (kept.name, kept.description, kept.pii, kept.sortable) == (
+        "mail",
+        "Buyer",
+        "mask",
+        False,
+    )
+    assert kept.enum is None
+    assert columns["channel"].enum == ["shop", "web"]
+    assert dataset.version == 2
+    assert dataset.row_count == 3
+    assert dataset.description == "Orders."
+    assert dataset.original_filename == "v2.csv"
+    assert read(dataset, "SELECT count(*) FROM data") == [(3,)]
+
+    # The previous version stays for readers that still hold it; older ones go.
+    directory = dataset.directory
+    assert sorted(p.name for p in directory.glob("v*")) == ["v1.duckdb", "v2.duckdb"]
+    dataset = dataset_import(path=first, slug="sales", replace=True)
+    assert dataset.version == 3
+    assert sorted(p.name for p in directory.glob("v*")) == ["v2.duckdb", "v3.duckdb"]
+
+
+def test_replace_keeps_the_previous_key_when_still_unique(tmp_path):
+    dataset = dataset_import(
+        path=write(tmp_path, "a.csv", "code,id\nA,1\nB,2\n"), slug="codes", primary_key="code"
+    )
+    dataset = dataset_import(
+        path=write(tmp_path, "b.csv", "code,id\nC,1\nD,2\n"), slug="codes", replace=True
+    )
+    assert dataset.primary_key == "code"
+
+
+def _snapshot(slug: str) -> tuple:
+    dataset = Dataset.objects.get(slug=slug)
+    columns = list(
+        dataset.columns.order_by("position").values_list("physical_name", "name", "type")
+    )
+    return (dataset.version, dataset.row_count, dataset.primary_key, dataset.updated, columns)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "arguments"),
+    [
+        ("broken.csv", "a,b\n1,2\n3,4,5\n", {}),
+        ("nested.json", '[{"id": 3, "b": {"x": 1}}]', {}),
+        # Fails after the new file is written, while saving the catalog.
+        ("fine.csv", "id,region\n5,EU\n", {"pii": {"nope": "mask"}}),
+        ("fine.csv", "id,region\n5,EU\n5,US\n", {"primary_key": "id"}),
+    ],
+)
+def test_a_failed_replacement_leaves_the_previous_version_serving(
+    tmp_path, name, content, arguments
+):
+    dataset = dataset_import(
+        path=write(tmp_path, "good.csv", "id,region\n1,EU\n2,US\n"), slug="stable"
+    )
+    before = _snapshot("stable")
+
+    with pytest.raises(DatasetImportError):
+        dataset_import(
+            path=write(tmp_path, name, content), slug="stable", replace=True, **arguments
+        )
+
+    assert _snapshot("stable") == before
+    dataset = Dataset.objects.get(slug="stable")
+    assert read(dataset, "SELECT id, region FROM data ORDER BY id") == [(1, "EU"), (2, "US")]
+    assert sorted(p.name for p in dataset.directory.iterdir() if p.name.startswith("v")) == [
+        "v1.duckdb"
+    ]
+
+
+def test_a_dataset_of_a_source_cannot_take_a_file(tmp_path):
+    from datasets.models import Source
+
+    source = Source.objects.create(name="db", kind="sqlite", url=f"sqlite:///{tmp_path}/x.db")
+    Dataset.objects.create(slug="remote", title="Remote", source=source, table="t")
+    with pytest.raises(DatasetImportError, match="table 't' of source db"):
+        dataset_import(path=write(tmp_path, "a.csv", "id\n1\n"), slug="remote", replace=True)
+
+
+def test_progress_is_reported_up_to_100(tmp_path):
+    seen: list[float] = []
+    dataset_import(
+        path=write(tmp_path, "a.csv", "id\n1\n2\n"), slug="progress", progress=seen.append
+    )
+    assert seen[0] == 0.0
+    assert seen[-1] == 100.0
+    assert seen == sorted(seen)
+
+
+def test_ingest_refuses_to_overwrite_an_existing_file(tmp_path):
+    target = tmp_path / "v1.duckdb"
+    target.write_bytes(b"")
+    with pytest.raises(IngestError, match="already exists"):
+        ingest_file(path=write(tmp_path, "a.csv", "id\n1\n"), target=target)
+    assert target.exists()

@@ -1,0 +1,173 @@
+"""Usage: every API request recorded with its real status, buffered, written in batches, pruned."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import time_machine
+from django.core.management import call_command
+from django.test import Client
+
+from keys import usage
+from keys.models import ApiKey, UsageRecord
+from keys.selectors import dataset_usage, key_usage
+from keys.usage import annotate, usage_flush
+from tests.keys.conftest import bearer
+
+pytestmark = pytest.mark.django_db
+
+NOON = dt.datetime(2025, 6, 10, 12, 0, 0, tzinfo=dt.UTC)
+
+
+def _records() -> list[tuple]:
+    usage_flush()
+    return list(
+        UsageRecord.objects.order_by("time", "id").values_list(
+            "key_id", "dataset", "operation", "status", "rows"
+        )
+    )
+
+
+@pytest.mark.parametrize("backend", ["locmem", "redis"])
+def test_every_request_is_recorded_with_its_real_status(orders, issue, backend, request):
+    if backend == "redis":
+        request.getfixturevalue("redis_cache")
+    with time_machine.travel(NOON, tick=True):
+        raw = issue(datasets=["orders"], rate="4/m")
+        key_id = ApiKey.objects.get().key_id
+        client = bearer(raw)
+        client.get("/api/v1/datasets/")
+        client.get("/api/v1/datasets/orders/rows/?limit=2")
+        client.get("/api/v1/datasets/orders/rows/1/")
+        client.get("/api/v1/datasets/secrets/aggregate/")
+        client.get("/api/v1/datasets/orders/aggregate/")  # the 5th call of a 4/m key
+        Client().get("/api/v1/datasets/orders/")
+        Client().get("/api/v1/nowhere/")
+        Client().get("/healthz")  # not an API call: not recorded
+    assert _records() == [
+        (key_id, "", "list_datasets", 200, 1),
+        (key_id, "orders", "rows", 200, 2),
+        (key_id, "orders", "row", 200, 1),
+        (key_id, "secrets", "aggregate", 404, None),
+        (key_id, "orders", "aggregate", 429, None),
+        ("", "orders", "describe_dataset", 401, None),
+        ("", "", "", 404, None),
+    ]
+    assert all(record.duration_ms >= 0 for record in UsageRecord.objects.all())
+
+
+def test_revoked_key_is_named_in_its_401_record(orders, issue):
+    from keys.services import api_key_revoke
+
+    client = bearer(issue(all_datasets=True))
+    key_id = ApiKey.objects.get().key_id
+    api_key_revoke(key_id=key_id)
+    client.get("/api/v1/datasets/")
+    assert _records() == [(key_id, "", "list_datasets", 401, None)]
+
+
+def test_unknown_key_id_is_not_recorded_as_a_key(orders):
+    bearer("gw_AAAAAAAAAAAA_" + "B" * 40).get("/api/v1/datasets/")
+    assert _records() == [("", "", "list_datasets", 401, None)]
+
+
+def test_records_wait_in_the_buffer_until_a_batch_is_due(orders, issue, settings):
+    client = bearer(issue(all_datasets=True))
+    usage_flush()
+    client.get("/api/v1/datasets/")
+    # Not written during the request: one append to the buffer, the database untouched.
+    assert UsageRecord.objects.count() == 0
+    assert usage_flush() == 1
+    assert UsageRecord.objects.count() == 1
+
+
+def test_a_full_batch_is_written_by_the_request_that_fills_it(orders, issue, monkeypatch):
+    monkeypatch.setattr(usage, "BATCH_SIZE", 3)
+    client = bearer(issue(all_datasets=True, rate="100/m"))
+    usage_flush()
+    for _ in range(3):
+        client.get("/api/v1/datasets/")
+    assert UsageRecord.objects.count() == 3
+
+
+def test_redis_buffer_is_shared_and_written_in_batches(orders, issue, redis_cache):
+    from django_redis import get_redis_connection
+
+    client = bearer(issue(all_datasets=True))
+    usage_flush()
+    client.get("/api/v1/datasets/")
+    client.get("/api/v1/datasets/orders/")
+    assert get_redis_connection("default").llen(usage._list_name()) == 2
+    assert usage_flush() == 2
+    assert get_redis_connection("default").llen(usage._list_name()) == 0
+    assert UsageRecord.objects.count() == 2
+
+
+def test_annotate_overrides_what_the_path_says():
+    from django.test import RequestFactory
+
+    request = RequestFactory().get("/api/v1/datasets/x/rows/")
+    annotate(request, dataset="orders", operation="rows", rows=7)
+    entry = usage._record(request, 200, 0.0, 1.5)
+    assert entry[2:] == ["orders", "rows", 200, 1.5, 7]
+
+
+def test_last_used_is_written_at_most_once_a_minute(orders, issue):
+    with time_machine.travel(NOON, tick=False):
+        client = bearer(issue(all_datasets=True, rate="100/m"))
+        client.get("/api/v1/datasets/")
+        usage_flush()
+    key = ApiKey.objects.get()
+    assert key.last_used == NOON
+    with time_machine.travel(NOON + dt.timedelta(seconds=30), tick=False):
+        client.get("/api/v1/datasets/")
+        usage_flush()
+    key.refresh_from_db()
+    assert key.last_used == NOON
+    with time_machine.travel(NOON + dt.timedelta(seconds=61), tick=False):
+        client.get("/api/v1/datasets/")
+        usage_flush()
+    key.refresh_from_db()
+    assert key.last_used == NOON + dt.timedelta(seconds=61)
+
+
+def test_usage_summary_counts_errors_and_days(orders, issue):
+    client = bearer(issue(datasets=["orders"], rate="100/m"))
+    key_id = ApiKey.objects.get().key_id
+    with time_machine.travel(NOON - dt.timedelta(days=2), tick=False):
+        client.get("/api/v1/datasets/orders/rows/")
+        client.get("/api/v1/datasets/orders/rows/999/")
+    with time_machine.travel(NOON, tick=False):
+        client.get("/api/v1/datasets/orders/aggregate/")
+        summary = key_usage(key_id)
+        per_dataset = dataset_usage("orders")
+    assert (summary.requests, summary.errors) == (3, 1)
+    assert [(day.day.isoformat(), day.requests, day.errors) for day in summary.days[-3:]] == [
+        ("2025-06-08", 2, 1),
+        ("2025-06-09", 0, 0),
+        ("2025-06-10", 1, 0),
+    ]
+    assert len(summary.days) == 30
+    assert per_dataset.requests == 3
+
+
+def test_prune_usage_deletes_records_older_than_the_retention(orders, settings, capsys):
+    settings.GATEWAY_USAGE_RETENTION_DAYS = 90
+    for age in (100, 91, 89, 1):
+        UsageRecord.objects.create(
+            time=NOON - dt.timedelta(days=age), status=200, duration_ms=1.0, operation="rows"
+        )
+    with time_machine.travel(NOON, tick=False):
+        call_command("prune_usage")
+    assert "Deleted 2 usage records older than 90 days." in capsys.readouterr().out
+    assert UsageRecord.objects.count() == 2
+
+
+def test_prune_usage_days_option(orders, capsys):
+    UsageRecord.objects.create(
+        time=NOON - dt.timedelta(days=10), status=200, duration_ms=1.0, operation="rows"
+    )
+    with time_machine.travel(NOON, tick=False):
+        call_command("prune_usage", "--days", "7")
+    assert UsageRecord.objects.count() == 0
