@@ -18,8 +18,9 @@ migrate: install
 	$(PY) manage.py migrate --noinput
 
 run: migrate
+	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py demo
-	$(PY) manage.py runserver 127.0.0.1:8000
+	$(PY) manage.py runserver --noreload 127.0.0.1:8000
 
 lint: install
 	$(VENV)/bin/ruff check .

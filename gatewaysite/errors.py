@@ -87,7 +87,10 @@ def exception_handler(exc: Exception, context: dict) -> Response:
             404, "not_found", "Not found. List the datasets at /api/v1/datasets/."
         )
     if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):
-        return error_response(401, "unauthorized", _message(exc.detail))
+        response = error_response(401, "unauthorized", _message(exc.detail))
+        if getattr(exc, "auth_header", None):
+            response["WWW-Authenticate"] = exc.auth_header
+        return response
     if isinstance(exc, (PermissionDenied, exceptions.PermissionDenied)):
         # Never 403: a dataset outside the key's scope must not reveal that it exists.
         return error_response(

@@ -95,6 +95,7 @@ def _database(url: str | None) -> dict:
         return {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": GATEWAY_DATA_DIR / "gateway.sqlite3",
+            "CONN_MAX_AGE": 600,
             "OPTIONS": {
                 "timeout": 20,
                 "transaction_mode": "IMMEDIATE",

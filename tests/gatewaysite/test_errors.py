@@ -51,3 +51,9 @@ def test_pages_outside_the_api_keep_html_404():
     response = Client().get("/no-such-page/")
     assert response.status_code == 404
     assert not response["Content-Type"].startswith("application/json")
+
+
+def test_401_tells_how_to_authenticate():
+    response = Client().get("/api/v1/datasets/")
+    assert_error_shape(response, 401, "unauthorized")
+    assert response["WWW-Authenticate"].startswith("Bearer")
