@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import shutil
-import sqlite3
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +24,7 @@ from django.utils.html import format_html
 from datasets import admin_sources  # noqa: F401  (registers the Source admin)
 from datasets.engine.connections import connect, duckdb_files
 from datasets.ingest import FORMATS, quote
-from datasets.models import Column, Dataset, PrivacyPolicy, Source
+from datasets.models import Column, Dataset, PrivacyPolicy
 from datasets.selectors import source_url
 from datasets.services import (
     DatasetImportError,
@@ -271,6 +270,15 @@ class DatasetAdmin(admin.ModelAdmin):
             return
         super().save_related(request, form, formsets, change)
 
+    def save_formset(self, request, form, formset, change):
+        columns = formset.save(commit=False)
+        for column in columns:
+            if column.pii != Column.Pii.NONE:
+                # A protected column's values must not leak through its published statistics.
+                column.enum = column.min_value = column.max_value = None
+            column.save()
+        formset.save_m2m()
+
     def response_add(self, request, obj, post_url_continue=None):
         messages.success(
             request,
@@ -381,23 +389,11 @@ def _preview_source(dataset: Dataset, columns: list[Column]) -> list[tuple]:
         schema=dataset.schema_name or None,
     )
     engine = connect(source_url(source), timeout=source.statement_timeout)
-    if source.kind == Source.Kind.SQLITE:
-        # connect()'s session hook stores a deadline on the DB-API connection, which a plain
-        # sqlite3.Connection refuses: open a subclass that accepts attributes.
-        sa.event.listen(engine, "do_connect", _sqlite_with_attributes)
     try:
         with engine.connect() as connection:
             return [tuple(row) for row in connection.execute(sa.select(table).limit(PREVIEW_ROWS))]
     finally:
         engine.dispose()
-
-
-class _SQLiteConnection(sqlite3.Connection):
-    """A sqlite3 connection that accepts attributes."""
-
-
-def _sqlite_with_attributes(dialect, connection_record, cargs, cparams) -> None:
-    cparams.setdefault("factory", _SQLiteConnection)
 
 
 def _shown(value) -> str:

@@ -11,7 +11,6 @@ import datetime
 import decimal
 import logging
 import re
-import sqlite3
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -612,8 +611,6 @@ def _connection(url: str, *, timeout: int, name: str = "") -> Iterator[Connectio
     if kind == "sqlite" and parsed.database and not Path(parsed.database).is_file():
         raise SourceError(f"Cannot open {where}: the file {parsed.database} does not exist.")
     engine = connect(url, timeout=timeout, pooled=False)
-    if kind == "sqlite":
-        sa.event.listen(engine, "do_connect", _sqlite_connection_with_attributes)
     try:
         try:
             connection = engine.connect()
@@ -630,16 +627,6 @@ def _connection(url: str, *, timeout: int, name: str = "") -> Iterator[Connectio
                 raise SourceError(f"{where}: {_reason(error, password)}") from None
     finally:
         engine.dispose()
-
-
-class _SQLiteConnection(sqlite3.Connection):
-    """A sqlite3 connection that accepts attributes (the plain one has no __dict__)."""
-
-
-def _sqlite_connection_with_attributes(dialect, conn_rec, cargs, cparams) -> None:
-    # connect()'s session hook stores its statement deadline on the DB-API connection, which a
-    # plain sqlite3.Connection refuses (AttributeError): open a subclass that accepts it.
-    cparams.setdefault("factory", _SQLiteConnection)
 
 
 def _describe(url: URL, name: str) -> str:

@@ -5,22 +5,8 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from datasets.management.commands.discover_source import source_by_name
+from datasets.management.options import pii_options
 from datasets.sources import SourceError, dataset_register
-
-PII_MODES = ("mask", "hash", "hide")
-
-
-def pii_options(values: list[str]) -> dict[str, str]:
-    """{'email': 'mask'} from ['email=mask']; CommandError for anything else."""
-    modes = {}
-    for value in values:
-        column, _, mode = value.partition("=")
-        if not column or mode not in PII_MODES:
-            raise CommandError(
-                f"Invalid --pii {value!r}: use COLUMN=mask, COLUMN=hash or COLUMN=hide."
-            )
-        modes[column] = mode
-    return modes
 
 
 class Command(BaseCommand):

@@ -7,20 +7,8 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from datasets.services import PII_MODES, DatasetImportError, dataset_import
-
-
-def pii_options(values: list[str]) -> dict[str, str]:
-    """{'email': 'mask'} from ['email=mask']; CommandError for anything else."""
-    modes = {}
-    for value in values:
-        column, _, mode = value.partition("=")
-        if not column or mode not in PII_MODES:
-            raise CommandError(
-                f"Invalid --pii {value!r}: use COLUMN=mask, COLUMN=hash or COLUMN=hide."
-            )
-        modes[column] = mode
-    return modes
+from datasets.management.options import pii_options
+from datasets.services import DatasetImportError, dataset_import
 
 
 class Command(BaseCommand):
