@@ -131,16 +131,24 @@ def sales_spec(path: Path, rows: int):
     )
 
 
-def median_ms(call: Callable[[], object], repeat: int, *, warmup: int = 5) -> float:
-    """The median wall time of `call`, in milliseconds."""
-    for _ in range(warmup):
-        call()
-    times = []
+def medians_ms(calls: dict[str, Callable[[], object]], repeat: int, *, warmup: int = 5) -> dict:
+    """The median wall time of each call, in milliseconds, measured in turns so that a change of
+    the machine's load weighs on all of them alike."""
+    for call in calls.values():
+        for _ in range(warmup):
+            call()
+    times: dict[str, list[float]] = {name: [] for name in calls}
     for _ in range(repeat):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) * 1000 for name, values in times.items()}
+
+
+def median_ms(call: Callable[[], object], repeat: int) -> float:
+    """The median wall time of one call, in milliseconds."""
+    return medians_ms({"call": call}, repeat)["call"]
 
 
 def raw_sql(statement) -> tuple[str, list]:
@@ -153,6 +161,20 @@ def raw_sql(statement) -> tuple[str, list]:
     return str(compiled), [compiled.params[name] for name in compiled.positiontup]
 
 
+def replaying(sql_text: Callable | None, results: list[list]) -> Callable:
+    """A stand-in for execute.fetch: the engine's SQL text step, then the rows DuckDB returned."""
+    state = {"next": 0}
+
+    def fetch(spec, statement):
+        if sql_text is not None:
+            sql_text(statement)
+        rows = results[state["next"] % len(results)]
+        state["next"] += 1
+        return rows
+
+    return fetch
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -162,6 +184,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="gateway-bench-engine-") as tmp:
         tmp_path = Path(tmp)
         setup_django(tmp_path)
+        import duckdb
         from django.http import QueryDict
 
         from datasets.engine import execute
@@ -177,114 +200,129 @@ def main() -> None:
         path = tmp_path / "sales.duckdb"
         started = time.perf_counter()
         create_sales_file(path, args.rows)
-        print(f"Generated {args.rows:,} rows in {time.perf_counter() - started:.1f} s ({path.stat().st_size / 1e6:.0f} MB)")
+        size = path.stat().st_size / 1e6
+        print(
+            f"Generated {args.rows:,} rows in {time.perf_counter() - started:.1f} s ({size:.0f} MB)"
+        )
         spec = sales_spec(path, args.rows)
-        cursor = duckdb_files.cursor(str(path))  # the engine's own connection, shared by both
+        cursor = duckdb_files.cursor(str(path))  # the engine's own connection, used by both
+        sql_text = getattr(execute, "_duckdb_sql", None)
+        real_fetch = execute.fetch
         rng = random.Random(7)
-        keys = [rng.randint(1, args.rows) for _ in range(args.repeat + 10)]
+        keys = [rng.randint(1, args.rows) for _ in range(8 * (args.repeat + 10))]
+        engine_keys, raw_keys, work_keys = iter(keys), iter(keys), iter(keys)
 
-        def raw(sql: str, params: list) -> Callable[[], list]:
-            return lambda: cursor.execute(sql, params).fetchall()
-
-        def row_ids() -> Callable[[], int]:
-            it = iter(keys * 4)
-            return lambda: next(it)
-
-        # (a) seed aggregate
         aggregate_params = QueryDict(SEED_AGGREGATE)
-        aggregate_query = parse_aggregate(spec, aggregate_params)
-        aggregate_sql = raw_sql(compile_aggregate(spec, aggregate_query))
-
-        # (b) filtered page and its count
+        aggregate_sql = raw_sql(compile_aggregate(spec, parse_aggregate(spec, aggregate_params)))
         page_params = QueryDict(FILTERED_PAGE)
         page_query = parse_rows(spec, page_params)
         page_sql = raw_sql(compile_rows(spec, page_query))
         count_sql = raw_sql(compile_count(spec, page_query))
-        page_result = execute.run_rows(spec, page_query)
-
-        # (c) row by key
         row_sql, row_params = raw_sql(compile_row(spec, 1, ()))
-        next_engine_id, next_raw_id = row_ids(), row_ids()
+
+        def raw(sql: str, params: list) -> list:
+            return cursor.execute(sql, params).fetchall()
 
         cases = {
             "seed aggregate (Q2 by product)": (
                 lambda: execute.run_aggregate(spec, parse_aggregate(spec, aggregate_params)),
-                raw(*aggregate_sql),
+                lambda: raw(*aggregate_sql),
+                [raw(*aggregate_sql)],
             ),
             "filtered page + count": (
                 lambda: execute.run_rows(spec, parse_rows(spec, page_params)),
-                lambda: (raw(*page_sql)(), raw(*count_sql)()),
+                lambda: (raw(*page_sql), raw(*count_sql)),
+                [raw(*page_sql), raw(*count_sql)],
             ),
             "row by key (random id)": (
-                lambda: execute.run_row(spec, str(next_engine_id())),
-                lambda: cursor.execute(row_sql, [next_raw_id(), *row_params[1:]]).fetchall(),
+                lambda: execute.run_row(spec, str(next(engine_keys))),
+                lambda: raw(row_sql, [next(raw_keys), *row_params[1:]]),
+                [raw(row_sql, [keys[0], *row_params[1:]])],
             ),
         }
-        print(f"\nMedian of {args.repeat} runs, one thread, DuckDB {__import__('duckdb').__version__}")
-        print(f"{'query':34s} {'engine ms':>10s} {'raw ms':>8s} {'ratio':>6s} {'overhead ms':>12s}")
-        for name, (engine_call, raw_call) in cases.items():
-            engine_ms = median_ms(engine_call, args.repeat)
-            raw_ms = median_ms(raw_call, args.repeat)
-            print(f"{name:34s} {engine_ms:10.3f} {raw_ms:8.3f} {engine_ms / raw_ms:6.2f} {engine_ms - raw_ms:12.3f}")
-        print(f"  (the page matched {page_result.count:,} rows; the engine counted them with a separate query)")
+        work = {
+            "seed aggregate (Q2 by product)": lambda: execute.run_aggregate(
+                spec, parse_aggregate(spec, aggregate_params)
+            ),
+            "filtered page + count": lambda: execute.run_rows(spec, parse_rows(spec, page_params)),
+            "row by key (random id)": lambda: execute.run_row(spec, str(next(work_keys))),
+        }
 
-        # Where the engine's time goes, per step (the DuckDB step is the raw query itself).
-        print("\nEngine steps, median ms:")
-        sql_text = getattr(execute, "_duckdb_sql", None)
-        page_statement = compile_rows(spec, page_query)
+        print(f"\nMedian of {args.repeat} runs each, one thread, DuckDB {duckdb.__version__}")
+        print(
+            "engine = parse + compile + execute + convert; raw = the same SQL on a DuckDB cursor;"
+        )
+        print("outside DuckDB = the engine with DuckDB's answers replayed (its own work, measured)")
+        header = f"{'query':32s} {'engine':>8s} {'raw':>8s} {'ratio':>6s} {'overhead':>9s} {'outside DuckDB':>15s}"
+        print(header + "   (ms)")
+        for name, (engine_call, raw_call, results) in cases.items():
+            replay = replaying(sql_text, results)
+
+            def engine_work(call=work[name], replay=replay):
+                execute.fetch = replay
+                try:
+                    return call()
+                finally:
+                    execute.fetch = real_fetch
+
+            # In turns, so that the machine's load weighs on the three alike.
+            timed = medians_ms(
+                {"engine": engine_call, "raw": raw_call, "work": engine_work}, args.repeat
+            )
+            engine_ms, raw_ms, work_ms = timed["engine"], timed["raw"], timed["work"]
+            print(
+                f"{name:32s} {engine_ms:8.3f} {raw_ms:8.3f} {engine_ms / raw_ms:6.2f} "
+                f"{engine_ms - raw_ms:9.3f} {work_ms:15.3f}"
+            )
+        count = execute.run_rows(spec, page_query).count
+        print(f"  (the filtered page matches {count:,} rows: a full page, so its count is a query)")
+
+        # Where the engine's own time goes.
+        print("\nEngine steps outside DuckDB, median ms:")
         steps = {
-            "seed aggregate": {
-                "parse": lambda: parse_aggregate(spec, aggregate_params),
-                "build statement": lambda: compile_aggregate(spec, aggregate_query),
-            },
-            "filtered page": {
-                "parse": lambda: parse_rows(spec, page_params),
-                "build statement": lambda: compile_rows(spec, page_query),
-            },
-            "row by key": {
-                "parse key": lambda: parse_key_value(spec, "123456"),
-                "build statement": lambda: compile_row(spec, 123456, ()),
-            },
+            "seed aggregate": (
+                lambda: parse_aggregate(spec, aggregate_params),
+                lambda: compile_aggregate(spec, parse_aggregate(spec, aggregate_params)),
+            ),
+            "filtered page": (
+                lambda: parse_rows(spec, page_params),
+                lambda: compile_rows(spec, page_query),
+            ),
+            "row by key": (
+                lambda: parse_key_value(spec, "123456"),
+                lambda: compile_row(spec, 123456, ()),
+            ),
         }
-        statements = {
-            "seed aggregate": compile_aggregate(spec, aggregate_query),
-            "filtered page": page_statement,
-            "row by key": compile_row(spec, 123456, ()),
-        }
-        for name, parts in steps.items():
-            measured = {part: median_ms(call, args.repeat) for part, call in parts.items()}
-            statement = statements[name]
+        for name, (parse, build) in steps.items():
+            parts = {"parse": parse, "build statement": build}
             if sql_text is not None:
-                measured["SQL text + params (cached)"] = median_ms(lambda s=statement: sql_text(s), args.repeat)
-            measured["SQL text, full compile"] = median_ms(lambda s=statement: raw_sql(s), args.repeat)
-            rows = execute.fetch(spec, statement)
-            if name == "seed aggregate":
-                columns = [(key.key, execute._group_converter(key)) for key in aggregate_query.group_by]
-                columns += [(m.key, execute._metric_converter(m)) for m in aggregate_query.metrics]
-            elif name == "filtered page":
-                columns = [(c.name, execute.value_converter(c)) for c in page_query.fields]
-            else:
-                columns = [(c.name, execute.value_converter(c)) for c in spec.columns]
-            measured["convert rows"] = median_ms(lambda r=rows, c=columns: execute._records(c, r), args.repeat)
-            print(f"  {name:16s} " + ", ".join(f"{part} {ms:.3f}" for part, ms in measured.items()))
+                # A fresh statement each time, as in a request: its cache key is computed anew.
+                parts["build + SQL text (engine's cache)"] = lambda b=build: sql_text(b())
+            parts["build + SQL text (full compile)"] = lambda b=build: raw_sql(b())
+            measured = medians_ms(parts, args.repeat)
+            print(f"  {name:15s} " + ", ".join(f"{part} {ms:.3f}" for part, ms in measured.items()))
 
         # Two ways to count the filtered page: a second query, or a window in the page query.
         page_text, page_values = page_sql
-        count_text, count_values = count_sql
         window_text = page_text.replace("SELECT ", "SELECT count(*) OVER () AS gateway_count, ", 1)
-        separate = median_ms(
-            lambda: (cursor.execute(page_text, page_values).fetchall(), cursor.execute(count_text, count_values).fetchall()),
+        counted = medians_ms(
+            {
+                "page": lambda: raw(*page_sql),
+                "separate": lambda: (raw(*page_sql), raw(*count_sql)),
+                "window": lambda: raw(window_text, page_values),
+            },
             args.repeat,
         )
-        window = median_ms(lambda: cursor.execute(window_text, page_values).fetchall(), args.repeat)
-        page_only = median_ms(lambda: cursor.execute(page_text, page_values).fetchall(), args.repeat)
-        window_rows = cursor.execute(window_text, page_values).fetchall()
-        assert window_rows[0][0] == page_result.count, "the window count disagrees"
+        window_rows = raw(window_text, page_values)
+        assert window_rows[0][0] == count, "the window count disagrees"
         print(f"\nCounting '{FILTERED_PAGE}' (page of {len(window_rows)}), raw DuckDB, median ms:")
-        print(f"  page alone                         {page_only:8.3f}")
-        print(f"  page + separate COUNT(*) query     {separate:8.3f}")
-        print(f"  page with count(*) OVER ()         {window:8.3f}")
-        print(f"  faster: {'separate COUNT(*)' if separate <= window else 'count(*) OVER ()'}")
+        print(f"  page alone                        {counted['page']:8.3f}")
+        print(f"  page + separate COUNT(*) query    {counted['separate']:8.3f}")
+        print(f"  page with count(*) OVER ()        {counted['window']:8.3f}")
+        faster = (
+            "separate COUNT(*)" if counted["separate"] <= counted["window"] else "count(*) OVER ()"
+        )
+        print(f"  faster: {faster}")
         duckdb_files.close_all()
 
 

@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -90,7 +91,10 @@ def _pg_bin(name: str) -> str:
 def _as_pg_user(command: list[str], **kwargs) -> subprocess.CompletedProcess:
     if os.geteuid() == 0:
         command = ["runuser", "-u", PG_USER, "--", *command]
-    return subprocess.run(command, check=True, capture_output=True, text=True, timeout=120, **kwargs)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, **kwargs)
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{result.stdout}{result.stderr}")
+    return result
 
 
 @dataclass
@@ -110,8 +114,10 @@ class PostgresServer:
 
     def stop(self, mode: str = "fast") -> None:
         """Stop the cluster (`immediate`: no shutdown checkpoint, every client cut off)."""
-        with contextlib.suppress(subprocess.CalledProcessError):
-            _as_pg_user([_pg_bin("pg_ctl"), "-D", str(self.directory / "data"), "-m", mode, "-w", "stop"])
+        with contextlib.suppress(SystemExit):
+            _as_pg_user(
+                [_pg_bin("pg_ctl"), "-D", str(self.directory / "data"), "-m", mode, "-w", "stop"]
+            )
 
     def sql(self, database: str, statement: str) -> str:
         """Run SQL through psql as the superuser; returns its output."""
@@ -119,28 +125,36 @@ class PostgresServer:
 
 
 @contextlib.contextmanager
-def postgres_server(directory: Path) -> Iterator[PostgresServer]:
-    """A PostgreSQL cluster made by initdb in `directory`, stopped on exit."""
-    directory.mkdir(parents=True, exist_ok=True)
-    if os.geteuid() == 0:
-        shutil.chown(directory, PG_USER, PG_USER)
-    _as_pg_user([_pg_bin("initdb"), "-D", str(directory / "data"), "-A", "trust", "-U", "postgres", "--no-sync", "--no-instructions"])  # fmt: skip
-    server = PostgresServer(port=free_port(), directory=directory)
-    server.start()
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL cluster made by initdb in a temporary folder of its own, removed on exit."""
+    # Its own folder: the cluster's user must be able to reach it, and mkdtemp makes 0700 folders.
+    directory = Path(tempfile.mkdtemp(prefix="gateway-pg-"))
     try:
-        yield server
+        if os.geteuid() == 0:
+            shutil.chown(directory, PG_USER, PG_USER)
+        _as_pg_user([_pg_bin("initdb"), "-D", str(directory / "data"), "-A", "trust", "-U", "postgres", "--no-sync", "--no-instructions"])  # fmt: skip
+        server = PostgresServer(port=free_port(), directory=directory)
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop("immediate")
     finally:
-        server.stop("immediate")
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def manage(env: dict, *args: str, script: str | None = None) -> str:
     """Run manage.py in Gateway's environment `env` (a shell script with `script`); its stdout."""
     command = [PYTHON, "manage.py", *args]
     if script is not None:
-        command += ["shell", "-c", script]
-    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+        command += ["shell", "-v", "0", "-c", script]
+    result = subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800
+    )
     if result.returncode != 0:
-        raise SystemExit(f"manage.py {' '.join(args) or 'shell'} failed:\n{result.stdout}\n{result.stderr}")
+        raise SystemExit(
+            f"manage.py {' '.join(args) or 'shell'} failed:\n{result.stdout}\n{result.stderr}"
+        )
     return result.stdout
 
 
@@ -190,7 +204,17 @@ def rss_kb(pid: int) -> int:
 
 def log_problems(log: Path) -> list[str]:
     """Lines of a Gateway log that show a server error or a dead worker."""
-    markers = ("Traceback", "Internal Server Error", "WORKER TIMEOUT", "exited with code", "was sent SIGKILL")
+    markers = (
+        "Traceback",
+        "Internal Server Error",
+        "WORKER TIMEOUT",
+        "exited with code",
+        "was sent SIGKILL",
+    )
     if not log.exists():
         return []
-    return [line for line in log.read_text(errors="replace").splitlines() if any(m in line for m in markers)]
+    return [
+        line
+        for line in log.read_text(errors="replace").splitlines()
+        if any(m in line for m in markers)
+    ]

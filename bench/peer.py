@@ -39,8 +39,16 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
-from fault_services import gateway_serve, gateway_setup, log_problems, manage, redis_server, worker_pids
-from server import ROOT, WrkResult, bench_env, free_port, temporary_directory, wait_http, wrk
+from fault_services import (
+    gateway_serve,
+    gateway_setup,
+    log_problems,
+    manage,
+    redis_server,
+    worker_pids,
+)
+from peer_wrk import wrk_one
+from server import ROOT, WrkResult, bench_env, free_port, temporary_directory, wait_http
 
 PEER_VENV = Path(os.environ.get("GATEWAY_PEER_VENV", "/tmp/gateway-peer-venv"))
 PEER_PACKAGES = ["datasette", "sqlite-utils", "py-spy"]
@@ -71,7 +79,9 @@ IMPORT_TARGET = 20.0
 
 def peer_venv() -> Path:
     """The bench virtualenv with Datasette, sqlite-utils and py-spy (made on first use)."""
-    if not all((PEER_VENV / "bin" / tool).exists() for tool in ("datasette", "sqlite-utils", "py-spy")):
+    if not all(
+        (PEER_VENV / "bin" / tool).exists() for tool in ("datasette", "sqlite-utils", "py-spy")
+    ):
         print(f"Creating {PEER_VENV} with {', '.join(PEER_PACKAGES)} ...", flush=True)
         subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
         subprocess.run(
@@ -91,7 +101,9 @@ def _version(venv: Path, package: str) -> str:
 
 def _detect_types_option(venv: Path) -> list[str]:
     """--detect-types where sqlite-utils has it (3.x); 4.x detects types by default and dropped it."""
-    usage = subprocess.run([str(venv / "bin" / "sqlite-utils"), "insert", "--help"], capture_output=True, text=True)
+    usage = subprocess.run(
+        [str(venv / "bin" / "sqlite-utils"), "insert", "--help"], capture_output=True, text=True
+    )
     return ["--detect-types"] if "--detect-types" in usage.stdout else []
 
 
@@ -117,8 +129,13 @@ def check_same_answers(gateway: str, datasette: str, key: str, *, rows: int) -> 
     gw_row = _get_json(gateway + CALLS[1][1] % row_id, auth)
     ds_row = _get_json(datasette + CALLS[1][2] % row_id)
     ds_row = dict(zip(ds_row["columns"], ds_row["rows"][0], strict=True))
-    same_row = gw_row["order_id"] == ds_row["order_id"] and abs(gw_row["revenue"] - ds_row["revenue"]) < 0.005
-    gw_q2 = [(r["product"], r["sum_revenue"]) for r in _get_json(gateway + CALLS[2][1], auth)["results"]]
+    same_row = (
+        gw_row["order_id"] == ds_row["order_id"]
+        and abs(gw_row["revenue"] - ds_row["revenue"]) < 0.005
+    )
+    gw_q2 = [
+        (r["product"], r["sum_revenue"]) for r in _get_json(gateway + CALLS[2][1], auth)["results"]
+    ]
     ds_q2 = [tuple(row) for row in _get_json(datasette + CALLS[2][2])["rows"]]
     same_q2 = [p for p, _ in gw_q2] == [p for p, _ in ds_q2] and all(
         abs(a - b) < 1 for (_, a), (_, b) in zip(gw_q2, ds_q2, strict=True)
@@ -142,8 +159,13 @@ def profile_worker(gateway_pid: int, url: str, key: str, *, seconds: int, rows: 
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     time.sleep(1)
-    result = wrk(url, headers={"Authorization": f"Bearer {key}"}, connections=8, seconds=seconds - 2,
-                 random_id_max=rows if "%d" in url else None)  # fmt: skip
+    result = wrk_one(
+        url,
+        headers={"Authorization": f"Bearer {key}"},
+        connections=8,
+        seconds=seconds - 2,
+        random_max=rows,
+    ).result
     spy.wait(timeout=seconds + 60)
     inclusive, own, total = Counter(), Counter(), 0
     for line in raw.read_text().splitlines():
@@ -155,7 +177,9 @@ def profile_worker(gateway_pid: int, url: str, key: str, *, seconds: int, rows: 
         for frame in {_frame(f) for f in frames}:
             inclusive[frame] += samples
     raw.unlink(missing_ok=True)
-    print(f"    profile of worker {worker} ({total} samples at 200 Hz while wrk ran {result.requests_per_second:.0f} req/s):")
+    print(
+        f"    profile of worker {worker} ({total} samples at 200 Hz while wrk ran {result.requests_per_second:.0f} req/s):"
+    )
     print("      inclusive (share of the worker's busy samples):")
     for frame, samples in inclusive.most_common(60):
         if _interesting(frame):
@@ -185,7 +209,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", default="8,1", help="comma-separated connection counts")
-    parser.add_argument("--profile", action="store_true", help="py-spy one worker on each missed target")
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy one worker on each missed target"
+    )
     args = parser.parse_args()
     connection_counts = [int(c) for c in args.connections.split(",")]
     venv = peer_venv()
@@ -199,7 +225,10 @@ def main() -> None:
         env["REDIS_URL"] = redis.url
         gateway_setup(env)
         csv_path, db_path = work / "sales.csv", work / "db.sqlite"
-        manage(env, script=f"from datasets.demo import sales_csv_write; sales_csv_write(path={str(csv_path)!r}, rows={args.rows})")
+        manage(
+            env,
+            script=f"from datasets.demo import sales_csv_write; sales_csv_write(path={str(csv_path)!r}, rows={args.rows})",
+        )
         print(f"CSV: {csv_path.stat().st_size / 1e6:.0f} MB, {args.rows:,} rows", flush=True)
 
         gateway_import = _timed(
@@ -207,20 +236,41 @@ def main() -> None:
              "--primary-key", "order_id", "--pii", "customer_email=mask", "-v", "0"],
             cwd=ROOT, env=env,
         )  # fmt: skip
-        print(f"Import, Gateway (manage.py import_dataset --primary-key order_id --pii customer_email=mask): {gateway_import:7.1f} s", flush=True)
-        insert = [str(venv / "bin" / "sqlite-utils"), "insert", str(db_path), "sales", str(csv_path), "--csv", "--pk", "order_id"]
+        print(
+            f"Import, Gateway (manage.py import_dataset --primary-key order_id --pii customer_email=mask): {gateway_import:7.1f} s",
+            flush=True,
+        )
+        insert = [
+            str(venv / "bin" / "sqlite-utils"),
+            "insert",
+            str(db_path),
+            "sales",
+            str(csv_path),
+            "--csv",
+            "--pk",
+            "order_id",
+        ]
         insert += _detect_types_option(venv)
         peer_import = _timed(insert)
-        print(f"Import, Datasette ({' '.join(['sqlite-utils', *insert[1:2], *insert[5:]])}): {peer_import:7.1f} s", flush=True)
-        schema = subprocess.run(["sqlite3", str(db_path), ".schema sales"], capture_output=True, text=True).stdout
+        print(
+            f"Import, Datasette ({' '.join(['sqlite-utils', *insert[1:2], *insert[5:]])}): {peer_import:7.1f} s",
+            flush=True,
+        )
+        schema = subprocess.run(
+            ["sqlite3", str(db_path), ".schema sales"], capture_output=True, text=True
+        ).stdout
         print("  SQLite schema: " + " ".join(schema.split()))
-        key = manage(env, "issue_key", "bench", "--all", "--rate", "100000000/m").strip().splitlines()[-1]
+        key = (
+            manage(env, "issue_key", "bench", "--all", "--rate", "100000000/m")
+            .strip()
+            .splitlines()[-1]
+        )
 
         datasette_port = free_port()
         datasette = subprocess.Popen(
             [str(venv / "bin" / "datasette"), "serve", str(db_path), "--port", str(datasette_port), "-h", "127.0.0.1",
              "--setting", "num_sql_threads", "3", "--setting", "sql_time_limit_ms", "10000"],
-            stdout=subprocess.DEVNULL, stderr=open(work / "datasette.log", "wb"), start_new_session=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
         log = work / "gateway.log"
         try:
@@ -232,8 +282,12 @@ def main() -> None:
                 if args.profile:
                     missed = [c for c in CALLS if results[(c[0], connection_counts[0])][2] < c[3]]
                     for name, path, _, target in missed:
-                        print(f"\n  {name}: below its {target:g}x target; profiling one Gateway worker")
-                        profile_worker(gateway.process.pid, gateway.url + path, key, seconds=12, rows=args.rows)
+                        print(
+                            f"\n  {name}: below its {target:g}x target; profiling one Gateway worker"
+                        )
+                        profile_worker(
+                            gateway.process.pid, gateway.url + path, key, seconds=12, rows=args.rows
+                        )
         finally:
             os.killpg(datasette.pid, signal.SIGTERM)
             datasette.wait(timeout=20)
@@ -250,7 +304,10 @@ def main() -> None:
     verdict = "meets" if import_ratio >= IMPORT_TARGET else "MISSES"
     print(f"  import  Gateway {gateway_import:.1f} s, sqlite-utils {peer_import:.1f} s: "
           f"{import_ratio:.1f}x faster (target {IMPORT_TARGET:g}x: {verdict})")  # fmt: skip
-    print(f"  Gateway log: {len(problems)} server errors or worker deaths" + "".join(f"\n    {p}" for p in problems[:10]))
+    print(
+        f"  Gateway log: {len(problems)} server errors or worker deaths"
+        + "".join(f"\n    {p}" for p in problems[:10])
+    )
 
 
 def run_calls(
@@ -260,15 +317,30 @@ def run_calls(
     auth = {"Authorization": f"Bearer {key}"}
     results = {}
     for connections in connection_counts:
-        print(f"\n{connections} connection(s), {args.seconds} s each     requests/s      p50 ms     p99 ms  errors")
+        print(
+            f"\n{connections} connection(s), {args.seconds} s each     requests/s      p50 ms     p99 ms  errors"
+        )
         for name, gw_path, ds_path, target in CALLS:
-            random_max = args.rows if "%d" in gw_path else None
             figures = []
-            for label, base, path, headers in (("Gateway", gateway, gw_path, auth), ("Datasette", datasette, ds_path, {})):
-                wrk(base + path, headers=headers, connections=1, seconds=2, random_id_max=random_max)  # warm-up
-                result = wrk(base + path, headers=headers, connections=connections, seconds=args.seconds, random_id_max=random_max)
+            for label, base, path, headers in (
+                ("Gateway", gateway, gw_path, auth),
+                ("Datasette", datasette, ds_path, {}),
+            ):
+                wrk_one(
+                    base + path, headers=headers, connections=1, seconds=2, random_max=args.rows
+                )  # warm-up
+                result = wrk_one(
+                    base + path,
+                    headers=headers,
+                    connections=connections,
+                    seconds=args.seconds,
+                    random_max=args.rows,
+                ).result
                 figures.append(result)
-                print(f"  {name:26s} {label:9s} {result.requests_per_second:9.1f}  {result.p50_ms:9.2f}  {result.p99_ms:9.2f}  {result.errors:6d}", flush=True)
+                print(
+                    f"  {name:26s} {label:9s} {result.requests_per_second:9.1f}  {result.p50_ms:9.2f}  {result.p99_ms:9.2f}  {result.errors:6d}",
+                    flush=True,
+                )
             ratio = figures[0].requests_per_second / max(figures[1].requests_per_second, 1e-9)
             print(f"  {'':26s} ratio {ratio:.2f} (target {target:g}x)", flush=True)
             results[(name, connections)] = (figures[0], figures[1], ratio)

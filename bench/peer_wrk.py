@@ -32,8 +32,8 @@ function init(args)
   statuses = {}
   math.randomseed(os.time() * 1000 + thread_number * 7919)
 end
-local paths = {PATHS}
-local random_max = {RANDOM_MAX}
+local paths = { PATHS }
+local random_max = RANDOM_MAX
 request = function()
   local path = paths[math.random(1, #paths)]
   if string.find(path, "%%d") then
@@ -85,8 +85,8 @@ def wrk_mix_command(
     """The wrk command line and its Lua script file (delete it after the run)."""
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
-    script = LUA_MIX.replace("{PATHS}", ", ".join(_lua_string(p) for p in paths)).replace(
-        "{RANDOM_MAX}", str(random_max)
+    script = LUA_MIX.replace("PATHS", ", ".join(_lua_string(p) for p in paths)).replace(
+        "RANDOM_MAX", str(random_max)
     )
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
@@ -99,15 +99,19 @@ def wrk_mix_command(
 
 def wrk_mix_parse(output: str) -> MixResult:
     """The figures of a wrk run made by wrk_mix_command."""
+    if "Latency Distribution" not in output:
+        raise SystemExit(f"wrk did not report latencies:\n{output}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
     requests = int(re.search(r"(\d+) requests in", output).group(1))
-    p50 = _ms(re.search(r"50%\s+(\S+)", output).group(1))
-    p99 = _ms(re.search(r"99%\s+(\S+)", output).group(1))
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", output, re.MULTILINE).group(1))
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", output, re.MULTILINE).group(1))
     statuses = Counter()
     for status, count in re.findall(r"^STATUS (\d+) (\d+)$", output, re.MULTILINE):
         statuses[int(status)] += int(count)
     socket_errors = 0
-    found = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    found = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
     if found:
         socket_errors = sum(int(n) for n in found.groups())
     non_2xx = sum(count for status, count in statuses.items() if not 200 <= status < 300)
@@ -120,7 +124,17 @@ def wrk_mix(base_url: str, **options) -> MixResult:
     command, script = wrk_mix_command(base_url, **options)
     try:
         seconds = options["seconds"]
-        output = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60).stdout
+        run = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
     finally:
         os.unlink(script)
-    return wrk_mix_parse(output)
+    return wrk_mix_parse(run.stdout + run.stderr)
+
+
+def wrk_one(
+    url: str, *, headers: dict[str, str], connections: int, seconds: int, random_max: int = 1
+) -> MixResult:
+    """wrk on one URL (a %d in it takes a random id from 1 to random_max on every request)."""
+    base, _, rest = url.partition("://")
+    host, _, path = rest.partition("/")
+    return wrk_mix(f"{base}://{host}", paths=["/" + path], headers=headers, connections=connections,
+                   seconds=seconds, random_max=random_max)  # fmt: skip

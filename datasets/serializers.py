@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from datasets.engine.spec import ColumnSpec, DatasetSpec
+
+
+@extend_schema_field({"type": ["string", "number", "integer", "boolean"]})
+class ValueField(serializers.JSONField):
+    """A column value: a string, number or boolean (dates as ISO strings)."""
 
 
 class ColumnSerializer(serializers.Serializer):
@@ -16,9 +22,9 @@ class ColumnSerializer(serializers.Serializer):
     )
     description = serializers.CharField()
     operators = serializers.ListField(child=serializers.CharField())
-    enum = serializers.ListField(child=serializers.JSONField(), allow_null=True)
-    min = serializers.JSONField(allow_null=True)
-    max = serializers.JSONField(allow_null=True)
+    enum = serializers.ListField(child=ValueField(), allow_null=True)
+    min = ValueField(allow_null=True)
+    max = ValueField(allow_null=True)
 
     def to_representation(self, column: ColumnSpec) -> dict:
         ranged = column.type in ("integer", "number", "date", "datetime") and not column.protected

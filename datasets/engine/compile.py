@@ -302,7 +302,5 @@ def compile_aggregate(spec: DatasetSpec, query: AggregateQuery) -> sa.Select:
     order_exprs = {key: sa.literal_column(label.name) for key, label in labels.items()}
     # A metric is ordered by its expression, not its alias: MariaDB refuses an alias of an
     # aggregate inside another expression (the CASE that puts NULLs last), error 1247.
-    order_exprs.update(
-        {metric.key: _metric_expr(table, metric) for metric in query.metrics}
-    )
+    order_exprs.update({metric.key: _metric_expr(table, metric) for metric in query.metrics})
     return statement.order_by(*_ordering(dialect, order_exprs, query.ordering)).limit(query.limit)

@@ -40,7 +40,8 @@ def _column(spec: DatasetSpec, name: str, *, role: str) -> ColumnSpec:
     if column is None:
         raise QueryError(
             "unknown_column",
-            f"Unknown column '{shown(name)}' in {role}." + suggest(name, _names(spec), what="columns"),
+            f"Unknown column '{shown(name)}' in {role}."
+            + suggest(name, _names(spec), what="columns"),
         )
     return column
 

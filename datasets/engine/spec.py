@@ -72,7 +72,9 @@ class DatasetSpec:
     max_page_size: int = 1000
     row_count: int | None = None
     all_columns: tuple[ColumnSpec, ...] = ()
-    _by_name: dict = field(default_factory=dict, compare=False, repr=False)
+    # Not an __init__ argument: dataclasses.replace() would hand the old spec's dict to the new
+    # one, and __post_init__ would then add the new columns to both.
+    _by_name: dict = field(default_factory=dict, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         self._by_name.update({column.name: column for column in self.all_columns})

@@ -122,6 +122,7 @@ def test_columns_are_edited_inline(admin_client):
     email = Column.objects.get(dataset=dataset, position=2)
     assert (email.name, email.pii, email.description) == ("email", "mask", "Buyer's e-mail")
     assert email.physical_name == "customer_email"
+    assert email.enum is None  # its three e-mails were an enum until it was masked
 
 
 @pytest.mark.parametrize(

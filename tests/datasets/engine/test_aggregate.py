@@ -133,7 +133,9 @@ AGGREGATE_CASES = [
         groups(
             ["day__quarter"],
             ["count", "sum_price"],
-            where=lambda r: r["day"] is not None and "2024-04-01" <= r["day"].isoformat() <= "2024-06-30",
+            where=lambda r: (
+                r["day"] is not None and "2024-04-01" <= r["day"].isoformat() <= "2024-06-30"
+            ),
         ),
         id="seed: Q2 by quarter",
     ),
@@ -142,7 +144,9 @@ AGGREGATE_CASES = [
         groups(
             ["moment__day"],
             ["count"],
-            where=lambda r: r["moment"] is not None and r["moment"].date().isoformat() == "2024-06-30",
+            where=lambda r: (
+                r["moment"] is not None and r["moment"].date().isoformat() == "2024-06-30"
+            ),
         ),
         id="datetime whole day",
     ),
@@ -156,12 +160,18 @@ AGGREGATE_CASES = [
         groups(["region"], ["count"], where=insensitive("off")),
         id="search",
     ),
-    pytest.param(
-        "region=Nowhere&group_by=region", [], id="no group matches"
-    ),
+    pytest.param("region=Nowhere&group_by=region", [], id="no group matches"),
     pytest.param(
         "region=Nowhere&metrics=count,sum:qty,avg:price,min:day,count_distinct:label",
-        [{"count": 0, "sum_qty": None, "avg_price": None, "min_day": None, "count_distinct_label": 0}],
+        [
+            {
+                "count": 0,
+                "sum_qty": None,
+                "avg_price": None,
+                "min_day": None,
+                "count_distinct_label": 0,
+            }
+        ],
         id="no row matches, no groups",
     ),
     # personal data: count_distinct allowed, group keys masked or hashed
@@ -256,12 +266,17 @@ def test_hidden_column_never_appears_in_aggregates(sales):
 
 FORCED_CASES = [
     ("group_by=region", groups(["region"], ["count"], where=lambda r: r["region"] == "EU")),
-    ("metrics=count,sum:qty", groups([], ["count", "sum_qty"], where=lambda r: r["region"] == "EU")),
+    (
+        "metrics=count,sum:qty",
+        groups([], ["count", "sum_qty"], where=lambda r: r["region"] == "EU"),
+    ),
     ("region=US&group_by=region", []),
     ("region=US&metrics=count", [{"count": 0}]),
     (
         "search=off&group_by=day__year",
-        groups(["day__year"], ["count"], where=lambda r: r["region"] == "EU" and insensitive("off")(r)),
+        groups(
+            ["day__year"], ["count"], where=lambda r: r["region"] == "EU" and insensitive("off")(r)
+        ),
     ),
 ]
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from datasets.engine.errors import QueryError
-from datasets.engine.parse import MAX_GROUP_KEYS, MAX_IN_VALUES, MAX_METRICS
+from datasets.engine.parse import MAX_GROUP_KEYS, MAX_IN_VALUES
 from datasets.engine.spec import ColumnSpec
 from tests.datasets.engine.sales_table import COLUMNS, MAX_PAGE, get_aggregate, get_rows
 
@@ -108,8 +110,22 @@ AGGREGATE_ERRORS = [
     ("region__like=E&group_by=region", "unknown_operator"),
     ("region__gt=E", "operator_not_allowed"),
     ("qty=abc", "invalid_value"),
-    ("group_by=" + ",".join(["region", "qty", "day", "moment", "active", "label", "notes"][: MAX_GROUP_KEYS + 1]), "invalid_value"),
-    ("metrics=" + ",".join(f"{f}:{c}" for f in ("min", "max", "count_distinct") for c in ("qty", "price", "day", "moment", "region")), "invalid_value"),
+    (
+        "group_by="
+        + ",".join(
+            ["region", "qty", "day", "moment", "active", "label", "notes"][: MAX_GROUP_KEYS + 1]
+        ),
+        "invalid_value",
+    ),
+    (
+        "metrics="
+        + ",".join(
+            f"{f}:{c}"
+            for f in ("min", "max", "count_distinct")
+            for c in ("qty", "price", "day", "moment", "region")
+        ),
+        "invalid_value",
+    ),
     ("ref=R001&group_by=region", "not_filterable"),
     ("email=x", "pii_protected"),
     ("metrics=sum:email", "pii_protected"),
@@ -165,17 +181,13 @@ def test_aggregate_error_code(sales, query, code):
 def test_no_searchable_column_is_not_searchable(sales):
     # Email stays searchable but masked: a protected column does not count.
     columns = tuple(
-        column if column.pii != "none" else ColumnSpec(**{**column.__dict__, "searchable": False})
+        column if column.pii != "none" else dataclasses.replace(column, searchable=False)
         for column in COLUMNS
     )
-    spec = type(sales)(**{**_fields(sales), "all_columns": columns})
+    spec = dataclasses.replace(sales, all_columns=columns)
 
     assert _error(lambda: get_rows(spec, "search=x")).code == "not_searchable"
     assert _error(lambda: get_aggregate(spec, "search=x")).code == "not_searchable"
-
-
-def _fields(spec) -> dict:
-    return {name: value for name, value in spec.__dict__.items() if name != "_by_name"}
 
 
 def test_every_engine_error_code_is_covered():
@@ -223,3 +235,10 @@ def test_count_distinct_is_allowed_on_protected_columns(sales):
     result = get_aggregate(sales, "metrics=count_distinct:email,count_distinct:customer")
 
     assert set(result[0]) == {"count_distinct_email", "count_distinct_customer"}
+
+
+def test_a_spec_copied_with_other_columns_leaves_the_original_alone(sales):
+    copy = dataclasses.replace(sales, all_columns=(ColumnSpec("other", "other", "string"),))
+
+    assert copy.column("other") is not None and copy.column("region") is None
+    assert sales.column("other") is None and sales.column("region") is not None

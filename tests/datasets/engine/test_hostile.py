@@ -31,7 +31,7 @@ HOSTILE = [
     "' OR '1'='1",
     "1 OR 1=1",
     f'"; DROP TABLE {TABLE}; --',
-    f"'); DROP TABLE data; --",
+    "'); DROP TABLE data; --",
     "--",
     "/* */",
     ";",
@@ -78,10 +78,14 @@ STRING_FILTERS: dict[str, Callable[[str], Callable[[dict], bool]]] = {
     "label": lambda h: lambda r: r["label"] == h,
     "label__ne": lambda h: lambda r: r["label"] != h,
     "label__contains": lambda h: lambda r: r["label"] is not None and h in r["label"],
-    "label__icontains": lambda h: lambda r: r["label"] is not None and h.lower() in r["label"].lower(),
+    "label__icontains": lambda h: (
+        lambda r: r["label"] is not None and h.lower() in r["label"].lower()
+    ),
     "label__startswith": lambda h: lambda r: r["label"] is not None and r["label"].startswith(h),
     "label__in": lambda h: lambda r: r["label"] in h.split(","),
-    "search": lambda h: lambda r: any(h.lower() in (r[c] or "").lower() for c in ("label", "notes")),
+    "search": lambda h: (
+        lambda r: any(h.lower() in (r[c] or "").lower() for c in ("label", "notes"))
+    ),
 }
 
 # Every other place a client's text reaches: any answer but a database error will do, and a
@@ -123,10 +127,6 @@ def test_hostile_string_filter_values_give_a_correct_answer(sales, name):
         if outcome == "error":
             continue
         expected = ids(STRING_FILTERS[name](hostile))
-        if sales.backend == "mysql":
-            continue  # case- and accent-insensitive collation: checked for errors only
-        if sales.backend == "sqlite" and name in ("label__icontains", "search"):
-            continue  # SQLite folds ASCII only: checked for errors only
         if [row["id"] for row in value["rows"]] != expected or value["count"] != len(expected):
             wrong.append(hostile[:30])
     assert wrong == []
@@ -183,7 +183,9 @@ AGGREGATE_PLACES: dict[str, Callable[[str], dict]] = {
 @pytest.mark.parametrize("place", list(AGGREGATE_PLACES))
 def test_hostile_aggregate_parameters_give_an_error_or_a_result(sales, place):
     for hostile in HOSTILE:
-        outcome, value = _attempt(lambda h=hostile: get_aggregate(sales, AGGREGATE_PLACES[place](h)))
+        outcome, value = _attempt(
+            lambda h=hostile: get_aggregate(sales, AGGREGATE_PLACES[place](h))
+        )
         if outcome == "result":
             assert isinstance(value, list), hostile[:30]
 

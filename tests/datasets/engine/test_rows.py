@@ -38,7 +38,9 @@ def having(name: str, test: Callable) -> Callable[[dict], bool]:
 
 def case(query: str | dict, expected: Callable[[dict], bool], *, mysql=None, sqlite=None, id=None):
     """A filter case; `mysql`/`sqlite` give the reference where that backend legitimately differs."""
-    differs = {name: reference for name, reference in (("mysql", mysql), ("sqlite", sqlite)) if reference}
+    differs = {
+        name: reference for name, reference in (("mysql", mysql), ("sqlite", sqlite)) if reference
+    }
     return pytest.param(query, expected, differs, id=id or str(query))
 
 
@@ -128,19 +130,28 @@ FILTER_CASES = [
     case("day__quarter=2", having("day", lambda v: v.month in (4, 5, 6))),
     case("day__quarter=4", having("day", lambda v: v.month in (10, 11, 12))),
     case("day__month=12", having("day", lambda v: v.month == 12)),
-    case("day__year=2024&day__quarter=1", having("day", lambda v: (v.year, v.month) < (2024, 4) and v.year == 2024)),
+    case(
+        "day__year=2024&day__quarter=1",
+        having("day", lambda v: (v.year, v.month) < (2024, 4) and v.year == 2024),
+    ),
     case(
         "day__gte=2024-04-01&day__lte=2024-06-30",
         having("day", lambda v: D(2024, 4, 1) <= v <= D(2024, 6, 30)),
         id="Q2 range",
     ),
     # datetime: a bare date means the whole day for lte/gt, midnight for gte/lt
-    case("moment__lte=2024-06-30", having("moment", lambda v: v < T(2024, 7, 1)), id="lte whole day"),
-    case("moment__gt=2024-06-30", having("moment", lambda v: v >= T(2024, 7, 1)), id="gt after day"),
+    case(
+        "moment__lte=2024-06-30", having("moment", lambda v: v < T(2024, 7, 1)), id="lte whole day"
+    ),
+    case(
+        "moment__gt=2024-06-30", having("moment", lambda v: v >= T(2024, 7, 1)), id="gt after day"
+    ),
     case("moment__gte=2024-06-30", having("moment", lambda v: v >= T(2024, 6, 30))),
     case("moment__lt=2024-06-30", having("moment", lambda v: v < T(2024, 6, 30))),
     case("moment__lte=2024-06-30T12:00:00", having("moment", lambda v: v <= T(2024, 6, 30, 12))),
-    case("moment__gt=2024-06-30T23:59:58", having("moment", lambda v: v > T(2024, 6, 30, 23, 59, 58))),
+    case(
+        "moment__gt=2024-06-30T23:59:58", having("moment", lambda v: v > T(2024, 6, 30, 23, 59, 58))
+    ),
     case("moment=2024-07-01T00:00:00", lambda r: r["moment"] == T(2024, 7, 1)),
     case("moment=2024-06-30T23:59:59", lambda r: r["moment"] == T(2024, 6, 30, 23, 59, 59)),
     case("moment__ne=2024-07-01T00:00:00", lambda r: r["moment"] != T(2024, 7, 1)),
@@ -148,7 +159,11 @@ FILTER_CASES = [
         "moment__in=2024-07-01T00:00:00,2024-04-01T00:00:01",
         lambda r: r["moment"] in (T(2024, 7, 1), T(2024, 4, 1, 0, 0, 1)),
     ),
-    case("moment=2024-06-30T21:59:59-02:00", lambda r: r["moment"] == T(2024, 6, 30, 23, 59, 59), id="offset to UTC"),
+    case(
+        "moment=2024-06-30T21:59:59-02:00",
+        lambda r: r["moment"] == T(2024, 6, 30, 23, 59, 59),
+        id="offset to UTC",
+    ),
     case("moment__isnull=true", lambda r: r["moment"] is None),
     case("moment__year=2023", having("moment", lambda v: v.year == 2023)),
     case("moment__quarter=3", having("moment", lambda v: v.month in (7, 8, 9))),
@@ -156,7 +171,12 @@ FILTER_CASES = [
     # several filters combine with AND
     case(
         "region=EU&qty__gt=0&day__year=2024",
-        lambda r: r["region"] == "EU" and (r["qty"] or 0) > 0 and r["day"] is not None and r["day"].year == 2024,
+        lambda r: (
+            r["region"] == "EU"
+            and (r["qty"] or 0) > 0
+            and r["day"] is not None
+            and r["day"].year == 2024
+        ),
     ),
     case("qty__gte=0&qty__lte=0", lambda r: r["qty"] == 0),
     case("region=EU&region=US", lambda r: False, id="repeated filter ANDs"),
@@ -174,7 +194,10 @@ FILTER_CASES = [
     case({"search": "secret-1"}, lambda r: False, id="hidden column not searched"),
     # SQLite's lower() and LIKE fold ASCII letters only.
     case({"search": "ÜNÏCODE"}, insensitive("ünïcode", "label", "notes"), sqlite=lambda r: False),
-    case({"search": "off", "region": "EU"}, lambda r: r["region"] == "EU" and insensitive("off", "label", "notes")(r)),
+    case(
+        {"search": "off", "region": "EU"},
+        lambda r: r["region"] == "EU" and insensitive("off", "label", "notes")(r),
+    ),
     case({"search": ""}, lambda r: True, id="empty search ignored"),
 ]
 
@@ -224,13 +247,17 @@ def test_ordering_puts_nulls_last_both_ways(sales, duck, ordering, keys):
 
 
 def test_default_ordering_is_the_primary_key(sales):
-    assert [row["id"] for row in get_rows(sales, f"limit={MAX_PAGE}")["rows"]] == ids(lambda r: True)
+    assert [row["id"] for row in get_rows(sales, f"limit={MAX_PAGE}")["rows"]] == ids(
+        lambda r: True
+    )
 
 
 def test_ties_are_broken_by_the_primary_key_so_pages_never_overlap(sales):
     seen = []
     for offset in range(0, N, 7):
-        seen += [row["id"] for row in get_rows(sales, f"ordering=region&limit=7&offset={offset}")["rows"]]
+        seen += [
+            row["id"] for row in get_rows(sales, f"ordering=region&limit=7&offset={offset}")["rows"]
+        ]
 
     assert seen == ordered_ids([("region", False)])
 
@@ -277,16 +304,30 @@ PAGINATION_CASES = [
     (f"offset={N}", [], N),
     ("offset=1000&limit=1", [], N),
     ("offset=0", list(range(1, 51)), N),
-    ("region=EU&limit=2", ids(lambda r: r["region"] == "EU")[:2], len(ids(lambda r: r["region"] == "EU"))),
+    (
+        "region=EU&limit=2",
+        ids(lambda r: r["region"] == "EU")[:2],
+        len(ids(lambda r: r["region"] == "EU")),
+    ),
     ("region=EU&limit=2&offset=1000", [], len(ids(lambda r: r["region"] == "EU"))),
-    ("region=EU&limit=5&offset=30", ids(lambda r: r["region"] == "EU")[30:35], len(ids(lambda r: r["region"] == "EU"))),
-    ("search=off&limit=1", ids(insensitive("off", "label", "notes"))[:1], len(ids(insensitive("off", "label", "notes")))),
+    (
+        "region=EU&limit=5&offset=30",
+        ids(lambda r: r["region"] == "EU")[30:35],
+        len(ids(lambda r: r["region"] == "EU")),
+    ),
+    (
+        "search=off&limit=1",
+        ids(insensitive("off", "label", "notes"))[:1],
+        len(ids(insensitive("off", "label", "notes"))),
+    ),
     ("region=Nowhere", [], 0),
     ("region=Nowhere&offset=10", [], 0),
 ]
 
 
-@pytest.mark.parametrize(("query", "expected", "count"), PAGINATION_CASES, ids=[c[0] for c in PAGINATION_CASES])
+@pytest.mark.parametrize(
+    ("query", "expected", "count"), PAGINATION_CASES, ids=[c[0] for c in PAGINATION_CASES]
+)
 def test_page_and_exact_count(sales, duck, query, expected, count):
     result = get_rows(sales, f"{query}&ordering=id")
 
@@ -315,7 +356,10 @@ EU = ids(lambda r: r["region"] == "EU")
         ("region__in=US,APAC", []),
         ("region__isnull=true", []),
         ("qty__gt=5", ids(lambda r: r["region"] == "EU" and (r["qty"] or 0) > 5)),
-        ("search=off", ids(lambda r: r["region"] == "EU" and insensitive("off", "label", "notes")(r))),
+        (
+            "search=off",
+            ids(lambda r: r["region"] == "EU" and insensitive("off", "label", "notes")(r)),
+        ),
     ],
 )
 def test_forced_row_filter_holds_against_client_filters(sales, query, expected):
@@ -355,7 +399,9 @@ def test_row_by_key(sales, duck):
     assert row == approx(run_row(duck, "9"))
 
 
-@pytest.mark.parametrize("key", ["0", "85", "-1", "abc", "9.5", "", " ", "1 OR 1=1", "9223372036854775808"])
+@pytest.mark.parametrize(
+    "key", ["0", "85", "-1", "abc", "9.5", "", " ", "1 OR 1=1", "9223372036854775808"]
+)
 def test_row_by_unknown_or_malformed_key_is_not_found(sales, key):
     with pytest.raises(NotFound) as caught:
         run_row(sales, key)
@@ -385,7 +431,11 @@ def test_sqlite_datetimes_in_other_writers_formats_compare_as_times(tmp_path):
         connection.execute("CREATE TABLE t (id integer PRIMARY KEY, at datetime)")
         connection.executemany(
             "INSERT INTO t VALUES (?, ?)",
-            [(1, "2024-06-30 12:00:00"), (2, "2024-06-30T13:00:00"), (3, "2024-07-01 00:00:00.000000")],
+            [
+                (1, "2024-06-30 12:00:00"),
+                (2, "2024-06-30T13:00:00"),
+                (3, "2024-07-01 00:00:00.000000"),
+            ],
         )
     columns = (ColumnSpec("id", "id", "integer"), ColumnSpec("at", "at", "datetime"))
     spec = dataset(
