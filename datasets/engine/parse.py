@@ -12,7 +12,7 @@ from datasets.engine.spec import ColumnSpec, DatasetSpec
 from datasets.engine.values import is_date_only, parse_bool, parse_int_in, parse_value
 
 ROWS_PARAMS = ("limit", "offset", "fields", "ordering", "search", "format")
-AGGREGATE_PARAMS = ("group_by", "metrics", "ordering", "limit", "search")
+AGGREGATE_PARAMS = ("group_by", "metrics", "ordering", "limit", "search", "format")
 MAX_IN_VALUES = 100
 MAX_GROUP_KEYS = 6
 MAX_METRICS = 12
@@ -55,7 +55,7 @@ def _csv(raw: str | None) -> list[str]:
 # Filters
 
 
-def _parse_filter(spec: DatasetSpec, name: str, raw: str) -> Filter:
+def _parse_filter(spec: DatasetSpec, name: str, raw: str) -> Filter | tuple[Filter, Filter]:
     column_name, _, op = name.partition("__")
     op = op or "eq"
     column = _column(spec, column_name, role="filter")
@@ -111,9 +111,12 @@ def _parse_filter(spec: DatasetSpec, name: str, raw: str) -> Filter:
             raise QueryError("invalid_value", f"{name} needs a non-empty value.")
         return Filter(column, op, parse_value(raw, "string", name=name))
     value = parse_value(raw, column.type, name=name)
-    if column.type == "datetime" and op in ("lte", "gt") and is_date_only(raw):
+    if column.type == "datetime" and op in ("eq", "lte", "gt") and is_date_only(raw):
         # A bare date on a datetime column means the whole day: `lte=2024-06-30` includes June 30.
-        return Filter(column, "lt" if op == "lte" else "gte", value + dt.timedelta(days=1))
+        next_day = value + dt.timedelta(days=1)
+        if op == "eq":
+            return Filter(column, "gte", value), Filter(column, "lt", next_day)
+        return Filter(column, "lt" if op == "lte" else "gte", next_day)
     return Filter(column, op, value)
 
 
@@ -131,7 +134,8 @@ def _filters(
                 f"Unknown parameter '{shown(name)}'."
                 + suggest(name, valid, what="parameters (and filters column__operator)"),
             )
-        filters.append(_parse_filter(spec, name, raw))
+        parsed = _parse_filter(spec, name, raw)
+        filters.extend(parsed if isinstance(parsed, tuple) else (parsed,))
     return (*filters, *parse_forced(spec, forced))
 
 
@@ -247,6 +251,12 @@ def parse_key_value(spec: DatasetSpec, raw: str):
 def _group_key(spec: DatasetSpec, name: str) -> GroupKey:
     column_name, _, bucket = name.partition("__")
     column = _column(spec, column_name, role="group_by")
+    if column.pii == "mask":
+        # Masked values collide (many addresses read j***@example.com): groups would look merged.
+        raise QueryError(
+            "pii_protected",
+            f"{column.name} is masked personal data: it cannot be grouped by. Count its distinct values with metrics=count_distinct:{column.name}.",
+        )
     if bucket:
         if bucket not in grammar.BUCKETS:
             raise QueryError(
@@ -323,6 +333,16 @@ def parse_aggregate(
         raise QueryError("invalid_value", f"metrics takes at most {MAX_METRICS} metrics.")
     keys = {key.key: key for key in group_by}
     results = {metric.key for metric in metrics}
+    for clash in sorted(keys.keys() & results):
+        raise QueryError(
+            "invalid_value",
+            f"The group key '{clash}' has the name of a metric result: ask for one of them.",
+        )
+    if params.get("format", "json") != "json":
+        raise QueryError(
+            "invalid_value",
+            "Aggregates are answered in JSON only: drop `format`, or use format=json.",
+        )
     ordering = []
     for part in _csv(_last(params, "ordering")):
         name = part.lstrip("-")
@@ -336,7 +356,9 @@ def parse_aggregate(
             raise QueryError("pii_protected", f"{name} is personal data: it cannot be sorted on.")
         ordering.append(Order(name, part.startswith("-")))
     if not ordering:
-        ordering = [Order(key.key) for key in group_by if not key.column.protected]
+        # Hashed keys included: the raw values fix which groups a limit keeps, and the results
+        # are then sorted on the digests (datasets.engine.execute.run_aggregate).
+        ordering = [Order(key.key) for key in group_by]
     return AggregateQuery(
         filters=_filters(spec, params, AGGREGATE_PARAMS, forced or {}),
         search=_search(spec, params),

@@ -7,9 +7,9 @@ import dataclasses
 import pytest
 
 from datasets.engine.errors import QueryError
-from datasets.engine.parse import MAX_GROUP_KEYS, MAX_IN_VALUES
+from datasets.engine.parse import MAX_GROUP_KEYS, MAX_IN_VALUES, parse_aggregate
 from datasets.engine.spec import ColumnSpec
-from tests.datasets.engine.sales_table import COLUMNS, MAX_PAGE, get_aggregate, get_rows
+from tests.datasets.engine.sales_table import COLUMNS, MAX_PAGE, dataset, get_aggregate, get_rows
 
 # The codes of QueryError the engine raises (datasets/engine/parse.py, values.py, errors.py).
 ENGINE_CODES = {
@@ -242,3 +242,24 @@ def test_a_spec_copied_with_other_columns_leaves_the_original_alone(sales):
 
     assert copy.column("other") is not None and copy.column("region") is None
     assert sales.column("other") is None and sales.column("region") is not None
+
+
+def test_a_group_key_named_like_a_metric_result_is_refused():
+    spec = dataset(
+        all_columns=(ColumnSpec("count", "count", "integer"), ColumnSpec("id", "id", "integer"))
+    )
+    with pytest.raises(QueryError) as raised:
+        parse_aggregate(spec, {"group_by": "count", "metrics": "count"})
+    assert raised.value.code == "invalid_value"
+    assert "count" in raised.value.message
+
+
+@pytest.mark.parametrize(("value", "accepted"), [("json", True), ("csv", False)])
+def test_aggregates_answer_in_json_only(value, accepted):
+    spec = dataset()
+    if accepted:
+        assert parse_aggregate(spec, {"format": value}).metrics
+    else:
+        with pytest.raises(QueryError) as raised:
+            parse_aggregate(spec, {"format": value})
+        assert raised.value.code == "invalid_value"

@@ -139,7 +139,7 @@ FILTER_CASES = [
         having("day", lambda v: D(2024, 4, 1) <= v <= D(2024, 6, 30)),
         id="Q2 range",
     ),
-    # datetime: a bare date means the whole day for lte/gt, midnight for gte/lt
+    # datetime: a bare date means the whole day for eq/lte/gt, midnight for gte/lt
     case(
         "moment__lte=2024-06-30", having("moment", lambda v: v < T(2024, 7, 1)), id="lte whole day"
     ),
@@ -151,6 +151,11 @@ FILTER_CASES = [
     case("moment__lte=2024-06-30T12:00:00", having("moment", lambda v: v <= T(2024, 6, 30, 12))),
     case(
         "moment__gt=2024-06-30T23:59:58", having("moment", lambda v: v > T(2024, 6, 30, 23, 59, 58))
+    ),
+    case(
+        "moment=2024-06-30",
+        having("moment", lambda v: T(2024, 6, 30) <= v < T(2024, 7, 1)),
+        id="eq whole day",
     ),
     case("moment=2024-07-01T00:00:00", lambda r: r["moment"] == T(2024, 7, 1)),
     case("moment=2024-06-30T23:59:59", lambda r: r["moment"] == T(2024, 6, 30, 23, 59, 59)),
