@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Prefetch
 
+from datasets.engine.connections import url_with_password
 from datasets.engine.spec import ColumnSpec, DatasetSpec, SourceSpec
 from datasets.models import Column, Dataset, Source
 from gatewaysite.generations import ProcessCache, bump
@@ -19,12 +20,7 @@ def catalog_changed() -> None:
 
 def source_url(source: Source) -> str:
     """The source's connection URL with its decrypted password put back."""
-    from sqlalchemy.engine import make_url
-
-    url = make_url(source.url)
-    if source.password:
-        url = url.set(password=source.password)
-    return url.render_as_string(hide_password=False)
+    return url_with_password(source.url, source.password)
 
 
 def source_spec(source: Source) -> SourceSpec:

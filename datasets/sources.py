@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from django.db import transaction
 from sqlalchemy.engine import URL, Connection, make_url
 
-from datasets.engine.connections import connect, source_kind
+from datasets.engine.connections import connect, source_kind, url_with_password
 from datasets.engine.errors import suggest
 from datasets.models import SLUG_PATTERN, Column, Dataset, Source
 from datasets.naming import api_names
@@ -127,7 +127,9 @@ def source_location_parse(*, url: str, password: str = "") -> SourceLocation:
 
 def source_connection_check(*, location: SourceLocation, timeout: int) -> None:
     """Connect to a source and run a trivial query; SourceError with the reason when that fails."""
-    with _connection(_full_url(location.url, location.password), timeout=timeout) as connection:
+    with _connection(
+        url_with_password(location.url, location.password), timeout=timeout
+    ) as connection:
         connection.execute(sa.select(sa.literal(1))).scalar()
 
 
@@ -689,10 +691,3 @@ def _without_password(url: URL) -> URL:
         database=url.database,
         query=url.query,
     )
-
-
-def _full_url(url: str, password: str) -> str:
-    parsed = make_url(url)
-    if password:
-        parsed = parsed.set(password=password)
-    return parsed.render_as_string(hide_password=False)

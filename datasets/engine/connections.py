@@ -48,6 +48,14 @@ def source_kind(url: str) -> str:
     return kinds[backend]
 
 
+def url_with_password(url: str, password: str) -> str:
+    """A URL stored without its password, with the password put back (for connecting only)."""
+    parsed = make_url(url)
+    if password:
+        parsed = parsed.set(password=password)
+    return parsed.render_as_string(hide_password=False)
+
+
 def driver_url(url: str) -> sa.URL:
     """The URL with the driver Gateway uses for its kind (psycopg 3, PyMySQL, sqlite3)."""
     parsed = make_url(url)
