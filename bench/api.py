@@ -29,7 +29,9 @@ def main() -> None:
         env = bench_env(data_dir)
         key = prepare(env, rows=args.rows)
         with serve(env, key=key) as gateway:
-            print(f"Gateway, production command, 2 workers, {args.rows:,} rows, {args.connections} connections, {args.seconds} s each")
+            print(
+                f"Gateway, production command, 2 workers, {args.rows:,} rows, {args.connections} connections, {args.seconds} s each"
+            )
             for name, path in CALLS.items():
                 result = wrk(
                     gateway.url + path,

@@ -17,6 +17,7 @@ Afterwards the usage records are flushed and counted: one per request.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import time
 
@@ -64,7 +65,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     print(f"Load benchmark, {time.strftime('%Y-%m-%d %H:%M')}: {args.rows:,} rows, {args.workers} workers, "
-          f"{args.connections} connections, {args.seconds} s, mix of {len(MIX)} calls", flush=True)  # fmt: skip
+          f"{args.connections} connections, {args.seconds} s, mix of {len(MIX)} calls; load average {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} CPUs", flush=True)  # fmt: skip
     with (
         temporary_directory("gateway-load-") as work,
         redis_server(work / "redis") as redis,

@@ -14,15 +14,17 @@ then both serve it, and wrk (from 127.0.0.1, 2 threads) sends each call for --se
   - a row by key with a random id on every request (a wrk Lua script);
   - the Q2 aggregate (sum of revenue per product; Datasette through its SQL endpoint).
 Gateway runs the production command (gunicorn, 2 sync workers) with keys, rate limiting (a key
-with a rate no run reaches) and usage recording on, and a Redis of its own. Datasette 0.65 runs
+with a rate no run reaches) and usage recording on, a Redis of its own as the cache and a
+PostgreSQL cluster of its own (initdb) as Django's database. Datasette 0.65 runs
 `datasette serve db.sqlite` with its defaults (num_sql_threads 3) except sql_time_limit_ms, raised
 from 1 s to 10 s so that no query or count is cut short under load (Datasette answers a count that
 overruns its limit with null instead of the number: the two servers must do the same work).
 Datasette and sqlite-utils are installed into their own virtualenv (GATEWAY_PEER_VENV, default
 /tmp/gateway-peer-venv), made on first use with `python -m venv` and pip.
 
---profile samples one Gateway worker with py-spy during each call that misses its target and
-prints where its time goes.
+--profile: for each call that misses its target, samples one Gateway worker with py-spy (where
+its time goes), then runs the call again on each server and prints the CPU time each process used
+(and the CPU time per request); bench/peer_profile.py splits one request's time in process.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -44,6 +47,7 @@ from fault_services import (
     gateway_setup,
     log_problems,
     manage,
+    postgres_server,
     redis_server,
     worker_pids,
 )
@@ -125,6 +129,10 @@ def check_same_answers(gateway: str, datasette: str, key: str, *, rows: int) -> 
     page = _get_json(gateway + CALLS[0][1], auth)
     table = _get_json(datasette + CALLS[0][2])
     same_count = page["count"] == table["filtered_table_rows_count"]
+    if table["filtered_table_rows_count"] is None:
+        print(
+            "Datasette answered the filtered page without its count (its time limit cut it short)."
+        )
     row_id = min(123456, rows)
     gw_row = _get_json(gateway + CALLS[1][1] % row_id, auth)
     ds_row = _get_json(datasette + CALLS[1][2] % row_id)
@@ -141,12 +149,59 @@ def check_same_answers(gateway: str, datasette: str, key: str, *, rows: int) -> 
         abs(a - b) < 1 for (_, a), (_, b) in zip(gw_q2, ds_q2, strict=True)
     )
     print(
-        f"Same answers: filtered count {page['count']:,} / {table['filtered_table_rows_count']:,}, "
+        f"Same answers: filtered count {page['count']:,} / {table['filtered_table_rows_count']}, "
         f"page sizes {len(page['results'])} / {len(table['rows'])}, row {row_id} {'same' if same_row else 'DIFFERENT'}, "
         f"Q2 per product {'same' if same_q2 else 'DIFFERENT'} ({len(gw_q2)} products)"
     )
     if not (same_count and same_row and same_q2 and len(page["results"]) == len(table["rows"])):
         raise SystemExit("Gateway and Datasette disagree: the comparison would not be fair.")
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def _machine_busy_seconds() -> float:
+    """CPU time every process on the machine has used since boot (all cores, idle and iowait excluded)."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    output = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(child) for child in output.split()]
+
+
+def cpu_split(
+    processes: dict[str, list[int]], url: str, headers: dict[str, str], *, seconds: int, rows: int
+) -> None:
+    """Run wrk on `url` and print the CPU time each group of processes (and wrk) used meanwhile."""
+    server = next(iter(processes))
+    before = {name: sum(_cpu_seconds(pid) for pid in pids) for name, pids in processes.items()}
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    machine = _machine_busy_seconds()
+    started = time.monotonic()
+    result = wrk_one(url, headers=headers, connections=8, seconds=seconds, random_max=rows).result
+    elapsed = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    machine = _machine_busy_seconds() - machine
+    used = {
+        name: sum(_cpu_seconds(pid) for pid in pids) - before[name]
+        for name, pids in processes.items()
+    }
+    used["wrk"] = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
+    available = elapsed * (os.cpu_count() or 1)
+    others = max(0.0, machine - sum(used.values()))
+    parts = ", ".join(f"{name} {value:.1f} s" for name, value in used.items())
+    parts += f", other processes on the machine {others:.1f} s"
+    print(f"    CPU time during {elapsed:.0f} s of wrk ({result.requests_per_second:.0f} req/s, {available:.0f} CPU-s available): "
+          f"{parts}, idle {max(0.0, available - machine):.1f} s; "
+          f"{server}: {used[server] * 1000 / max(result.requests, 1):.2f} ms CPU per request")  # fmt: skip
 
 
 def profile_worker(gateway_pid: int, url: str, key: str, *, seconds: int, rows: int) -> None:
@@ -212,16 +267,28 @@ def main() -> None:
     parser.add_argument(
         "--profile", action="store_true", help="py-spy one worker on each missed target"
     )
+    parser.add_argument(
+        "--datasette-time-limit-ms",
+        type=int,
+        default=10_000,
+        help="Datasette's sql_time_limit_ms (its default is 1000; see above)",
+    )
     args = parser.parse_args()
     connection_counts = [int(c) for c in args.connections.split(",")]
     venv = peer_venv()
     print(
         f"Peer benchmark, {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs, {args.rows:,} rows; "
-        f"Datasette {_version(venv, 'datasette')}, sqlite-utils {_version(venv, 'sqlite-utils')}",
+        f"Datasette {_version(venv, 'datasette')}, sqlite-utils {_version(venv, 'sqlite-utils')}; "
+        f"load average {os.getloadavg()[0]:.1f}",
         flush=True,
     )
-    with temporary_directory("gateway-peer-") as work, redis_server(work / "redis") as redis:
-        env = bench_env(work / "gateway")
+    with (
+        temporary_directory("gateway-peer-") as work,
+        redis_server(work / "redis") as redis,
+        postgres_server() as postgres,
+    ):
+        postgres.sql("postgres", "CREATE DATABASE gateway")
+        env = bench_env(work / "gateway", database_url=postgres.url("gateway"))
         env["REDIS_URL"] = redis.url
         gateway_setup(env)
         csv_path, db_path = work / "sales.csv", work / "db.sqlite"
@@ -269,7 +336,7 @@ def main() -> None:
         datasette_port = free_port()
         datasette = subprocess.Popen(
             [str(venv / "bin" / "datasette"), "serve", str(db_path), "--port", str(datasette_port), "-h", "127.0.0.1",
-             "--setting", "num_sql_threads", "3", "--setting", "sql_time_limit_ms", "10000"],
+             "--setting", "num_sql_threads", "3", "--setting", "sql_time_limit_ms", str(args.datasette_time_limit_ms)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
         log = work / "gateway.log"
@@ -281,19 +348,42 @@ def main() -> None:
                 results = run_calls(gateway.url, datasette_url, key, args, connection_counts)
                 if args.profile:
                     missed = [c for c in CALLS if results[(c[0], connection_counts[0])][2] < c[3]]
-                    for name, path, _, target in missed:
+                    for name, path, ds_path, target in missed:
                         print(
                             f"\n  {name}: below its {target:g}x target; profiling one Gateway worker"
                         )
                         profile_worker(
                             gateway.process.pid, gateway.url + path, key, seconds=12, rows=args.rows
                         )
+                        postmaster = int(
+                            (postgres.directory / "data" / "postmaster.pid").read_text().split()[0]
+                        )
+                        gateway_processes = {
+                            "Gateway workers": worker_pids(gateway.process.pid),
+                            "gunicorn master": [gateway.process.pid],
+                            "Redis": [redis.process.pid],
+                            "PostgreSQL": [postmaster, *_children(postmaster)],
+                        }
+                        cpu_split(
+                            gateway_processes,
+                            gateway.url + path,
+                            {"Authorization": f"Bearer {key}"},
+                            seconds=10,
+                            rows=args.rows,
+                        )
+                        peer_processes = {"Datasette": [datasette.pid]}
+                        cpu_split(
+                            peer_processes, datasette_url + ds_path, {}, seconds=10, rows=args.rows
+                        )
         finally:
             os.killpg(datasette.pid, signal.SIGTERM)
             datasette.wait(timeout=20)
         problems = log_problems(log)
 
-    print(f"\nSummary ({args.seconds} s per run; ratio = Gateway req/s / Datasette req/s)")
+    print(
+        f"\nSummary ({args.seconds} s per run; ratio = Gateway req/s / Datasette req/s; "
+        f"load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)"
+    )
     for connections in connection_counts:
         for name, _, _, target in CALLS:
             gw, ds, ratio = results[(name, connections)]

@@ -61,8 +61,16 @@ class Gateway:
 
 def bench_env(data_dir: Path, *, redis_db: int = 9, database_url: str | None = None) -> dict:
     """The environment of a benchmarked Gateway: its own data dir, Redis db and database."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_") and k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(GATEWAY_DATA_DIR=str(data_dir), REDIS_URL=f"redis://127.0.0.1:6379/{redis_db}", DJANGO_SETTINGS_MODULE="gatewaysite.settings")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("GATEWAY_") and k not in ("DATABASE_URL", "REDIS_URL")
+    }
+    env.update(
+        GATEWAY_DATA_DIR=str(data_dir),
+        REDIS_URL=f"redis://127.0.0.1:6379/{redis_db}",
+        DJANGO_SETTINGS_MODULE="gatewaysite.settings",
+    )
     if database_url:
         env["DATABASE_URL"] = database_url
     return env
@@ -70,8 +78,12 @@ def bench_env(data_dir: Path, *, redis_db: int = 9, database_url: str | None = N
 
 def prepare(env: dict, *, rows: int, rate: str = "100000000/m") -> str:
     """Migrate, load the demo with `rows` rows, and issue a key; returns the raw key."""
-    subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
-    subprocess.run([PYTHON, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
+    subprocess.run(
+        [PYTHON, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True
+    )
+    subprocess.run(
+        [PYTHON, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env, check=True
+    )
     result = subprocess.run(
         [PYTHON, "manage.py", "shell", "-c", SETUP_SCRIPT.format(rows=rows, rate=rate)],
         cwd=ROOT, env=env, check=True, capture_output=True, text=True,
@@ -138,16 +150,34 @@ end
 """
 
 
-def wrk(url: str, *, headers: dict[str, str], connections: int = 8, seconds: int = 10, random_id_max: int | None = None) -> WrkResult:
+def wrk(
+    url: str,
+    *,
+    headers: dict[str, str],
+    connections: int = 8,
+    seconds: int = 10,
+    random_id_max: int | None = None,
+) -> WrkResult:
     """Run wrk against `url` (with %d in it and random_id_max: a random id on every request)."""
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
-    command = ["wrk", "--latency", "-t", str(min(connections, 2)), "-c", str(connections), "-d", f"{seconds}s"]
+    command = [
+        "wrk",
+        "--latency",
+        "-t",
+        str(min(connections, 2)),
+        "-c",
+        str(connections),
+        "-d",
+        f"{seconds}s",
+    ]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         if random_id_max:
-            script.write(LUA_RANDOM_ID.format(max_id=random_id_max).replace("wrk.path", f'"{_path(url)}"'))
+            script.write(
+                LUA_RANDOM_ID.format(max_id=random_id_max).replace("wrk.path", f'"{_path(url)}"')
+            )
         else:
             script.write("")
     if random_id_max:
@@ -163,7 +193,9 @@ def wrk(url: str, *, headers: dict[str, str], connections: int = 8, seconds: int
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     if non2xx:
         errors += int(non2xx.group(1))
-    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
     if socket_errors:
         errors += sum(int(n) for n in socket_errors.groups())
     return WrkResult(rps, p50, p99, requests, errors)
@@ -176,7 +208,12 @@ def _path(url: str) -> str:
 def rss_mb(pid: int) -> float:
     """Resident memory of a process and its children, in MB."""
     total = 0
-    pids = [pid] + [int(p) for p in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()]
+    pids = [pid] + [
+        int(p)
+        for p in subprocess.run(
+            ["pgrep", "-P", str(pid)], capture_output=True, text=True
+        ).stdout.split()
+    ]
     for one in pids:
         with contextlib.suppress(FileNotFoundError):
             for line in Path(f"/proc/{one}/status").read_text().splitlines():

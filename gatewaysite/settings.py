@@ -173,8 +173,9 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "Gateway",
     "DESCRIPTION": (
-        "Datasets published for ChatGPT and API clients. Use aggregate_<dataset> for totals, "
-        "counts and averages, list_<dataset>_rows for records, describe_dataset for columns."
+        "Datasets published for ChatGPT and API clients. Use the aggregate operation of a "
+        "dataset for totals, counts and averages, its list rows operation for records, and "
+        "describe_dataset for its columns."
     ),
     "VERSION": "1.0.0",
     "OAS_VERSION": "3.1.0",

@@ -5,6 +5,10 @@ from django.urls import include, path
 
 from gatewaysite.health import healthz
 
+admin.site.site_header = "Gateway administration"
+admin.site.site_title = "Gateway admin"
+admin.site.index_title = "Datasets, keys and ChatGPT"
+
 handler404 = "gatewaysite.errors.handler404"
 handler500 = "gatewaysite.errors.handler500"
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import secrets
+
 from django.conf import settings
 from django.contrib import admin, messages
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q
 from django.http import Http404, HttpResponseRedirect
@@ -19,6 +22,8 @@ from keys.services import IssuedKey, api_key_revoke, api_key_rotate, api_key_set
 from keys.usage import usage_flush
 
 CONNECT_URL = "/admin/connect/"
+ISSUE_TOKEN_PREFIX = "gateway:key-issue-form:"
+ISSUE_TOKEN_SECONDS = 24 * 3600
 CHART_HEIGHT = 120
 BAR_WIDTH = 18
 BAR_GAP = 4
@@ -125,7 +130,22 @@ class ApiKeyAdmin(admin.ModelAdmin):
         return super().get_queryset(request).prefetch_related("datasets")
 
     # Issuing: the raw key exists only in memory during the POST that creates it, and is shown
-    # in that very response rather than carried through a redirect (session or cookie).
+    # in that very response rather than carried through a redirect (session or cookie). A
+    # one-time token in the form keeps a reload of that page from issuing a second key.
+    def add_view(self, request, form_url="", extra_context=None):
+        if request.method == "POST":
+            token = request.POST.get("issue_token", "")
+            issued_pk = cache.get(f"{ISSUE_TOKEN_PREFIX}{token}") if token else None
+            if issued_pk is not None:
+                messages.warning(
+                    request,
+                    "This key was already issued by the same form; it is shown only once. "
+                    "Rotate it to get a new secret.",
+                )
+                return HttpResponseRedirect(reverse("admin:keys_apikey_change", args=[issued_pk]))
+        extra = {**(extra_context or {}), "issue_token": secrets.token_urlsafe(16)}
+        return super().add_view(request, form_url, extra)
+
     def save_model(self, request, obj, form, change):
         if not change:
             request._gateway_raw_key = api_key_set_secret(key=obj)
@@ -135,6 +155,9 @@ class ApiKeyAdmin(admin.ModelAdmin):
         raw_key = getattr(request, "_gateway_raw_key", None)
         if raw_key is None:
             return super().response_add(request, obj, post_url_continue)
+        token = request.POST.get("issue_token", "")
+        if token:
+            cache.set(f"{ISSUE_TOKEN_PREFIX}{token}", obj.pk, ISSUE_TOKEN_SECONDS)
         return self._issued(request, IssuedKey(key=obj, raw_key=raw_key), "issued")
 
     def _issued(self, request, issued: IssuedKey, verb: str) -> TemplateResponse:

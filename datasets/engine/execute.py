@@ -127,6 +127,15 @@ def _fetch_duckdb(path: str, statement: sa.Select) -> list[tuple]:
         raise SourceUnavailable(
             "The dataset's file cannot be read right now; retry shortly."
         ) from None
+    except duckdb.Error as error:
+        # Valid input reaching here means the column metadata no longer matches the file (a
+        # type changed in the admin): the dataset needs its admin, not a different call.
+        logger.error("Dataset file %s refused a query: %s", path, error)
+        raise SourceUnavailable(
+            "The dataset cannot answer this query right now: its description needs its admin's "
+            "attention.",
+            code="source_error",
+        ) from None
 
 
 def _is_timeout(error: sa.exc.DBAPIError) -> bool:

@@ -322,12 +322,13 @@ def _filter_schema(column: ColumnSpec, operator: str) -> dict:
     if operator == "isnull":
         return {"type": "boolean"}
     if operator == "year":
-        return {"type": "integer"}
+        return {"type": "integer", "minimum": 1, "maximum": 9999}
     if operator == "quarter":
         return {"type": "integer", "minimum": 1, "maximum": 4}
     if operator == "month":
         return {"type": "integer", "minimum": 1, "maximum": 12}
-    return {"type": "string"}
+    # An empty text or list is refused by the API: declared, so that no client sends one.
+    return {"type": "string", "minLength": 1}
 
 
 def _filters(spec: DatasetSpec) -> list[dict]:

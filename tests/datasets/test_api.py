@@ -322,3 +322,11 @@ def test_json_numbers_and_nulls(api, sales):
     assert isinstance(body["revenue"], float)
     assert isinstance(body["units"], int)
     assert json.loads(json.dumps(body)) == body
+
+
+def test_column_metadata_that_no_longer_matches_the_file_is_503_not_500(api, sales):
+    # An admin retypes a text column as an integer: the file still holds text.
+    sales.columns.filter(name="region").update(type="integer")
+    sales.save()
+    response = api.get("/api/v1/datasets/sales/rows/?region=3")
+    _error(response, 503, "source_error")

@@ -91,11 +91,6 @@ def test_admin_uploads_a_csv_sees_its_columns_and_describes_one(page, expect, ad
     screenshot(page, "admin-dataset-columns.png")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Bug: the upload script's XMLHttpRequest follows the redirect and renders the change "
-    "page, which consumes the 'Imported N rows' message before the browser loads that page.",
-)
 def test_upload_in_the_browser_shows_the_import_message(page, expect, admin_user, tmp_path):
     admin_login(page)
     upload_orders(page, tmp_path)
@@ -153,11 +148,6 @@ def test_admin_issues_a_key_reads_it_once_and_revokes_it(page, expect, admin_use
     assert body["error"]["status"] == 401
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Bug: the key is shown in the response to the add form's POST, so reloading that page "
-    "(after the browser's resubmission prompt) posts the form again and issues a second key.",
-)
 def test_reloading_the_issued_key_page_issues_no_second_key(page, expect, admin_user):
     admin_login(page)
     page.goto("/admin/keys/apikey/add/")
