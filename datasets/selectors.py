@@ -9,13 +9,13 @@ from datasets.engine.spec import ColumnSpec, DatasetSpec, SourceSpec
 from datasets.models import Column, Dataset, Source
 from gatewaysite.generations import ProcessCache, bump
 
-_specs: ProcessCache[DatasetSpec | None] = ProcessCache("catalog")
+# Other processes see a catalog change within a second; this one at once (catalog_changed).
+_specs: ProcessCache[DatasetSpec | None] = ProcessCache("catalog", recheck_seconds=1.0)
 
 
 def catalog_changed() -> None:
     """Drop every process's cached specs (called on any save or delete of catalog models)."""
     bump("catalog")
-    _specs.clear()
 
 
 def source_url(source: Source) -> str:

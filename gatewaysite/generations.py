@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from typing import Generic, TypeVar
@@ -34,26 +35,46 @@ def generation(name: str) -> str | None:
         return None
 
 
+_caches: dict[str, list[ProcessCache]] = {}
+
+
 def bump(name: str) -> None:
-    """Invalidate every process's copy of `name`."""
+    """Invalidate every process's copy of `name` (this process's at once)."""
     try:
         cache.set(f"gateway:generation:{name}", uuid.uuid4().hex, timeout=None)
     except Exception:
         logger.warning("Shared cache unavailable: could not invalidate %s", name)
+    for process_cache in _caches.get(name, ()):
+        process_cache.clear()
 
 
 class ProcessCache(Generic[T]):
-    """A per-process dict of values loaded on demand and dropped when the generation moves."""
+    """A per-process dict of values loaded on demand and dropped when the generation moves.
 
-    def __init__(self, name: str):
+    With `recheck_seconds`, the shared generation is read at most that often: other processes
+    then see a change within that time, and requests save a cache round trip.
+    """
+
+    def __init__(self, name: str, *, recheck_seconds: float = 0.0):
         self.name = name
+        self.recheck_seconds = recheck_seconds
         self._seen: str | None = None
+        self._checked = 0.0
         self._values: dict = {}
         self._lock = threading.Lock()
+        _caches.setdefault(name, []).append(self)
+
+    def _current(self) -> str | None:
+        now = time.monotonic()
+        if self._seen is not None and now - self._checked < self.recheck_seconds:
+            return self._seen
+        current = generation(self.name)
+        self._checked = now
+        return current
 
     def get(self, key, load: Callable[[], T]) -> T:
         """The cached value for `key`, or `load()` when absent or stale."""
-        current = generation(self.name)
+        current = self._current()
         with self._lock:
             if current is None or current != self._seen:
                 self._values = {}
