@@ -96,9 +96,11 @@ def serve(env: dict, *, key: str, workers: int = 2) -> Iterator[Gateway]:
     """The production command (gunicorn, sync workers) on a free port, stopped on exit."""
     port = free_port()
     server_env = dict(env, GATEWAY_BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY=str(workers))
+    # The server's log goes to a file: a pipe nobody reads would block the workers once full.
+    log = open(Path(env["GATEWAY_DATA_DIR"]) / "gunicorn.log", "wb")  # noqa: SIM115
     process = subprocess.Popen(
         [str(Path(PYTHON).with_name("gunicorn")), "-c", "gatewaysite/gunicorn.py", "--access-logfile", "/dev/null", "gatewaysite.wsgi:application"],
-        cwd=ROOT, env=server_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+        cwd=ROOT, env=server_env, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
     )  # fmt: skip
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz")
@@ -109,6 +111,7 @@ def serve(env: dict, *, key: str, workers: int = 2) -> Iterator[Gateway]:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
+        log.close()
 
 
 @contextlib.contextmanager

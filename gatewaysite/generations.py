@@ -16,6 +16,8 @@ from typing import Generic, TypeVar
 
 from django.core.cache import cache
 
+from gatewaysite.cache_outage import warn_cache_down
+
 logger = logging.getLogger("gateway")
 T = TypeVar("T")
 
@@ -31,7 +33,7 @@ def generation(name: str) -> str | None:
                 value = cache.get(key)
         return value
     except Exception:
-        logger.warning("Shared cache unavailable: reading %s from the database", name)
+        warn_cache_down("Shared cache unavailable: reading %s from the database", name)
         return None
 
 
@@ -43,7 +45,7 @@ def bump(name: str) -> None:
     try:
         cache.set(f"gateway:generation:{name}", uuid.uuid4().hex, timeout=None)
     except Exception:
-        logger.warning("Shared cache unavailable: could not invalidate %s", name)
+        warn_cache_down("Shared cache unavailable: could not invalidate %s", name)
     for process_cache in _caches.get(name, ()):
         process_cache.clear()
 

@@ -7,6 +7,10 @@ bind = os.environ.get("GATEWAY_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "sync"
 timeout = 60
+# Workers are replaced now and then (staggered): DuckDB keeps memory it allocated for queries,
+# and a fresh worker returns it.
+max_requests = int(os.environ.get("GATEWAY_MAX_REQUESTS", "20000"))
+max_requests_jitter = max_requests // 10
 accesslog = "-"
 
 if workers > 1 and not os.environ.get("REDIS_URL"):

@@ -8,32 +8,25 @@ while Redis is down is only the budget, not access control. See docs/keys.md.
 from __future__ import annotations
 
 import logging
-import time
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
 from django_ratelimit.core import get_usage
 
+from gatewaysite.cache_outage import warn_cache_down
 from gatewaysite.errors import ApiError
 from keys.selectors import KeyInfo
 
 logger = logging.getLogger("gateway")
 GROUP = "gateway.keys"
-_WARN_EVERY_SECONDS = 60.0
-_last_warning = 0.0
 
 
 def _warn_cache_down(error: Exception) -> None:
-    global _last_warning
-    now = time.monotonic()
-    # One line a minute per process, not one per request, while the cache is down.
-    if now - _last_warning >= _WARN_EVERY_SECONDS:
-        _last_warning = now
-        logger.warning(
-            "Shared cache unavailable (%s): rate limits and quotas are not enforced until it answers.",
-            type(error).__name__,
-        )
+    warn_cache_down(
+        "Shared cache unavailable (%s): rate limits and quotas are not enforced until it answers.",
+        type(error).__name__,
+    )
 
 
 def key_rate(key: KeyInfo) -> str:

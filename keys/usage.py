@@ -24,6 +24,8 @@ from django.utils import timezone
 from django_redis import get_redis_connection
 from django_redis.cache import RedisCache
 
+from gatewaysite.cache_outage import warn_cache_down
+
 logger = logging.getLogger("gateway")
 
 BATCH_SIZE = 200
@@ -109,7 +111,9 @@ def record(entry: list) -> None:
         if client is not None:
             length = client.rpush(_list_name(), json.dumps(entry, separators=(",", ":")))
     except Exception as error:
-        logger.warning("Usage buffer in Redis unavailable (%s): buffering in process.", error)
+        warn_cache_down(
+            "Usage buffer in Redis unavailable (%s): buffering in process.", type(error).__name__
+        )
     if length is None:
         with _lock:
             if len(_local) < LOCAL_LIMIT:
@@ -171,7 +175,10 @@ def usage_flush() -> int:
         if client is not None:
             entries += _take_redis(client)
     except Exception as error:
-        logger.warning("Usage buffer in Redis unavailable (%s): flushing this process only.", error)
+        warn_cache_down(
+            "Usage buffer in Redis unavailable (%s): flushing this process only.",
+            type(error).__name__,
+        )
     if not entries:
         return 0
     try:
