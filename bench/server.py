@@ -137,11 +137,14 @@ class WrkResult:
         return f"{self.requests_per_second:9.1f} req/s   p50 {self.p50_ms:7.2f} ms   p99 {self.p99_ms:8.2f} ms   errors {self.errors}"
 
 
-_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
 
 
 def _ms(text: str) -> float:
-    number, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()
+    match = re.match(r"([\d.]+)(us|ms|s|m)", text)
+    if match is None:
+        raise SystemExit(f"wrk printed a latency this script does not read: {text!r}")
+    number, unit = match.groups()
     return float(number) * _UNITS[unit]
 
 
@@ -186,12 +189,15 @@ def wrk(
     if random_id_max:
         command += ["-s", script.name]
     command.append(url.replace("%d", "1"))
-    output = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60).stdout
+    result = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
     os.unlink(script.name)
+    output = result.stdout
+    if "Requests/sec" not in output or "50%" not in output:
+        raise SystemExit(f"wrk gave no figures for {url}:\n{output}\n{result.stderr}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
     requests = int(re.search(r"(\d+) requests in", output).group(1))
-    p50 = _ms(re.search(r"50%\s+(\S+)", output).group(1))
-    p99 = _ms(re.search(r"99%\s+(\S+)", output).group(1))
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", output, re.MULTILINE).group(1))
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", output, re.MULTILINE).group(1))
     errors = 0
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     if non2xx:
