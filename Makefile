@@ -31,7 +31,8 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 
 test: install lint
-	$(VENV)/bin/pytest
+	GATEWAY_DATA_DIR=$$(mktemp -d) $(PY) manage.py makemigrations --check --dry-run
+	$(VENV)/bin/pytest -n 2 --dist loadfile
 
 serve-production: migrate
 	$(PY) manage.py collectstatic --noinput

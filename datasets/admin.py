@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import shutil
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
 
 import sqlalchemy as sa
 from django import forms
@@ -15,21 +10,21 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import UploadedFile
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
 from datasets import admin_sources  # noqa: F401  (registers the Source admin)
 from datasets.engine.connections import connect, duckdb_files
-from datasets.ingest import FORMATS, quote
-from datasets.models import Column, Dataset, PrivacyPolicy
+from datasets.ingest import FORMATS, IngestError, file_format, quote
+from datasets.models import Column, Dataset, DatasetImport, PrivacyPolicy
 from datasets.selectors import source_url
 from datasets.services import (
     DatasetImportError,
     check_upload_size,
-    dataset_import,
+    dataset_import_expire,
+    dataset_import_start,
     upload_max_bytes,
 )
 
@@ -41,21 +36,6 @@ FILE_HELP = (
     "CSV/TSV (any delimiter, UTF-8), XLSX (first sheet), JSON (array of objects), NDJSON or "
     "Parquet. Column names, types and the primary key are inferred; you can edit them afterwards."
 )
-
-
-@contextlib.contextmanager
-def stored_upload(upload: UploadedFile) -> Iterator[Path]:
-    """The upload as a file on disk (large uploads already are; small ones are kept in memory)."""
-    temporary_path = getattr(upload, "temporary_file_path", None)
-    if temporary_path is not None:
-        yield Path(temporary_path())
-        return
-    suffix = Path(upload.name or "").suffix
-    with tempfile.NamedTemporaryFile(suffix=suffix, prefix="gateway-upload-") as handle:
-        upload.seek(0)
-        shutil.copyfileobj(upload, handle)
-        handle.flush()
-        yield Path(handle.name)
 
 
 class UploadFileField(forms.FileField):
@@ -76,17 +56,30 @@ class UploadFileField(forms.FileField):
         return upload
 
 
-def run_import(form: forms.Form, upload: UploadedFile, **arguments) -> Dataset | None:
-    """Import an uploaded file; an import error becomes an error on the form's file field."""
+def start_import(form: forms.Form, upload: UploadedFile, **arguments) -> DatasetImport | None:
+    """Start importing an upload in the background; a refusal becomes an error on the file field.
+
+    Only what can be checked at once is checked here (file type, size, slug, a running import);
+    what the file contains is checked by the import, whose page shows the outcome.
+    """
     try:
-        with stored_upload(upload) as stored:
-            return dataset_import(path=stored, filename=upload.name, **arguments)
+        file_format(upload.name or "")
+    except IngestError as error:
+        form.add_error("file", str(error))
+        return None
+    try:
+        return dataset_import_start(upload=upload, **arguments)
     except DatasetImportError as error:
         form.add_error("file", str(error))
-    except Exception as error:  # never a traceback in the admin: say what failed, log the rest
-        logger.exception("Import of %s failed", upload.name)
-        form.add_error("file", f"The import failed: {error}")
+    except Exception:  # never a traceback in the admin: say what failed, log the rest
+        logger.exception("Upload of %s could not be stored", upload.name)
+        form.add_error("file", "The upload could not be stored for importing: see the server log.")
     return None
+
+
+def import_url(record: DatasetImport) -> str:
+    """The page that shows an import's progress, then its outcome."""
+    return reverse("admin:datasets_dataset_import", args=[record.pk])
 
 
 class DatasetUploadForm(forms.ModelForm):
@@ -110,10 +103,12 @@ class DatasetUploadForm(forms.ModelForm):
             "title": "Default: from the slug.",
         }
 
+    user = None  # set per request by DatasetAdmin.get_form: who uploads the file
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["title"].required = False
-        self.imported: Dataset | None = None
+        self.started: DatasetImport | None = None
 
     def clean_slug(self) -> str:
         slug = self.cleaned_data["slug"]
@@ -129,17 +124,18 @@ class DatasetUploadForm(forms.ModelForm):
         return title or slug.replace("_", " ").capitalize()
 
     def _post_clean(self) -> None:
-        # Import only once the model's own validation (slug pattern, lengths) has passed: the
-        # service writes the dataset itself, so this form never saves an instance.
+        # Start the import only once the model's own validation (slug pattern, lengths) has
+        # passed: the import writes the dataset itself, so this form never saves an instance.
         super()._post_clean()
         if not self.errors:
-            self.imported = run_import(
+            self.started = start_import(
                 self,
                 self.cleaned_data["file"],
                 slug=self.cleaned_data["slug"],
                 title=self.cleaned_data["title"],
                 description=self.cleaned_data.get("description") or "",
                 primary_key=self.cleaned_data.get("primary_key_column") or None,
+                user=self.user,
             )
 
 
@@ -155,20 +151,22 @@ class DatasetReplaceForm(forms.Form):
         "column, else a row_id column.",
     )
 
-    def __init__(self, *args, dataset: Dataset, **kwargs):
+    def __init__(self, *args, dataset: Dataset, user=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.dataset = dataset
-        self.imported: Dataset | None = None
+        self.user = user
+        self.started: DatasetImport | None = None
 
     def clean(self) -> dict:
         cleaned = super().clean()
         if not self.errors:
-            self.imported = run_import(
+            self.started = start_import(
                 self,
                 cleaned["file"],
                 slug=self.dataset.slug,
                 primary_key=cleaned.get("primary_key_column") or None,
                 replace=True,
+                user=self.user,
             )
         return cleaned
 
@@ -212,7 +210,10 @@ class DatasetAdmin(admin.ModelAdmin):
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:
             kwargs["form"] = DatasetUploadForm
-        return super().get_form(request, obj, change=change, **kwargs)
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is None:
+            form.user = request.user  # a class made for this request by modelform_factory
+        return form
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:
@@ -254,21 +255,29 @@ class DatasetAdmin(admin.ModelAdmin):
             return dataset.original_filename or "(file)"
         return f"{dataset.source} · {dataset.table}"
 
-    # The add form imports the file in its clean(): the service has written the dataset already.
+    # The add form starts the import in its clean(): the import writes the dataset itself, in the
+    # background, and the admin follows it on the import's page.
     def save_form(self, request, form, change):
-        if getattr(form, "imported", None) is not None:
-            return form.imported
+        started = getattr(form, "started", None)
+        if started is not None:
+            form.instance.started_import = started
+            return form.instance
         return super().save_form(request, form, change)
 
     def save_model(self, request, obj, form, change):
-        if getattr(form, "imported", None) is not None:
+        if getattr(form, "started", None) is not None:
             return
         super().save_model(request, obj, form, change)
 
     def save_related(self, request, form, formsets, change):
-        if getattr(form, "imported", None) is not None:
+        if getattr(form, "started", None) is not None:
             return
         super().save_related(request, form, formsets, change)
+
+    def log_addition(self, request, obj, message):
+        if obj.pk is None:
+            return None  # not created yet: the import writes the history entry when it is done
+        return super().log_addition(request, obj, message)
 
     def save_formset(self, request, form, formset, change):
         columns = formset.save(commit=False)
@@ -280,12 +289,10 @@ class DatasetAdmin(admin.ModelAdmin):
         formset.save_m2m()
 
     def response_add(self, request, obj, post_url_continue=None):
-        messages.success(
-            request,
-            f"Imported {obj.row_count} rows into '{obj.slug}': check the column types, "
-            "descriptions and PII settings below.",
-        )
-        return HttpResponseRedirect(reverse("admin:datasets_dataset_change", args=[obj.pk]))
+        started = getattr(obj, "started_import", None)
+        if started is not None:
+            return HttpResponseRedirect(import_url(started))
+        return super().response_add(request, obj, post_url_continue)
 
     def get_urls(self):
         urls = [
@@ -294,15 +301,28 @@ class DatasetAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(self.replace_view),
                 name="datasets_dataset_replace",
             ),
+            path(
+                "import/<int:import_id>/",
+                self.admin_site.admin_view(self.import_view),
+                name="datasets_dataset_import",
+            ),
+            path(
+                "import/<int:import_id>/status/",
+                self.admin_site.admin_view(self.import_status_view),
+                name="datasets_dataset_import_status",
+            ),
         ]
         return urls + super().get_urls()
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = dict(extra_context or {})
         dataset = self.get_object(request, object_id)
-        if dataset is not None:
+        # The preview reads the data: only for those who may see the dataset (the admin
+        # refuses everyone else below, before rendering).
+        if dataset is not None and self.has_view_or_change_permission(request, dataset):
             extra_context["preview"] = dataset_preview(dataset)
-            if dataset.is_upload:
+            extra_context["latest_import"] = latest_import(dataset)
+            if dataset.is_upload and self.has_change_permission(request, dataset):
                 extra_context["replace_url"] = reverse(
                     "admin:datasets_dataset_replace", args=[dataset.pk]
                 )
@@ -315,27 +335,23 @@ class DatasetAdmin(admin.ModelAdmin):
 
     def replace_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Upload a new version of a dataset's file; the previous one serves until it is done."""
-        dataset = get_object_or_404(Dataset, pk=object_id)
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        dataset = self.get_object(request, object_id)
+        if dataset is None:
+            raise Http404("No such dataset.")
         if not self.has_change_permission(request, dataset):
             raise PermissionDenied
         if not dataset.is_upload:
             messages.error(request, "This dataset is a table of a source: it has no file.")
             return HttpResponseRedirect(reverse("admin:datasets_dataset_change", args=[dataset.pk]))
         if request.method == "POST":
-            form = DatasetReplaceForm(request.POST, request.FILES, dataset=dataset)
-            if form.is_valid() and form.imported is not None:
-                imported = form.imported
-                self.log_change(
-                    request, imported, f"Replaced the file (version {imported.version})."
-                )
-                messages.success(
-                    request,
-                    f"'{imported.slug}' now serves version {imported.version} "
-                    f"({imported.original_filename}, {imported.row_count} rows).",
-                )
-                return HttpResponseRedirect(
-                    reverse("admin:datasets_dataset_change", args=[imported.pk])
-                )
+            form = DatasetReplaceForm(
+                request.POST, request.FILES, dataset=dataset, user=request.user
+            )
+            if form.is_valid() and form.started is not None:
+                # The history entry is written when the import has replaced the file.
+                return HttpResponseRedirect(import_url(form.started))
         else:
             form = DatasetReplaceForm(dataset=dataset)
         context = {
@@ -348,6 +364,78 @@ class DatasetAdmin(admin.ModelAdmin):
             "change_url": reverse("admin:datasets_dataset_change", args=[dataset.pk]),
         }
         return TemplateResponse(request, "admin/datasets/dataset/replace.html", context)
+
+    def _import_record(self, request: HttpRequest, import_id: int) -> DatasetImport:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        dataset_import_expire()  # a record whose process ended says so, on the next look
+        record = DatasetImport.objects.select_related("dataset").filter(pk=import_id).first()
+        if record is None:
+            raise Http404("No such import.")
+        return record
+
+    def import_view(self, request: HttpRequest, import_id: int) -> HttpResponse:
+        """An import's progress (the page refreshes itself), then its dataset or why it failed."""
+        record = self._import_record(request, import_id)
+        dataset = record.dataset
+        if record.state == DatasetImport.State.DONE and dataset is not None:
+            if record.replace:
+                messages.success(
+                    request,
+                    f"'{dataset.slug}' now serves version {dataset.version} "
+                    f"({dataset.original_filename}, {dataset.row_count} rows).",
+                )
+            else:
+                messages.success(
+                    request,
+                    f"Imported {dataset.row_count} rows into '{dataset.slug}': check the column "
+                    "types, descriptions and PII settings below.",
+                )
+            return HttpResponseRedirect(reverse("admin:datasets_dataset_change", args=[dataset.pk]))
+        if record.replace and dataset is not None:
+            again_url = reverse("admin:datasets_dataset_replace", args=[dataset.pk])
+        else:
+            again_url = reverse("admin:datasets_dataset_add")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Importing {record.filename} into {record.slug}",
+            "record": record,
+            "dataset": dataset,
+            "status_url": reverse("admin:datasets_dataset_import_status", args=[record.pk]),
+            "again_url": again_url,
+            "change_url": (
+                reverse("admin:datasets_dataset_change", args=[dataset.pk]) if dataset else None
+            ),
+        }
+        return TemplateResponse(request, "admin/datasets/dataset/import.html", context)
+
+    def import_status_view(self, request: HttpRequest, import_id: int) -> JsonResponse:
+        """An import's state and progress, polled by its page."""
+        record = self._import_record(request, import_id)
+        return JsonResponse(
+            {
+                "state": record.state,
+                "active": record.active,
+                "progress": round(record.progress),
+                "message": record.message,
+            }
+        )
+
+
+def latest_import(dataset: Dataset) -> dict | None:
+    """The dataset's import to show on its page: one in progress, or the last one if it failed."""
+    if not dataset.is_upload:
+        return None
+    dataset_import_expire()
+    record = dataset.imports.first()
+    if record is None or record.state == DatasetImport.State.DONE:
+        return None
+    return {
+        "record": record,
+        "url": import_url(record),
+        "status_url": reverse("admin:datasets_dataset_import_status", args=[record.pk]),
+    }
 
 
 def dataset_preview(dataset: Dataset) -> dict:

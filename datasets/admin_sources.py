@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -29,8 +31,9 @@ from datasets.sources import (
 
 URL_HELP = (
     "postgresql://user:pass@host:5432/db, mysql://user:pass@host:3306/db or "
-    "sqlite:////absolute/path/file.db. A password written here is moved to the encrypted "
-    "password and never shown again."
+    "sqlite:////absolute/path/file.db. A password written here (user:pass@ or ?password=) is "
+    "moved to the encrypted password and never shown again. Only the driver options listed in "
+    "the sources guide are accepted (for example ?sslmode=require)."
 )
 
 
@@ -58,6 +61,9 @@ class SourceForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.location: SourceLocation | None = None
         self._password_given = False
+        if self.instance.pk and self.instance.url:
+            # A URL stored with `?password=` (before such passwords were moved out) is never shown.
+            self.initial["url"] = url_without_password(self.instance.url)
         if self.instance.pk is None:
             del self.fields["clear_password"]
             self.fields["password"].help_text = "Or put it in the URL."
@@ -125,8 +131,8 @@ class SourceAdmin(admin.ModelAdmin):
     """Sources: the connection is tested on save; tables are discovered and registered in bulk."""
 
     form = SourceForm
-    list_display = ["name", "kind", "url", "statement_timeout", "dataset_count"]
-    search_fields = ["name", "url"]
+    list_display = ["name", "kind", "connection_url", "statement_timeout", "dataset_count"]
+    search_fields = ["name"]
     readonly_fields = ["kind", "password_stored"]
     actions = ["test_connection", "refresh_statistics"]
     change_form_template = "admin/datasets/source/change_form.html"
@@ -143,6 +149,10 @@ class SourceAdmin(admin.ModelAdmin):
             "clear_password",
             "statement_timeout",
         ]
+
+    @admin.display(description="URL", ordering="url")
+    def connection_url(self, obj: Source) -> str:
+        return url_without_password(obj.url)
 
     @admin.display(description="password")
     def password_stored(self, obj: Source) -> str:
@@ -180,12 +190,26 @@ class SourceAdmin(admin.ModelAdmin):
 
     # -- Actions on the list ---------------------------------------------------------------------
 
-    @admin.action(description="Test connection of the selected sources")
+    # Adding or changing a source is Django's own add_source / change_source permission: only
+    # superusers have it unless it is granted, and a connection test or a statistics refresh
+    # needs it too, since each makes Gateway connect to the source.
+
+    def has_refresh_statistics_permission(self, request: HttpRequest, obj=None) -> bool:
+        """Refreshing statistics connects to the source and rewrites its datasets' statistics."""
+        datasets = self.admin_site._registry.get(Dataset)
+        return self.has_change_permission(request, obj) and (
+            datasets is None or datasets.has_change_permission(request)
+        )
+
+    @admin.action(description="Test connection of the selected sources", permissions=["change"])
     def test_connection(self, request: HttpRequest, queryset: QuerySet[Source]) -> None:
         for source in queryset:
             self._report_test(request, source)
 
-    @admin.action(description="Refresh statistics of the selected sources' datasets")
+    @admin.action(
+        description="Refresh statistics of the selected sources' datasets",
+        permissions=["refresh_statistics"],
+    )
     def refresh_statistics(self, request: HttpRequest, queryset: QuerySet[Source]) -> None:
         for source in queryset:
             self._refresh(request, source)
@@ -199,6 +223,8 @@ class SourceAdmin(admin.ModelAdmin):
 
     def refresh_statistics_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         source = self._source(request, object_id)
+        if not self.has_refresh_statistics_permission(request, source):
+            raise PermissionDenied
         if request.method == "POST":
             self._refresh(request, source)
         return HttpResponseRedirect(self._change_url(source))
@@ -208,7 +234,13 @@ class SourceAdmin(admin.ModelAdmin):
         if not self.admin_site._registry[Dataset].has_add_permission(request):
             raise PermissionDenied
         if request.method == "POST":
-            rows, failed = self._register_selected(request, source)
+            try:
+                rows, failed = self._register_selected(request, source)
+            except _BadDiscoverForm as error:
+                messages.error(request, str(error))
+                return HttpResponseRedirect(
+                    reverse("admin:datasets_source_discover", args=[source.pk])
+                )
             if not failed:
                 return HttpResponseRedirect(self._change_url(source))
         else:
@@ -290,7 +322,7 @@ class SourceAdmin(admin.ModelAdmin):
         """Register every checked row; the rows (with errors) for a page shown again, and the failures."""
         selected = set(request.POST.getlist("register"))
         rows, failed, done = [], 0, 0
-        count = int(request.POST.get("rows", "0") or 0)
+        count = _row_count(request.POST.get("rows", ""))
         for index in range(count):
             post = request.POST
             table, schema = post.get(f"table-{index}", ""), post.get(f"schema-{index}", "")
@@ -340,6 +372,23 @@ class SourceAdmin(admin.ModelAdmin):
         elif failed:
             messages.error(request, f"{failed} could not be registered: see below.")
         return rows, failed
+
+
+# More rows than any source lists on one page: a bound on the work one request may ask for.
+DISCOVER_MAX_ROWS = 10_000
+
+
+class _BadDiscoverForm(Exception):
+    """The discover form came back altered: it is shown again, fresh, with this message."""
+
+
+def _row_count(value: str) -> int:
+    value = (value or "0").strip()
+    if not re.fullmatch(r"[0-9]{1,6}", value) or int(value) > DISCOVER_MAX_ROWS:
+        raise _BadDiscoverForm(
+            f"The form was not sent as shown (rows={value[:20]!r}): select the tables again."
+        )
+    return int(value)
 
 
 def _free_slug(table: str, taken: set[str]) -> str:

@@ -13,6 +13,7 @@ from datasets.engine.errors import QueryError
 from datasets.engine.execute import run_aggregate, run_row, run_rows
 from datasets.engine.parse import parse_aggregate, parse_forced, parse_rows
 from datasets.engine.spec import DatasetSpec
+from datasets.engine.statistics import statistics_for
 from datasets.responses import rows_csv, rows_json
 from datasets.selectors import dataset_spec, dataset_specs
 from datasets.serializers import DatasetListSerializer, DatasetSerializer, DatasetSummarySerializer
@@ -68,6 +69,10 @@ class DatasetView(APIView):
         """The key's row filters on this dataset, applied inside every query."""
         return row_filters(request, spec)
 
+    def published(self, request: Request, spec: DatasetSpec) -> DatasetSpec:
+        """The dataset with the statistics this key may see: computed over its rows only."""
+        return statistics_for(spec, self.forced(request, spec))
+
 
 class DatasetListView(DatasetView):
     """GET /api/v1/datasets/: the datasets this key may read."""
@@ -82,7 +87,10 @@ class DatasetListView(DatasetView):
         specs = [spec for spec in dataset_specs() if dataset_in_scope(request, spec)]
         annotate(request, operation=self.operation, rows=len(specs))
         context = {"base_url": base_url(request)}
-        results = [DatasetSummarySerializer(spec, context=context).data for spec in specs]
+        results = [
+            DatasetSummarySerializer(self.published(request, spec), context=context).data
+            for spec in specs
+        ]
         return Response({"count": len(results), "results": results})
 
 
@@ -98,7 +106,8 @@ class DatasetDetailView(DatasetView):
     )
     def get(self, request: Request, slug: str) -> Response:
         _reject_parameters(request)
-        return Response(DatasetSerializer(self.dataset(request, slug)).data)
+        spec = self.dataset(request, slug)
+        return Response(DatasetSerializer(self.published(request, spec)).data)
 
 
 def _wants_csv(request: Request) -> bool:

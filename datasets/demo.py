@@ -9,7 +9,6 @@ import tempfile
 from pathlib import Path
 
 from datasets.models import Column, Dataset
-from datasets.selectors import catalog_changed
 from datasets.services import dataset_import
 
 SLUG = "sales"
@@ -156,5 +155,4 @@ def demo_load(*, rows: int = 100_000) -> tuple[Dataset, bool]:
         Column.objects.filter(dataset=dataset, physical_name=physical_name).update(
             description=description
         )
-    catalog_changed()
     return dataset, True

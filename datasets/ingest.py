@@ -5,6 +5,11 @@ table named `data`, its primary key indexed, and every column profiled (type, en
 XLSX is the exception: DuckDB's excel extension cannot be loaded here, so openpyxl streams the
 sheet row by row into a typed temporary CSV that DuckDB then reads. Nothing holds the whole file
 in Python.
+
+Every import runs within a budget (`Budget`: a time limit and DuckDB's memory limit), whatever the
+file declares: an XLSX archive is checked before it is parsed (the unpacked size and compression
+ratio of each part, the sheet's declared and actual size), a statement that runs past the deadline
+is interrupted, and a refused file gets one short message that quotes at most one line of it.
 """
 
 from __future__ import annotations
@@ -14,12 +19,16 @@ import csv
 import datetime as dt
 import decimal
 import re
+import struct
 import tempfile
 import threading
+import time
 import zipfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from xml.etree import ElementTree
+from xml.parsers import expat
 
 import duckdb
 
@@ -30,6 +39,27 @@ ENUM_MAX = 50
 ROW_ID = "row_id"
 # Bounded working memory for an import running inside a web worker; DuckDB spills beyond it.
 MEMORY_LIMIT = "1GB"
+# The time one import may take, reading, indexing and profiling included.
+IMPORT_SECONDS = 900.0
+
+# XLSX limits, checked on the archive's directory and the sheet's XML before openpyxl parses them.
+# Excel's own sheet limits: a sheet beyond them was not made by a spreadsheet.
+XLSX_MAX_ROWS = 1_048_576
+XLSX_MAX_COLUMNS = 16_384
+XLSX_MAX_PARTS = 10_000
+# openpyxl keeps every shared string in memory, at about seven times its size in the XML.
+XLSX_SHARED_STRINGS_MAX_BYTES = 64 * 1024 * 1024
+# Other XML parts (workbook, styles, relationships...) are parsed whole too.
+XLSX_PART_MAX_BYTES = 16 * 1024 * 1024
+# Worksheets are streamed: their size costs time (bounded by the deadline), not memory.
+XLSX_SHEET_MAX_BYTES = 4 * 1024 * 1024 * 1024
+# Spreadsheet XML packs about 10:1; an archive bomb packs about 1000:1.
+XLSX_MAX_RATIO = 100
+_XLSX_RATIO_MIN_BYTES = 1024 * 1024
+
+# A refusal quotes at most this much of one line or value of the file, and is at most this long.
+QUOTE_MAX_CHARS = 200
+MESSAGE_MAX_CHARS = 1000
 
 FORMATS = {
     ".csv": "csv",
@@ -49,6 +79,68 @@ Progress = Callable[[float], None]
 
 class IngestError(Exception):
     """A file that cannot become a dataset; the message says why, for the person who uploaded it."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What one import may spend: seconds of wall time and DuckDB working memory."""
+
+    seconds: float = IMPORT_SECONDS
+    memory: str = MEMORY_LIMIT
+    started: float = field(default_factory=time.monotonic, compare=False)
+
+    @property
+    def deadline(self) -> float:
+        return self.started + self.seconds
+
+    def expired(self) -> bool:
+        return time.monotonic() > self.deadline
+
+    def check(self) -> None:
+        """IngestError once the time is spent."""
+        if self.expired():
+            raise IngestError(self.time_message())
+
+    def time_message(self) -> str:
+        return (
+            f"The import took longer than {self.seconds:g} seconds, the time limit of one "
+            "import: split the file, or import it with manage.py import_dataset --time-limit."
+        )
+
+    def memory_message(self) -> str:
+        return (
+            f"The import needed more than {self.memory} of working memory, the memory limit of "
+            "one import: split the file into smaller ones."
+        )
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, with an ellipsis when it was longer."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_LONG = QUOTE_MAX_CHARS + 1
+_QUOTED = re.compile(rf"""(")([^"]{{{_LONG},}})"|(')([^']{{{_LONG},}})'""")
+
+
+def _shorten_quote(match: re.Match) -> str:
+    quote_mark, quoted = (match.group(1), match.group(2)) if match.group(1) else match.group(3, 4)
+    return quote_mark + shorten(quoted, QUOTE_MAX_CHARS) + quote_mark
+
+
+def refusal(text: str) -> str:
+    """A message on one line, at most MESSAGE_MAX_CHARS long, quoting at most QUOTE_MAX_CHARS of any
+    line or value of the file."""
+    lines = []
+    for line in str(text).splitlines():
+        line = line.strip()
+        if line.startswith("Original Line:"):  # DuckDB quoting the file's line
+            line = "Original Line: " + shorten(line[14:].strip(), QUOTE_MAX_CHARS)
+        if line:
+            lines.append(line)
+    one_line = " ".join(lines)
+    one_line = _QUOTED.sub(_shorten_quote, one_line)
+    return shorten(one_line, MESSAGE_MAX_CHARS)
 
 
 @dataclass(frozen=True)
@@ -131,41 +223,50 @@ def ingest_file(
     primary_key: str | None = None,
     preferred_keys: Sequence[str] = (),
     progress: Progress | None = None,
+    budget: Budget | None = None,
+    work_dir: Path | None = None,
 ) -> Ingested:
     """Write `path` into the new DuckDB file `target` (table `data`, key indexed) and profile it.
 
-    On any failure `target` is removed and IngestError raised: the caller's previous file is
-    untouched because ingestion only ever writes a new file.
+    Temporary files (XLSX rows as CSV, DuckDB's spill files) go to `work_dir` (default: beside
+    `target`). On any failure `target` is removed and IngestError raised, with a one-line message:
+    the caller's previous file is untouched because ingestion only ever writes a new file.
     """
     fmt = file_format(filename or path.name)
     if target.exists():
         raise IngestError(f"{target.name} already exists.")
+    budget = budget or Budget()
+    work_dir = work_dir or target.parent
     report = progress or (lambda percent: None)
     connection = duckdb.connect(str(target))
+    watch = _Watch(connection, report, budget)
     try:
-        connection.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
-        connection.execute("SET temp_directory = ?", [str(target.parent / ".spill")])
+        connection.execute("SET memory_limit = ?", [budget.memory])
+        connection.execute("SET temp_directory = ?", [str(work_dir / ".spill")])
         # query_progress() reports nothing unless the progress bar is on; never print it.
         connection.execute("SET enable_progress_bar = true")
         connection.execute("SET enable_progress_bar_print = false")
         report(0.0)
-        if fmt == "xlsx":
-            _load_xlsx(connection, path, target.parent, report)
-        else:
-            with _watching(connection, report, start=0.0, end=85.0):
-                _load(connection, path, fmt)
-        report(85.0)
-        ingested = _profile(connection, primary_key, preferred_keys)
-        report(95.0)
-        connection.execute("CHECKPOINT")
-    except IngestError:
+        with watch:
+            if fmt == "xlsx":
+                _load_xlsx(connection, path, work_dir, report, budget, watch)
+            else:
+                with watch.reporting(0.0, 85.0):
+                    _load(connection, path, fmt, budget)
+            budget.check()
+            report(85.0)
+            ingested = _profile(connection, primary_key, preferred_keys)
+            budget.check()
+            report(95.0)
+            connection.execute("CHECKPOINT")
+    except IngestError as error:
         connection.close()
         _remove(target)
-        raise
+        raise IngestError(refusal(str(error))) from None
     except duckdb.Error as error:
         connection.close()
         _remove(target)
-        raise IngestError(duckdb_message(error)) from None
+        raise IngestError(refusal(_budget_message(error, budget, watch))) from None
     except BaseException:
         connection.close()
         _remove(target)
@@ -175,30 +276,65 @@ def ingest_file(
     return ingested
 
 
+def _budget_message(error: duckdb.Error, budget: Budget, watch: _Watch) -> str:
+    """Why DuckDB stopped: the time or memory budget when it was that, else DuckDB's reason."""
+    if isinstance(error, duckdb.InterruptException) or watch.interrupted or budget.expired():
+        return budget.time_message()
+    if isinstance(error, duckdb.OutOfMemoryException):
+        return budget.memory_message()
+    return duckdb_message(error)
+
+
 def _remove(target: Path) -> None:
     for leftover in (target, target.with_name(target.name + ".wal")):
         leftover.unlink(missing_ok=True)
 
 
-@contextlib.contextmanager
-def _watching(connection: duckdb.DuckDBPyConnection, report: Progress, *, start: float, end: float):
-    """Poll DuckDB's progress of the running statement from a second thread."""
-    done = threading.Event()
+class _Watch:
+    """A second thread beside the import: reports DuckDB's progress of the running statement, and
+    interrupts any statement that runs past the deadline (DuckDB then raises InterruptException)."""
 
-    def watch() -> None:
-        while not done.wait(0.2):
+    def __init__(self, connection: duckdb.DuckDBPyConnection, report: Progress, budget: Budget):
+        self._connection = connection
+        self._report = report
+        self._budget = budget
+        self._range: tuple[float, float] | None = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="gateway-ingest-watch", daemon=True)
+        self.interrupted = False
+
+    def __enter__(self) -> _Watch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._done.set()
+        self._thread.join()
+
+    @contextlib.contextmanager
+    def reporting(self, start: float, end: float):
+        """Report the progress of the statements run inside, scaled to start..end percent."""
+        self._range = (start, end)
+        try:
+            yield
+        finally:
+            self._range = None
+
+    def _run(self) -> None:
+        while not self._done.wait(0.2):
             with contextlib.suppress(duckdb.Error):
-                percent = connection.query_progress()
+                if self._budget.expired():
+                    # Repeated: a statement started after the first interrupt is stopped too.
+                    self.interrupted = True
+                    self._connection.interrupt()
+                    continue
+                scale = self._range
+                if scale is None:
+                    continue
+                percent = self._connection.query_progress()
                 if percent >= 0:
-                    report(start + (end - start) * min(percent, 100.0) / 100.0)
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    try:
-        yield
-    finally:
-        done.set()
-        watcher.join()
+                    start, end = scale
+                    self._report(start + (end - start) * min(percent, 100.0) / 100.0)
 
 
 def duckdb_message(error: Exception) -> str:
@@ -214,6 +350,8 @@ def duckdb_message(error: Exception) -> str:
             continue
         if stripped.startswith("This type was auto-detected"):
             continue
+        if stripped.startswith("Original Line:"):  # the file's own line: quote only its start
+            stripped = refusal(stripped)
         if stripped:
             kept.append(stripped)
     message = " ".join(kept).split(" The search space used was")[0]
@@ -236,7 +374,7 @@ def _reader(fmt: str, *, full_sample: bool = False) -> str:
     return f"{function}(?{options})"
 
 
-def _load(connection: duckdb.DuckDBPyConnection, path: Path, fmt: str) -> None:
+def _load(connection: duckdb.DuckDBPyConnection, path: Path, fmt: str, budget: Budget) -> None:
     """CREATE TABLE data AS SELECT ... FROM the DuckDB reader of the file, in one pass."""
     source = str(path)
     try:
@@ -244,10 +382,10 @@ def _load(connection: duckdb.DuckDBPyConnection, path: Path, fmt: str) -> None:
             f"DESCRIBE SELECT * FROM {_reader(fmt)}", [source]
         ).fetchall()
     except duckdb.Error as error:
-        raise IngestError(_read_failure(fmt, error)) from None
+        raise _read_failure(fmt, error) from None
     columns = [(row[0], row[1]) for row in described]
     if fmt == "csv":
-        _check_csv_columns(connection, source, columns)
+        _check_csv_columns(source, columns, budget)
     _reject_nested(columns)
     select = _select_list(columns)
     try:
@@ -268,23 +406,27 @@ def _load(connection: duckdb.DuckDBPyConnection, path: Path, fmt: str) -> None:
                 [source],
             )
         except duckdb.Error as error:
-            raise IngestError(_read_failure(fmt, error)) from None
+            raise _read_failure(fmt, error) from None
     except duckdb.Error as error:
-        raise IngestError(_read_failure(fmt, error)) from None
+        raise _read_failure(fmt, error) from None
     _reject_nested_json(connection, columns)
 
 
-def _read_failure(fmt: str, error: duckdb.Error) -> str:
+_BUDGET_ERRORS = (duckdb.InterruptException, duckdb.OutOfMemoryException)
+
+
+def _read_failure(fmt: str, error: duckdb.Error) -> Exception:
+    """The IngestError for a file DuckDB could not read; a budget error stays itself."""
+    if isinstance(error, _BUDGET_ERRORS):
+        return error
     kind = {"csv": "CSV", "json": "JSON", "parquet": "Parquet"}[fmt]
     message = f"Could not read the {kind} file: {duckdb_message(error)}"
     if "not utf-8 encoded" in message.lower():
         message += " Save it as UTF-8 (in Excel: 'CSV UTF-8') and upload it again."
-    return message
+    return IngestError(message)
 
 
-def _check_csv_columns(
-    connection: duckdb.DuckDBPyConnection, source: str, columns: list[tuple[str, str]]
-) -> None:
+def _check_csv_columns(source: str, columns: list[tuple[str, str]], budget: Budget) -> None:
     """A file DuckDB reads as one column whose name holds a delimiter has a ragged row somewhere.
 
     DuckDB's sniffer then falls back to a single column; reading again with the delimiter named
@@ -294,22 +436,27 @@ def _check_csv_columns(
         return
     name = columns[0][0]
     for delimiter in (",", ";", "\t", "|"):
-        if delimiter in name and (ragged := _ragged_line(source, delimiter)):
+        if delimiter in name and (ragged := _ragged_line(source, delimiter, budget)):
             raise IngestError(f"Could not read the CSV file: {ragged}")
 
 
-def _ragged_line(source: str, delimiter: str) -> str | None:
+def _ragged_line(source: str, delimiter: str, budget: Budget) -> str | None:
     """The first line whose number of fields differs from the header's (streamed, not loaded)."""
     shown = "tab" if delimiter == "\t" else repr(delimiter)
     with open(source, encoding="utf-8-sig", errors="replace", newline="") as handle:
         reader = csv.reader(handle, delimiter=delimiter)
-        header = next(reader, [])
-        for record in reader:
-            if record and len(record) != len(header):
-                return (
-                    f"line {reader.line_num} has {len(record)} {shown}-separated fields where the "
-                    f"header has {len(header)}. Check the delimiter and quoting of that line."
-                )
+        try:
+            header = next(reader, [])
+            for number, record in enumerate(reader):
+                if record and len(record) != len(header):
+                    return (
+                        f"line {reader.line_num} has {len(record)} {shown}-separated fields where "
+                        f"the header has {len(header)}. Check the delimiter and quoting of that line."
+                    )
+                if number % 10_000 == 0:
+                    budget.check()
+        except csv.Error as error:  # a field over csv's size limit: the line is not delimited
+            return f"line {reader.line_num} cannot be split into fields ({error})."
     return None
 
 
@@ -355,58 +502,278 @@ def _select_list(columns: list[tuple[str, str]]) -> str:
 # XLSX -------------------------------------------------------------------------------------------
 
 _XLSX_BATCH_ROWS = 10_000
+_CONTENT_TYPES = "[Content_Types].xml"
+_SHARED_STRINGS_TYPE = (
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
+)
+_WORKSHEET_TYPES = {
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml",
+    "application/vnd.ms-excel.worksheet",
+}
+_MEDIA_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".emf", ".wmf", ".bin"}
+_CELL_REFERENCE = re.compile(r"^\$?([A-Za-z]{1,3})\$?(\d{1,12})$")
+
+
+def _xlsx_refused(reason: str) -> IngestError:
+    return IngestError(f"Could not read the XLSX file: {reason}")
+
+
+def _xlsx_mb(size: int) -> str:
+    if size < 1024 * 1024:
+        return f"{size / 1024:,.0f} KB"
+    return f"{size / 1024 / 1024:,.0f} MB"
+
+
+def check_xlsx_archive(path: Path) -> None:
+    """Refuse an XLSX archive whose parts would unpack beyond the limits, before any is parsed.
+
+    A part is never read past its declared size (zipfile stops there and fails the checksum), so
+    checking the declared sizes bounds what openpyxl can unpack, whatever the parts contain.
+    """
+    entries = _zip_entry_count(path)
+    if entries > XLSX_MAX_PARTS:
+        raise _xlsx_refused(
+            f"the archive has {entries:,} parts; a workbook has at most {XLSX_MAX_PARTS:,}."
+        )
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+            types = _content_types(archive)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as error:
+        raise _xlsx_refused(f"not a valid .xlsx workbook ({error}).") from None
+    for info in infos:
+        name = info.filename
+        packed = max(info.compress_size, 1)
+        if info.file_size > _XLSX_RATIO_MIN_BYTES and info.file_size / packed > XLSX_MAX_RATIO:
+            raise _xlsx_refused(
+                f"its part {name!r} unpacks from {_xlsx_mb(info.compress_size)} to "
+                f"{_xlsx_mb(info.file_size)} ({info.file_size // packed:,} times its size; a "
+                f"workbook packs at most about {XLSX_MAX_RATIO} times). The file looks like an "
+                "archive bomb and was not read."
+            )
+        kind = types.get("/" + name.lstrip("/"), "")
+        if kind == _SHARED_STRINGS_TYPE:
+            limit, what = XLSX_SHARED_STRINGS_MAX_BYTES, "shared strings"
+        elif kind in _WORKSHEET_TYPES:
+            limit, what = XLSX_SHEET_MAX_BYTES, "sheet"
+        elif Path(name).suffix.lower() in _MEDIA_SUFFIXES and not kind.endswith("xml"):
+            continue  # images and embedded files: never parsed
+        else:
+            limit, what = XLSX_PART_MAX_BYTES, "part"
+        if info.file_size > limit:
+            raise _xlsx_refused(
+                f"its {what} {name!r} unpacks to {_xlsx_mb(info.file_size)}, over the limit of "
+                f"{_xlsx_mb(limit)} for one import. Save the sheet as CSV and upload that instead."
+            )
+
+
+def _zip_entry_count(path: Path) -> int:
+    """The number of parts the archive's end record declares, read before zipfile lists them all."""
+    with open(path, "rb") as handle:
+        handle.seek(0, 2)
+        size = handle.tell()
+        handle.seek(max(0, size - (65_535 + 22)))
+        tail = handle.read()
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) < at + 22:
+        raise _xlsx_refused("not a valid .xlsx workbook (it is not a zip archive).")
+    entries = struct.unpack("<H", tail[at + 10 : at + 12])[0]
+    if entries == 0xFFFF:  # a ZIP64 archive: more parts than any workbook has
+        return XLSX_MAX_PARTS + 1
+    return entries
+
+
+def _content_types(archive: zipfile.ZipFile) -> dict[str, str]:
+    """Part name -> declared content type, from [Content_Types].xml (the types openpyxl goes by)."""
+    try:
+        info = archive.getinfo(_CONTENT_TYPES)
+    except KeyError:
+        raise _xlsx_refused(f"not a valid .xlsx workbook (no {_CONTENT_TYPES}).") from None
+    if info.file_size > XLSX_PART_MAX_BYTES:
+        raise _xlsx_refused(
+            f"its part {_CONTENT_TYPES!r} unpacks to {_xlsx_mb(info.file_size)}, over the limit "
+            f"of {_xlsx_mb(XLSX_PART_MAX_BYTES)}."
+        )
+    try:
+        root = ElementTree.fromstring(archive.read(info))
+    except (ElementTree.ParseError, zipfile.BadZipFile, ValueError) as error:
+        raise _xlsx_refused(f"its part {_CONTENT_TYPES!r} is not valid XML ({error}).") from None
+    return {
+        element.get("PartName", ""): element.get("ContentType", "")
+        for element in root
+        if element.tag.rsplit("}", 1)[-1] == "Override"
+    }
+
+
+def _scan_sheet(archive: zipfile.ZipFile, part: str, budget: Budget, report: Progress) -> int:
+    """Stream the sheet's XML once (constant memory) and return its number of rows.
+
+    Refuses, before openpyxl reads a row, a sheet that declares or holds more rows or columns than
+    Excel allows, numbers a row beyond them (openpyxl would fill the gap with empty rows), declares
+    a DTD, or is not well-formed XML.
+    """
+    rows = 0
+    cells = 0
+    problem: list[str] = []
+
+    def start(name: str, attributes: dict) -> None:
+        nonlocal rows, cells
+        tag = name.rsplit("}", 1)[-1]
+        if tag == "c":
+            cells += 1
+            if cells > XLSX_MAX_COLUMNS:
+                problem.append(
+                    f"row {rows} of its first sheet has more than {XLSX_MAX_COLUMNS:,} cells, "
+                    "the most a sheet can have."
+                )
+                raise _StopScan
+        elif tag == "row":
+            rows += 1
+            cells = 0
+            number = attributes.get("r")
+            if number is not None:
+                if not number.isdigit():
+                    problem.append(f"row {rows} of its first sheet has no valid row number.")
+                    raise _StopScan
+                rows = max(rows, int(number))
+            if rows > XLSX_MAX_ROWS:
+                problem.append(
+                    f"its first sheet has more than {XLSX_MAX_ROWS:,} rows, the most a sheet "
+                    "can have. Save it as CSV and upload that instead."
+                )
+                raise _StopScan
+        elif tag == "dimension":
+            declared = _declared_size(attributes.get("ref", ""))
+            if declared is not None and (
+                declared[0] > XLSX_MAX_ROWS or declared[1] > XLSX_MAX_COLUMNS
+            ):
+                problem.append(
+                    f"its first sheet declares {declared[0]:,} rows and {declared[1]:,} columns; "
+                    f"a sheet has at most {XLSX_MAX_ROWS:,} rows and {XLSX_MAX_COLUMNS:,} columns."
+                )
+                raise _StopScan
+
+    def doctype(*args) -> None:
+        problem.append("its first sheet declares a DTD, which no spreadsheet writes.")
+        raise _StopScan
+
+    parser = expat.ParserCreate(namespace_separator="}")
+    parser.StartElementHandler = start
+    parser.StartDoctypeDeclHandler = doctype
+    size = max(archive.getinfo(part).file_size, 1)
+    read = 0
+    try:
+        with archive.open(part) as source:
+            while chunk := source.read(1024 * 1024):
+                budget.check()
+                read += len(chunk)
+                parser.Parse(chunk, False)
+                report(min(10.0, 10.0 * read / size))
+            parser.Parse(b"", True)
+    except _StopScan:
+        raise _xlsx_refused(problem[0]) from None
+    except expat.ExpatError as error:
+        raise _xlsx_refused(
+            f"its first sheet is not valid XML ({expat.ErrorString(error.code)} at line "
+            f"{error.lineno}, column {error.offset})."
+        ) from None
+    except (zipfile.BadZipFile, EOFError, OSError) as error:  # a part longer than it declares
+        raise _xlsx_refused(f"its first sheet is damaged ({error}).") from None
+    return rows
+
+
+class _StopScan(Exception):
+    pass
+
+
+def _declared_size(reference: str) -> tuple[int, int] | None:
+    """(last row, last column) of a dimension such as A1:D20000000; None when it is not one."""
+    from openpyxl.utils.cell import column_index_from_string
+
+    last = reference.split(":")[-1]
+    match = _CELL_REFERENCE.match(last)
+    if not match:
+        return None
+    try:
+        column = column_index_from_string(match.group(1).upper())
+    except ValueError:
+        return None
+    return int(match.group(2)), column
 
 
 def _load_xlsx(
-    connection: duckdb.DuckDBPyConnection, path: Path, directory: Path, report: Progress
+    connection: duckdb.DuckDBPyConnection,
+    path: Path,
+    directory: Path,
+    report: Progress,
+    budget: Budget,
+    watch: _Watch,
 ) -> None:
     """Stream the first sheet with openpyxl into a typed temporary CSV, then load it with DuckDB."""
-    import openpyxl
-    from openpyxl.utils.exceptions import InvalidFileException
-
+    check_xlsx_archive(path)
+    budget.check()
+    with tempfile.NamedTemporaryFile(
+        "w", suffix=".csv", dir=str(directory), delete=False, encoding="utf-8", newline=""
+    ) as handle:
+        staging = Path(handle.name)
     try:
-        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as error:
-        raise IngestError(
-            f"Could not read the XLSX file: not a valid .xlsx workbook ({error})."
-        ) from None
-    try:
-        sheet = workbook.worksheets[0]
-        total = sheet.max_row or 0
-        with tempfile.NamedTemporaryFile(
-            "w",
-            suffix=".csv",
-            dir=str(directory),
-            delete=False,
-            encoding="utf-8",
-            newline="",
-        ) as handle:
-            staging = Path(handle.name)
-            try:
-                names, kinds = _xlsx_to_csv(sheet, handle, total, report)
-            except BaseException:
-                handle.close()
-                staging.unlink(missing_ok=True)
-                raise
-    finally:
-        workbook.close()
-    try:
+        names, kinds = _read_xlsx(path, staging, report, budget)
+        budget.check()
         types = [_xlsx_type(kind) for kind in kinds]
-        relation = connection.read_csv(
-            str(staging),
-            header=False,
-            sep=",",
-            quotechar='"',
-            escapechar='"',
-            names=names,
-            dtype=types,
-        )
-        relation.create(TABLE)
+        with watch.reporting(80.0, 85.0):
+            relation = connection.read_csv(
+                str(staging),
+                header=False,
+                sep=",",
+                quotechar='"',
+                escapechar='"',
+                names=names,
+                dtype=types,
+            )
+            relation.create(TABLE)
     finally:
         staging.unlink(missing_ok=True)
 
 
-def _xlsx_to_csv(sheet, handle, total: int, report: Progress) -> tuple[list[str], list[set[str]]]:
+def _read_xlsx(
+    path: Path, staging: Path, report: Progress, budget: Budget
+) -> tuple[list[str], list[set[str]]]:
+    """The first sheet's rows written to `staging` as CSV; anything openpyxl raises is the file's."""
+    import openpyxl
+
+    try:
+        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except IngestError:
+        raise
+    except Exception as error:  # openpyxl raises anything from KeyError to TypeError on bad XML
+        raise _xlsx_refused(f"not a valid .xlsx workbook ({_describe(error)}).") from None
+    try:
+        if not workbook.worksheets:
+            raise _xlsx_refused("the workbook has no sheet.")
+        sheet = workbook.worksheets[0]
+        # openpyxl knows which part is the first sheet (from the workbook's relationships).
+        total = _scan_sheet(workbook._archive, sheet._worksheet_path, budget, report)
+        with open(staging, "w", encoding="utf-8", newline="") as handle:
+            try:
+                return _xlsx_to_csv(sheet, handle, total, report, budget)
+            except IngestError:
+                raise
+            except Exception as error:
+                raise _xlsx_refused(
+                    f"its first sheet could not be read ({_describe(error)})."
+                ) from None
+    finally:
+        workbook.close()
+
+
+def _describe(error: Exception) -> str:
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _xlsx_to_csv(
+    sheet, handle, total: int, report: Progress, budget: Budget
+) -> tuple[list[str], list[set[str]]]:
     writer = csv.writer(handle)
     rows = sheet.iter_rows(values_only=True)
     header: tuple | None = None
@@ -438,10 +805,11 @@ def _xlsx_to_csv(sheet, handle, total: int, report: Progress) -> tuple[list[str]
             continue
         batch.append([_xlsx_cell(value, kinds[index]) for index, value in enumerate(cells)])
         if len(batch) >= _XLSX_BATCH_ROWS:
+            budget.check()
             writer.writerows(batch)
             batch.clear()
             if total:
-                report(min(80.0, 80.0 * line / total))
+                report(min(80.0, 10.0 + 70.0 * line / total))
     writer.writerows(batch)
     return names, kinds
 

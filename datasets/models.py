@@ -7,8 +7,10 @@ from pathlib import Path
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
+from django.utils import timezone
 
 from datasets.encryption import decrypt, encrypt
+from gatewaysite.generations import TrackedQuerySet
 
 SLUG_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
 API_NAME_PATTERN = r"^[a-z_][a-z0-9_]{0,63}$"
@@ -34,6 +36,8 @@ class Source(models.Model):
     )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
+
+    objects = TrackedQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -98,6 +102,8 @@ class Dataset(models.Model):
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
+    objects = TrackedQuerySet.as_manager()
+
     class Meta:
         ordering = ["slug"]
 
@@ -157,6 +163,8 @@ class Column(models.Model):
     min_value = models.JSONField(null=True, blank=True, editable=False)
     max_value = models.JSONField(null=True, blank=True, editable=False)
 
+    objects = TrackedQuerySet.as_manager()
+
     class Meta:
         ordering = ["dataset", "position"]
         constraints = [
@@ -167,11 +175,58 @@ class Column(models.Model):
         return self.name
 
 
+class DatasetImport(models.Model):
+    """One upload imported in the background: what it imports, how far it got and how it ended."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    ACTIVE = (State.QUEUED, State.RUNNING)
+
+    slug = models.CharField(max_length=40, help_text="The dataset the file is imported into.")
+    dataset = models.ForeignKey(
+        Dataset, null=True, blank=True, on_delete=models.CASCADE, related_name="imports"
+    )
+    replace = models.BooleanField(default=False)
+    filename = models.CharField(max_length=300)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
+    progress = models.FloatField(default=0.0, help_text="Percent done.")
+    message = models.TextField(blank=True, default="", help_text="The outcome, or why it failed.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    # Written every second or so while the import runs: a row left active whose heartbeat stopped
+    # belonged to a process that ended (restarted, killed).
+    heartbeat = models.DateTimeField(default=timezone.now)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-pk"]
+        indexes = [models.Index(fields=["slug", "state"], name="dataset_import_slug_state")]
+
+    def __str__(self) -> str:
+        return f"{self.filename} → {self.slug}"
+
+    @property
+    def active(self) -> bool:
+        return self.state in self.ACTIVE
+
+
 class PrivacyPolicy(models.Model):
     """The text of /privacy/, which the GPT Builder asks for before a GPT is published."""
 
     text = models.TextField()
     updated = models.DateTimeField(auto_now=True)
+
+    objects = TrackedQuerySet.as_manager()
 
     class Meta:
         verbose_name_plural = "privacy policy"

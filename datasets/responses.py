@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterator
 from urllib.parse import urlencode
 
@@ -78,14 +79,33 @@ class _Echo:
         return value
 
 
+# A cell starting with one of these is run as a formula by spreadsheets (CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def csv_cell(value) -> object:
+    """A value as a CSV cell: text that a spreadsheet would run as a formula gets a leading '.
+
+    Numbers stay numbers: a negative number, or text that is only a number, is not a formula.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        if _PLAIN_NUMBER.fullmatch(value):
+            return value
+        return "'" + value
+    return value
+
+
 def rows_csv(page: Page, fields: list[str], filename: str) -> StreamingHttpResponse:
-    """The page as CSV, written row by row as the response is sent."""
+    """The page as CSV, written row by row as the response is sent, formula cells neutralised."""
 
     def lines() -> Iterator[str]:
         writer = csv.writer(_Echo())
         yield "\ufeff" + writer.writerow(fields)
         for row in page.rows:
-            yield writer.writerow(["" if row[name] is None else row[name] for name in fields])
+            yield writer.writerow([csv_cell(row[name]) for name in fields])
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}.csv"'

@@ -7,15 +7,10 @@ from django.db.models import Prefetch
 from datasets.engine.connections import url_with_password
 from datasets.engine.spec import ColumnSpec, DatasetSpec, SourceSpec
 from datasets.models import Column, Dataset, Source
-from gatewaysite.generations import ProcessCache, bump
+from gatewaysite.generations import ProcessCache
 
-# Other processes see a catalog change within a second; this one at once (catalog_changed).
-_specs: ProcessCache[DatasetSpec | None] = ProcessCache("catalog", recheck_seconds=1.0)
-
-
-def catalog_changed() -> None:
-    """Drop every process's cached specs (called on any save or delete of catalog models)."""
-    bump("catalog")
+# Dropped in every process when a change to a source, dataset, column or privacy policy commits.
+_specs: ProcessCache[DatasetSpec | None] = ProcessCache("catalog")
 
 
 def source_url(source: Source) -> str:

@@ -1,20 +1,52 @@
-"""Writes to the catalog for uploaded files: import a file as a new version of a dataset."""
+"""Writes to the catalog for uploaded files: import a file as a new version of a dataset.
+
+`dataset_import` imports in the caller's thread (the import_dataset command, the demo).
+`dataset_import_start` imports in a background thread of the web process (the admin): it records
+the import as a DatasetImport row whose state, progress and heartbeat the thread keeps up to date.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
+import os
 import re
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.core.files.move import file_move_safe
+from django.core.files.uploadedfile import UploadedFile
+from django.db import DatabaseError, IntegrityError, connections, transaction
+from django.utils import timezone
 
 from datasets.engine.connections import duckdb_files
 from datasets.engine.errors import suggest
-from datasets.ingest import TABLE, Ingested, IngestError, Progress, file_format, ingest_file
-from datasets.models import SLUG_PATTERN, Column, Dataset
+from datasets.ingest import (
+    TABLE,
+    Budget,
+    Ingested,
+    IngestError,
+    Progress,
+    file_format,
+    ingest_file,
+    refusal,
+)
+from datasets.models import SLUG_PATTERN, Column, Dataset, DatasetImport
 from datasets.naming import api_names
-from datasets.selectors import catalog_changed
+from datasets.staging import StagingArea
+
+logger = logging.getLogger("gateway")
+
+# A background import writes its heartbeat every HEARTBEAT_SECONDS; one silent for
+# STALE_AFTER_SECONDS belonged to a process that ended, and is marked failed when next looked at.
+HEARTBEAT_SECONDS = 1.0
+STALE_AFTER_SECONDS = 60
+STALE_MESSAGE = (
+    "The import stopped before it finished: the server process running it ended (it was "
+    "restarted or killed). Nothing was changed; upload the file again."
+)
 
 PII_MODES = ("mask", "hash", "hide")
 DESCRIPTION_MAX_CHARS = 300
@@ -50,12 +82,16 @@ def dataset_import(
     replace: bool = False,
     progress: Progress | None = None,
     filename: str | None = None,
+    budget: Budget | None = None,
+    staging: StagingArea | None = None,
 ) -> Dataset:
     """Import a file as the next version of the dataset `slug` (a new dataset unless `replace`).
 
-    The file becomes a new DuckDB file, renamed into place, and only then does one transaction
-    point the dataset and its columns at it. Any failure leaves the previous version serving and
-    the catalog unchanged, and raises DatasetImportError.
+    The file becomes a new DuckDB file in a staging area, renamed into place, and only then does
+    one transaction point the dataset and its columns at it. Any failure leaves the previous
+    version serving, the catalog unchanged and no staging file behind, and raises
+    DatasetImportError. The import runs within `budget` (default: Budget()). A caller that passes
+    its own `staging` area removes it; otherwise the import makes and removes one.
     """
     path = Path(path)
     filename = filename or path.name
@@ -68,25 +104,47 @@ def dataset_import(
         raise DatasetImportError(f"No such file: {path}.")
     check_upload_size(path.stat().st_size)
 
-    existing = Dataset.objects.filter(slug=slug).first()
-    if existing is not None and not replace:
-        raise DatasetImportError(
-            f"A dataset with slug {slug!r} already exists: use --replace (or 'Replace file' on its "
-            "admin page) to upload a new version."
-        )
-    if existing is not None and not existing.is_upload:
-        raise DatasetImportError(
-            f"Dataset {slug!r} is table {existing.table!r} of source {existing.source}: only a "
-            "dataset made from an uploaded file can take a new file."
-        )
+    existing = _existing_dataset(slug=slug, replace=replace)
     dataset = existing or Dataset(slug=slug)
+    area = staging or StagingArea.create()
+    try:
+        return _import_into(
+            area=area,
+            path=path,
+            dataset=dataset,
+            existing=existing,
+            title=title,
+            description=description,
+            primary_key=primary_key,
+            pii=pii,
+            progress=progress,
+            filename=filename,
+            budget=budget,
+        )
+    finally:
+        if staging is None:
+            area.close()
+
+
+def _import_into(
+    *,
+    area: StagingArea,
+    path: Path,
+    dataset: Dataset,
+    existing: Dataset | None,
+    title: str | None,
+    description: str | None,
+    primary_key: str | None,
+    pii: Mapping[str, str] | None,
+    progress: Progress | None,
+    filename: str,
+    budget: Budget | None,
+) -> Dataset:
     directory = dataset.directory
     directory.mkdir(parents=True, exist_ok=True)
     version = max([dataset.version, *_versions(directory)]) + 1
     final = dataset.file_path(version)
-    staging = final.with_name(final.name + ".tmp")
-    for leftover in (staging, staging.with_name(staging.name + ".wal")):
-        leftover.unlink(missing_ok=True)  # a crashed import's; never anyone's current file
+    staging = area.path / final.name
 
     previous_key = _previous_key(existing)
     try:
@@ -97,12 +155,16 @@ def dataset_import(
             primary_key=primary_key,
             preferred_keys=[previous_key] if previous_key else [],
             progress=progress,
+            budget=budget,
+            work_dir=area.path,
         )
     except IngestError as error:
         raise DatasetImportError(str(error)) from None
 
     try:
-        staging.replace(final)  # atomic: a reader of `final` sees the whole file or none
+        # Atomic (the staging area is inside the data directory, on the same file system): a
+        # reader of `final` sees the whole file or none.
+        os.replace(staging, final)
         dataset = _save(
             dataset=dataset,
             existing=existing,
@@ -116,14 +178,30 @@ def dataset_import(
     except IntegrityError:
         final.unlink(missing_ok=True)
         raise DatasetImportError(
-            f"A dataset with slug {slug!r} was created meanwhile: choose another slug or replace it."
+            f"A dataset with slug {dataset.slug!r} was created meanwhile: choose another slug or "
+            "replace it."
         ) from None
     except BaseException:
         final.unlink(missing_ok=True)
-        staging.unlink(missing_ok=True)
         raise
     _remove_old_versions(dataset)
     return dataset
+
+
+def _existing_dataset(*, slug: str, replace: bool) -> Dataset | None:
+    """The dataset a file may be imported into: none yet, or an upload when replacing."""
+    existing = Dataset.objects.filter(slug=slug).first()
+    if existing is not None and not replace:
+        raise DatasetImportError(
+            f"A dataset with slug {slug!r} already exists: use --replace (or 'Replace file' on its "
+            "admin page) to upload a new version."
+        )
+    if existing is not None and not existing.is_upload:
+        raise DatasetImportError(
+            f"Dataset {slug!r} is table {existing.table!r} of source {existing.source}: only a "
+            "dataset made from an uploaded file can take a new file."
+        )
+    return existing
 
 
 def _check_arguments(*, slug: str, description: str | None, pii: Mapping[str, str] | None) -> None:
@@ -238,8 +316,6 @@ def _save(
             ["position", "type", "searchable", "pii", "enum", "min_value", "max_value"],
         )
         Column.objects.bulk_create(created)
-        # bulk writes send no post_save: readers must still see the new version once committed.
-        transaction.on_commit(catalog_changed)
     return dataset
 
 
@@ -291,3 +367,205 @@ def _remove_old_versions(dataset: Dataset) -> None:
             duckdb_files.close(str(entry))
             entry.unlink(missing_ok=True)
             entry.with_name(entry.name + ".wal").unlink(missing_ok=True)
+
+
+# Imports in the background ----------------------------------------------------------------------
+
+
+def dataset_import_expire() -> int:
+    """Mark failed every active import whose heartbeat stopped (its process ended); how many."""
+    now = timezone.now()
+    return DatasetImport.objects.filter(
+        state__in=DatasetImport.ACTIVE,
+        heartbeat__lt=now - dt.timedelta(seconds=STALE_AFTER_SECONDS),
+    ).update(state=DatasetImport.State.FAILED, message=STALE_MESSAGE, finished=now)
+
+
+def dataset_import_check(*, slug: str, replace: bool = False) -> None:
+    """DatasetImportError when a file cannot be imported into `slug` now (a form checks first)."""
+    _check_arguments(slug=slug, description=None, pii=None)
+    _existing_dataset(slug=slug, replace=replace)
+    dataset_import_expire()
+    running = DatasetImport.objects.filter(slug=slug, state__in=DatasetImport.ACTIVE).first()
+    if running is not None:
+        raise DatasetImportError(
+            f"{running.filename} is being imported into {slug!r} ({running.progress:.0f}% done): "
+            "wait until it has finished."
+        )
+
+
+def dataset_import_start(
+    *,
+    upload: UploadedFile,
+    slug: str,
+    title: str | None = None,
+    description: str | None = None,
+    primary_key: str | None = None,
+    replace: bool = False,
+    user=None,
+) -> DatasetImport:
+    """Import an uploaded file in a background thread of this process; returns its record.
+
+    The upload is moved into the import's staging area at once, and the thread starts when the
+    caller's transaction commits. The record's state, progress and message follow the import;
+    the catalog changes only once it has succeeded, exactly as with `dataset_import`.
+    """
+    filename = Path(upload.name or "upload").name
+    _check_arguments(slug=slug, description=description, pii=None)
+    try:
+        file_format(filename)
+    except IngestError as error:
+        raise DatasetImportError(str(error)) from None
+    check_upload_size(upload.size or 0)
+    dataset_import_check(slug=slug, replace=replace)
+    existing = Dataset.objects.filter(slug=slug).first()
+
+    area = StagingArea.create()
+    try:
+        path = _store_upload(upload, area)
+        record = DatasetImport.objects.create(
+            slug=slug,
+            dataset=existing,
+            replace=replace,
+            filename=filename[:300],
+            created_by=user if getattr(user, "pk", None) else None,
+        )
+    except BaseException:
+        area.close()
+        raise
+    arguments = {
+        "slug": slug,
+        "title": title,
+        "description": description,
+        "primary_key": primary_key,
+        "replace": replace,
+        "filename": filename,
+    }
+    # The thread reads the record with its own connection: only once it is committed. Should the
+    # transaction roll back instead, the area's lock goes with it and the next import sweeps it.
+    transaction.on_commit(lambda: _start(record.pk, area, path, arguments))
+    return record
+
+
+def _store_upload(upload: UploadedFile, area: StagingArea) -> Path:
+    """The upload as a file of the staging area (moved when Django already wrote it to disk)."""
+    target = area.path / ("upload" + Path(upload.name or "").suffix.lower())
+    temporary = getattr(upload, "temporary_file_path", None)
+    if temporary is not None:
+        file_move_safe(temporary(), str(target), allow_overwrite=True)
+        return target
+    upload.seek(0)
+    with open(target, "wb") as handle:
+        for chunk in upload.chunks():
+            handle.write(chunk)
+    return target
+
+
+def _start(record_id: int, area: StagingArea, path: Path, arguments: dict) -> None:
+    # Not a daemon: a server that stops gracefully lets a running import finish.
+    thread = threading.Thread(
+        target=_run_import,
+        args=(record_id, area, path, arguments),
+        name=f"gateway-import-{record_id}",
+    )
+    thread.start()
+
+
+class _Heartbeat:
+    """A thread that writes an import's progress and heartbeat to its record every second.
+
+    `progress()` only keeps the latest percentage (it is called from the import's threads), so
+    nothing but this thread and the import's own touches the database.
+    """
+
+    def __init__(self, record_id: int):
+        self.record_id = record_id
+        self.percent = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name=f"gateway-import-{record_id}-heartbeat", daemon=True
+        )
+
+    def progress(self, percent: float) -> None:
+        self.percent = max(self.percent, min(float(percent), 100.0))
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(HEARTBEAT_SECONDS):
+                try:
+                    DatasetImport.objects.filter(
+                        pk=self.record_id, state=DatasetImport.State.RUNNING
+                    ).update(progress=round(self.percent, 1), heartbeat=timezone.now())
+                except DatabaseError as error:  # a missed beat is harmless; the next one counts
+                    logger.warning("Import %s: heartbeat not written: %s", self.record_id, error)
+        finally:
+            connections.close_all()  # this thread's own connection
+
+
+def _run_import(record_id: int, area: StagingArea, path: Path, arguments: dict) -> None:
+    """The body of a background import: claim the record, import, record the outcome."""
+    try:
+        claimed = DatasetImport.objects.filter(
+            pk=record_id, state=DatasetImport.State.QUEUED
+        ).update(state=DatasetImport.State.RUNNING, heartbeat=timezone.now())
+        if not claimed:
+            return  # expired meanwhile
+        heartbeat = _Heartbeat(record_id)
+        heartbeat.start()
+        try:
+            dataset = dataset_import(
+                path=path, staging=area, progress=heartbeat.progress, **arguments
+            )
+        except DatasetImportError as error:
+            outcome = {"state": DatasetImport.State.FAILED, "message": str(error)}
+        except Exception as error:
+            logger.exception("Import %s of %s failed", record_id, arguments["filename"])
+            outcome = {
+                "state": DatasetImport.State.FAILED,
+                "message": refusal(f"The import failed: {error}"),
+            }
+        else:
+            outcome = {
+                "state": DatasetImport.State.DONE,
+                "progress": 100.0,
+                "dataset": dataset,
+                "message": f"Imported {dataset.row_count} rows (version {dataset.version}).",
+            }
+        finally:
+            heartbeat.stop()
+        now = timezone.now()
+        DatasetImport.objects.filter(pk=record_id).update(finished=now, heartbeat=now, **outcome)
+        if outcome["state"] == DatasetImport.State.DONE:
+            _log_import(record_id, outcome["dataset"])
+    except Exception:
+        logger.exception("Import %s: could not record its outcome", record_id)
+    finally:
+        area.close()
+        connections.close_all()  # this thread's own connection
+
+
+def _log_import(record_id: int, dataset: Dataset) -> None:
+    """The admin's history entry of a finished import, in the name of who uploaded the file."""
+    from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
+
+    record = DatasetImport.objects.get(pk=record_id)
+    if record.created_by_id is None:
+        return
+    LogEntry.objects.log_actions(
+        user_id=record.created_by_id,
+        queryset=[dataset],
+        action_flag=CHANGE if record.replace else ADDITION,
+        change_message=(
+            f"Replaced the file (version {dataset.version})."
+            if record.replace
+            else f"Imported {record.filename} ({dataset.row_count} rows)."
+        ),
+        single_object=True,
+    )

@@ -9,25 +9,29 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import ipaddress
 import logging
+import os
 import re
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import sqlalchemy as sa
-from django.db import transaction
+from django.conf import settings
+from django.db import connections, transaction
 from sqlalchemy.engine import URL, Connection, make_url
 
 from datasets.engine.connections import connect, source_kind, url_with_password
 from datasets.engine.errors import suggest
 from datasets.models import SLUG_PATTERN, Column, Dataset, Source
 from datasets.naming import api_names
-from datasets.selectors import catalog_changed, source_url
+from datasets.selectors import source_url
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +89,13 @@ class IntrospectedColumn:
 
 
 def source_location_parse(*, url: str, password: str = "") -> SourceLocation:
-    """Check a connection URL and split it into URL-without-password and password."""
+    """Check a connection URL and split it into URL-without-password and password.
+
+    A password may be written in the URL's user part or as `?password=` (`?passwd=` for MySQL):
+    either way it leaves the URL and is stored encrypted. The URL is refused, with the reason,
+    when it carries a driver option outside its dialect's allow-list or points at Gateway's own
+    database or files.
+    """
     url = url.strip()
     if not url:
         raise SourceError(
@@ -95,7 +105,7 @@ def source_location_parse(*, url: str, password: str = "") -> SourceLocation:
         kind = source_kind(url)
         parsed = make_url(url)
     except ValueError as error:
-        raise SourceError(_scrub(str(error), _password_in(url))) from None
+        raise SourceError(_scrub(str(error), *_passwords_in(url))) from None
     except Exception:
         raise SourceError(
             "Not a database URL. Use postgresql://user:pass@host:5432/db, "
@@ -105,11 +115,23 @@ def source_location_parse(*, url: str, password: str = "") -> SourceLocation:
         raise SourceError(
             "The URL has more than one @: write an @ in the user name or password as %40."
         )
-    password = parsed.password or password or ""
+    options = dict(parsed.query)
+    in_query = [options.pop(key) for key in PASSWORD_OPTIONS if key in options]
+    if any(not isinstance(value, str) for value in in_query) or len(set(in_query)) > 1:
+        raise SourceError("The URL gives its password more than once: give it once.")
+    if in_query and parsed.password and parsed.password != in_query[0]:
+        raise SourceError("The URL gives two different passwords: give it once.")
+    password = parsed.password or (in_query[0] if in_query else "") or password or ""
+    parsed = parsed.set(query=options)
     if kind == "sqlite":
         if not parsed.database or parsed.database == ":memory:":
             raise SourceError("A SQLite source is a file: use sqlite:////absolute/path/to/file.db.")
-        # Relative paths would depend on the directory the server starts in: keep an absolute one.
+        if parsed.database.startswith("file:"):
+            raise SourceError(
+                "Write the SQLite file's path, not a file: URI: sqlite:////absolute/path/to/file.db."
+            )
+        # Relative paths would depend on the directory the server starts in: keep an absolute one
+        # (symbolic links and `..` resolved, so the checks below see the file that will be opened).
         path = Path(parsed.database).expanduser().resolve()
         parsed = parsed.set(database=str(path))
         password = ""
@@ -119,6 +141,7 @@ def source_location_parse(*, url: str, password: str = "") -> SourceLocation:
         raise SourceError(
             f"Add the host to the URL: {kind}://user:pass@host:{_default_port(kind)}/database."
         )
+    source_location_check(kind=kind, url=parsed)
     stored = _without_password(parsed).render_as_string(hide_password=False)
     if len(stored) > URL_MAX_CHARS:
         raise SourceError(f"The URL is too long: at most {URL_MAX_CHARS} characters.")
@@ -184,6 +207,274 @@ def source_test(*, source: Source) -> None:
     """Test a stored source's connection; SourceError with the reason when it cannot be reached."""
     with _source_connection(source) as connection:
         connection.execute(sa.select(sa.literal(1))).scalar()
+
+
+# -- What a source may be -----------------------------------------------------------------------
+
+# `?password=` is a password like the URL's user part: moved out of the URL and stored encrypted.
+PASSWORD_OPTIONS = ("password", "passwd")
+OPTION_VALUE_MAX_CHARS = 200
+# Host names that reach this machine's own database server as 127.0.0.1 does.
+LOOPBACK_NAMES = {"", "localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
+
+
+def _choice(*values: str) -> Callable[[str], str | None]:
+    def check(value: str) -> str | None:
+        return None if value in values else "one of " + ", ".join(values)
+
+    return check
+
+
+def _whole(low: int, high: int) -> Callable[[str], str | None]:
+    def check(value: str) -> str | None:
+        ok = value.isdigit() and low <= int(value) <= high
+        return None if ok else f"a whole number from {low} to {high}"
+
+    return check
+
+
+def _text(value: str) -> str | None:
+    ok = len(value) <= OPTION_VALUE_MAX_CHARS and value.isprintable()
+    return None if ok else f"printable text of at most {OPTION_VALUE_MAX_CHARS} characters"
+
+
+def _flag(value: str) -> str | None:
+    return _choice("true", "false", "1", "0")(value.lower())
+
+
+def _charset(value: str) -> str | None:
+    return None if re.fullmatch(r"[a-z0-9_]{1,32}", value) else "a character set such as utf8mb4"
+
+
+# The driver options a source URL may carry, per dialect, each with the check of its value.
+# Anything else is refused: options reach the driver as they are, and some would override what
+# Gateway enforces (another host or database, `options=-c default_transaction_read_only=off`,
+# MySQL `local_infile`, `init_command` or `read_default_file`).
+URL_OPTIONS: dict[str, dict[str, Callable[[str], str | None]]] = {
+    "postgresql": {
+        "sslmode": _choice("disable", "allow", "prefer", "require", "verify-ca", "verify-full"),
+        "sslrootcert": _text,
+        "sslcert": _text,
+        "sslkey": _text,
+        "sslcrl": _text,
+        "channel_binding": _choice("disable", "prefer", "require"),
+        "gssencmode": _choice("disable", "prefer", "require"),
+        "connect_timeout": _whole(1, 60),
+        "application_name": _text,
+        "target_session_attrs": _choice(
+            "any", "read-write", "read-only", "primary", "standby", "prefer-standby"
+        ),
+        "keepalives": _choice("0", "1"),
+        "keepalives_idle": _whole(1, 3600),
+        "keepalives_interval": _whole(1, 3600),
+        "keepalives_count": _whole(1, 100),
+    },
+    "mysql": {
+        "charset": _charset,
+        "connect_timeout": _whole(1, 60),
+        "read_timeout": _whole(1, 3600),
+        "write_timeout": _whole(1, 3600),
+        "ssl_ca": _text,
+        "ssl_capath": _text,
+        "ssl_cert": _text,
+        "ssl_key": _text,
+        "ssl_cipher": _text,
+        "ssl_check_hostname": _flag,
+    },
+    # A SQLite source is opened read-only whatever the URL says: it takes no option.
+    "sqlite": {},
+}
+
+
+def source_location_check(
+    *, kind: str, url: URL, databases: Iterable[Mapping[str, Any]] | None = None
+) -> None:
+    """Refuse, with the reason, a source URL Gateway must not connect to.
+
+    Every way of reaching a source goes through here (the admin form, `add_source`, a connection
+    test, discovery, registration): driver options outside the dialect's allow-list, Gateway's
+    own database (PostgreSQL and MySQL: the same server, port and database; SQLite: the same
+    file), and for SQLite any file inside the data directory or Gateway's own directory.
+    `databases` are Django-style database settings (ENGINE, NAME, HOST, PORT); by default those
+    of Gateway's own connections.
+    """
+    own_databases = _gateway_databases(databases)
+    _check_options(kind, url)
+    if kind == "sqlite":
+        _check_sqlite_file(url.database or "", own_databases)
+        return
+    host, port, database = _server_address(kind, url.host, url.port, url.database)
+    for own in own_databases:
+        if own["kind"] != kind:
+            continue
+        if (host, port, database) == _server_address(
+            kind, own["host"], own["port"], own["database"]
+        ):
+            raise SourceError(_own_database_reason(kind, url))
+
+
+def _check_options(kind: str, url: URL) -> None:
+    allowed = URL_OPTIONS[kind]
+    for option, value in url.query.items():
+        if option in PASSWORD_OPTIONS:
+            continue  # a password stored before it was moved out of the URL
+        if option not in allowed:
+            if not allowed:
+                raise SourceError(
+                    f"Option {option!r} is not allowed: a {_kind_label(kind)} URL takes no "
+                    "option (the file is always opened read-only)."
+                )
+            raise SourceError(
+                f"Option {option!r} is not allowed in a {_kind_label(kind)} URL. "
+                f"Allowed options: {', '.join(sorted(allowed))}."
+            )
+        if not isinstance(value, str):
+            raise SourceError(f"Option {option!r} is given more than once: give it once.")
+        problem = allowed[option](value)
+        if problem:
+            raise SourceError(f"Invalid value for option {option!r}: use {problem}.")
+
+
+def _kind_label(kind: str) -> str:
+    return {"postgresql": "PostgreSQL", "mysql": "MySQL/MariaDB", "sqlite": "SQLite"}[kind]
+
+
+def _check_sqlite_file(database: str, own_databases: list[dict]) -> None:
+    path = Path(database).expanduser().resolve()
+    for own in own_databases:
+        if own["kind"] == "sqlite" and own["database"] and _same_file(path, own["database"]):
+            raise SourceError(
+                f"Refused: {path} is Gateway's own database. A source must be another database: "
+                "publishing Gateway's own tables would publish its sessions, users and keys."
+            )
+    data_dir = Path(settings.GATEWAY_DATA_DIR).resolve()
+    if path.is_relative_to(data_dir):
+        raise SourceError(
+            f"Refused: {path} is inside Gateway's data directory ({data_dir}), which holds "
+            "Gateway's own database, secret key and dataset files. Put the file elsewhere."
+        )
+    project_dir = Path(settings.BASE_DIR).resolve()
+    if path.is_relative_to(project_dir):
+        raise SourceError(
+            f"Refused: {path} is inside Gateway's own directory ({project_dir}). "
+            "Put the file elsewhere."
+        )
+
+
+def _same_file(path: Path, other: str) -> bool:
+    other_path = Path(other).expanduser().resolve()
+    if path == other_path:
+        return True
+    try:  # a hard link is the same file under another name
+        return os.path.samefile(path, other_path)
+    except OSError:
+        return False
+
+
+def _gateway_databases(configs: Iterable[Mapping[str, Any]] | None = None) -> list[dict]:
+    """Gateway's own databases, as its connections reach them (the test database under tests)."""
+    if configs is None:
+        configs = [{**connections[alias].settings_dict, "ALIAS": alias} for alias in connections]
+    databases = []
+    for config in configs:
+        engine = str(config.get("ENGINE", ""))
+        if "sqlite" in engine:
+            kind = "sqlite"
+            name = str(config.get("NAME") or "")
+            # An in-memory database is no file a source could name.
+            if name.startswith("file:") or name == ":memory:" or "mode=memory" in name:
+                name = ""
+        elif "postgres" in engine or "postgis" in engine:
+            kind, name = "postgresql", str(config.get("NAME") or "")
+        elif "mysql" in engine:
+            kind, name = "mysql", str(config.get("NAME") or "")
+        else:
+            continue
+        databases.append(
+            {
+                "alias": config.get("ALIAS"),
+                "kind": kind,
+                "host": str(config.get("HOST") or ""),
+                "port": config.get("PORT") or None,
+                "database": name,
+            }
+        )
+    return databases
+
+
+def _server_address(
+    kind: str, host: str | None, port: int | str | None, database: str | None
+) -> tuple[str, int, str]:
+    """Host, port and database as a comparable address: every loopback spelling is one host."""
+    name = (host or "").strip().strip("[]").rstrip(".").lower()
+    if name.startswith("/"):
+        name = ""  # a Unix socket directory: this machine
+    else:
+        try:
+            address = ipaddress.ip_address(name)
+        except ValueError:
+            pass
+        else:
+            if address.is_loopback or address.is_unspecified:
+                name = ""
+            elif getattr(address, "ipv4_mapped", None):
+                name = str(address.ipv4_mapped)
+    if name in LOOPBACK_NAMES:
+        name = "loopback"
+    try:
+        number = int(port) if port not in (None, "") else _default_port(kind)
+    except (TypeError, ValueError):
+        number = -1
+    # MySQL database names are case-insensitive on some systems: compare them as such.
+    database = (database or "").strip()
+    return name, number, database.lower() if kind == "mysql" else database
+
+
+def _own_database_reason(kind: str, url: URL) -> str:
+    return (
+        f"Refused: {_kind_label(kind)} database {url.database!r} on {url.host}:"
+        f"{url.port or _default_port(kind)} is Gateway's own database. A source must be another "
+        "database: publishing Gateway's own tables would publish its sessions, users and keys."
+    )
+
+
+# Server and database identity, compared after connecting: it catches Gateway's own database
+# reached under another name (a DNS alias, another address of the same machine).
+_IDENTITY_SQL = {
+    "postgresql": (
+        "SELECT current_database(), CAST(EXTRACT(EPOCH FROM pg_postmaster_start_time()) AS text)"
+    ),
+    "mysql": "SELECT DATABASE(), @@hostname, @@port, @@datadir",
+}
+
+
+def _check_not_gateway_server(kind: str, connection: Connection, url: URL) -> None:
+    sql = _IDENTITY_SQL.get(kind)
+    own_aliases = [
+        own["alias"] for own in _gateway_databases() if own["kind"] == kind and own["alias"]
+    ]
+    if not sql or not own_aliases:
+        return
+    try:
+        row = connection.execute(sa.text(sql)).first()
+    except sa.exc.DBAPIError:
+        # A compatible server without these functions cannot be Gateway's own database server.
+        connection.rollback()
+        return
+    finally:
+        if connection.in_transaction():
+            connection.rollback()
+    source_identity = tuple(str(value) for value in row or ())
+    for alias in own_aliases:
+        try:
+            with connections[alias].cursor() as cursor:
+                cursor.execute(sql)
+                own_identity = tuple(str(value) for value in cursor.fetchone() or ())
+        except Exception as error:  # Gateway's own database is checked elsewhere (/healthz)
+            logger.warning("Could not read the identity of database %s: %s", alias, error)
+            continue
+        if source_identity and source_identity == own_identity:
+            raise SourceError(_own_database_reason(kind, url))
 
 
 # -- Discovery -----------------------------------------------------------------------------------
@@ -276,8 +567,6 @@ def dataset_register(
         for column in columns:
             column.dataset = dataset
         Column.objects.bulk_create(columns)
-        # bulk_create sends no post_save: readers must still see the columns, once committed.
-        transaction.on_commit(catalog_changed)
     return dataset
 
 
@@ -291,7 +580,6 @@ def dataset_statistics_refresh(*, dataset: Dataset) -> Dataset:
     _fill_statistics(dataset.source, dataset, columns)
     with transaction.atomic():
         Column.objects.bulk_update(columns, ["enum", "min_value", "max_value"])
-        # Saving the dataset after its columns signals the catalog change once, columns included.
         dataset.save(update_fields=["row_count", "updated"])
     return dataset
 
@@ -605,11 +893,16 @@ def _source_connection(source: Source) -> Iterator[Connection]:
 
 @contextmanager
 def _connection(url: str, *, timeout: int, name: str = "") -> Iterator[Connection]:
-    """A connection to a source; any failure to connect becomes a SourceError naming the reason."""
+    """A connection to a source; any failure to connect becomes a SourceError naming the reason.
+
+    The URL is checked first (`source_location_check`), and the server once connected, so a
+    source stored before a rule existed is refused too.
+    """
     parsed = make_url(url)
-    password = parsed.password or ""
+    passwords = _passwords_in(url)
     where = _describe(parsed, name)
     kind = source_kind(url)
+    source_location_check(kind=kind, url=parsed)
     if kind == "sqlite" and parsed.database and not Path(parsed.database).is_file():
         raise SourceError(f"Cannot open {where}: the file {parsed.database} does not exist.")
     engine = connect(url, timeout=timeout, pooled=False)
@@ -617,18 +910,37 @@ def _connection(url: str, *, timeout: int, name: str = "") -> Iterator[Connectio
         try:
             connection = engine.connect()
         except sa.exc.SQLAlchemyError as error:
-            raise SourceError(f"Cannot connect to {where}: {_reason(error, password)}") from None
+            raise SourceError(f"Cannot connect to {where}: {_reason(error, *passwords)}") from None
         except OSError as error:
             raise SourceError(
-                f"Cannot connect to {where}: {_scrub(str(error), password)}"
+                f"Cannot connect to {where}: {_scrub(str(error), *passwords)}"
+            ) from None
+        except Exception as error:  # a server that breaks the protocol, or asks for a file
+            raise SourceError(
+                f"Cannot connect to {where}: {_misbehaving(error, *passwords)}"
             ) from None
         with connection:
             try:
+                _check_not_gateway_server(kind, connection, parsed)
                 yield connection
             except sa.exc.DBAPIError as error:  # lost connection, permission denied, timeout
-                raise SourceError(f"{where}: {_reason(error, password)}") from None
+                raise SourceError(f"{where}: {_reason(error, *passwords)}") from None
+            except RuntimeError as error:  # the driver refused what the server asked
+                raise SourceError(f"{where}: {_misbehaving(error, *passwords)}") from None
     finally:
         engine.dispose()
+
+
+def _misbehaving(error: Exception, *passwords: str) -> str:
+    """Why a server that does not speak its protocol as expected was left."""
+    text = str(error)
+    if "LOAD_LOCAL" in text or "LOCAL INFILE" in text.upper():
+        return (
+            "the server asked to read a file from Gateway's machine (LOAD DATA LOCAL INFILE). "
+            "Gateway never sends files: the connection was closed."
+        )
+    detail = _scrub(" ".join(text.split())[:200], *passwords)
+    return f"the server broke the database protocol ({type(error).__name__}: {detail})."
 
 
 def _describe(url: URL, name: str) -> str:
@@ -645,7 +957,7 @@ def _default_port(kind: str) -> int:
     return {"postgresql": 5432, "mysql": 3306}.get(kind, 0)
 
 
-def _reason(error: Exception, password: str = "") -> str:
+def _reason(error: Exception, *passwords: str) -> str:
     """The driver's own explanation, on one line, without the password."""
     original = getattr(error, "orig", None) or error
     args = getattr(original, "args", ())
@@ -658,19 +970,43 @@ def _reason(error: Exception, password: str = "") -> str:
     text = text.replace("FATAL:  ", "")
     if "timeout expired" in text or "timed out" in text:
         text += " (no answer in time: check the host, the port and any firewall)"
-    return _scrub(text, password).rstrip(".") + "."
+    return _scrub(text, *passwords).rstrip(".") + "."
 
 
-def _scrub(text: str, password: str) -> str:
-    return text.replace(password, "***") if password else text
+# A password at least this long is removed wherever it appears; a shorter one only where it
+# stands alone, so that a password "M" does not turn "MySQL" into "***ySQL".
+SCRUB_ANYWHERE_CHARS = 8
 
 
-def _password_in(url: str) -> str:
+def _scrub(text: str, *passwords: str) -> str:
+    """The text without the passwords, as typed or percent-encoded as in a URL."""
+    for password in passwords:
+        if not password:
+            continue
+        forms = sorted({password, quote(password, safe=""), quote_plus(password)}, key=len)
+        for form in reversed(forms):
+            if len(form) >= SCRUB_ANYWHERE_CHARS:
+                text = text.replace(form, "***")
+            else:
+                pattern = rf"(?<![A-Za-z0-9]){re.escape(form)}(?![A-Za-z0-9])"
+                text = re.sub(pattern, "***", text)
+    return text
+
+
+def _passwords_in(url: str) -> list[str]:
+    """Every password a URL carries: its user part and `?password=` (even when it does not parse)."""
     try:
-        return make_url(url).password or ""
+        parsed = make_url(url)
     except Exception:
         match = re.match(r"^[^:]+://[^:/@]*:([^@]*)@", url)
-        return match.group(1) if match else ""
+        found = [match.group(1)] if match else []
+        found += re.findall(r"[?&](?:password|passwd)=([^&#]*)", url)
+        return found
+    found = [parsed.password or ""]
+    for key in PASSWORD_OPTIONS:
+        value = parsed.query.get(key)
+        found += [value] if isinstance(value, str) else list(value or ())
+    return [password for password in found if password]
 
 
 def url_without_password(url: str) -> str:
@@ -678,7 +1014,10 @@ def url_without_password(url: str) -> str:
     text = url.strip()
     # Up to the last @: an unencoded @ in the password must not leave part of it behind.
     match = re.match(r"^([A-Za-z0-9+.\-]+://)([^:/@]*):(.*)@([^@]*)$", text)
-    return f"{match[1]}{match[2]}@{match[4]}" if match else text
+    if match:
+        text = f"{match[1]}{match[2]}@{match[4]}"
+    text = re.sub(r"(?<=[?&])(?:password|passwd)=[^&#]*(?:&|(?=#)|$)", "", text)
+    return re.sub(r"[?&]$", "", text)
 
 
 def _without_password(url: URL) -> URL:

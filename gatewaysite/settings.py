@@ -30,11 +30,32 @@ DEBUG = env_bool("GATEWAY_DEBUG", False)
 
 GATEWAY_PUBLIC_URL = public_url("GATEWAY_PUBLIC_URL")
 ALLOWED_HOSTS = env_list("GATEWAY_ALLOWED_HOSTS", ["localhost", "127.0.0.1"])
+SILENCED_SYSTEM_CHECKS: list[str] = []
 if GATEWAY_PUBLIC_URL:
     ALLOWED_HOSTS.append(urlsplit(GATEWAY_PUBLIC_URL).hostname)
     CSRF_TRUSTED_ORIGINS = [GATEWAY_PUBLIC_URL]
-    # Behind a TLS-terminating proxy, trust its scheme header so that links stay https.
+
+# Served over https (the public URL says so): http is redirected to the public host, cookies are
+# sent over https only, and browsers are told to use https for this host (HSTS). /healthz
+# answers over http too, for load balancers that probe the instance directly.
+GATEWAY_HTTPS = bool(GATEWAY_PUBLIC_URL and GATEWAY_PUBLIC_URL.startswith("https://"))
+# Reached only through a proxy: trust its X-Forwarded-Proto (whether the request came over https)
+# and the address it appends to X-Forwarded-For (gatewaysite.security.client_address).
+GATEWAY_BEHIND_PROXY = env_bool("GATEWAY_BEHIND_PROXY", GATEWAY_HTTPS)
+# How long browsers keep to https for this host once they saw it over https; 0 turns HSTS off.
+GATEWAY_HSTS_SECONDS = env_int("GATEWAY_HSTS_SECONDS", 31_536_000)
+if GATEWAY_BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+if GATEWAY_HTTPS:
+    SECURE_SSL_REDIRECT = True
+    SECURE_SSL_HOST = urlsplit(GATEWAY_PUBLIC_URL).netloc
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = GATEWAY_HSTS_SECONDS
+    # HSTS covers Gateway's own host only: including every subdomain, or asking browsers to
+    # preload the domain, is the domain owner's decision, not Gateway's (security.W005, W021).
+    SILENCED_SYSTEM_CHECKS += ["security.W005", "security.W021"]
 
 GATEWAY_SCHEMA_AUTH = env_choice("GATEWAY_SCHEMA_AUTH", "bearer", ("bearer", "header"))
 GATEWAY_SCHEMA_PUBLIC = env_bool("GATEWAY_SCHEMA_PUBLIC", True)
@@ -42,6 +63,10 @@ GATEWAY_DEFAULT_RATE = env_rate("GATEWAY_DEFAULT_RATE", "60/m")
 GATEWAY_MAX_RESPONSE_CHARS = env_int("GATEWAY_MAX_RESPONSE_CHARS", 100_000, minimum=1000)
 GATEWAY_USAGE_RETENTION_DAYS = env_int("GATEWAY_USAGE_RETENTION_DAYS", 90, minimum=1)
 GATEWAY_UPLOAD_MAX_MB = env_int("GATEWAY_UPLOAD_MAX_MB", 1024, minimum=1)
+# Failed sign-ins to /admin/login/ allowed per username and per client address (gatewaysite/login.py).
+GATEWAY_LOGIN_RATE = env_rate("GATEWAY_LOGIN_RATE", "10/15m")
+# Requests with a rejected API key allowed per client address (keys/ratelimit.py).
+GATEWAY_FAILED_AUTH_RATE = env_rate("GATEWAY_FAILED_AUTH_RATE", "30/m")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -55,11 +80,14 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_ratelimit",
+    "gatewaysite.apps.GatewaySiteConfig",
     "datasets",
     "keys",
 ]
 
 MIDDLEWARE = [
+    # First, so that every response gets the policy, static files and errors included.
+    "gatewaysite.security.ContentSecurityPolicyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "keys.usage.UsageMiddleware",
@@ -134,14 +162,18 @@ else:
     # Local memory is per process. It is safe for `make run` (one process: every counter lives
     # in it) and unsafe for several workers (each would count its own budget): the production
     # command refuses to start several workers without REDIS_URL (see gatewaysite/gunicorn.py).
-    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
+    SILENCED_SYSTEM_CHECKS += ["django_ratelimit.E003", "django_ratelimit.W001"]
 
 RATELIMIT_USE_CACHE = "default"
 RATELIMIT_VIEW = None
+# django-ratelimit's "ip" key: REMOTE_ADDR, or the proxy's X-Forwarded-For entry behind a proxy.
+RATELIMIT_IP_META_KEY = "gatewaysite.security.client_address"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
 LANGUAGE_CODE = "en-us"
@@ -158,6 +190,10 @@ STORAGES = {
 }
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# A dataset's change form sends 10 fields per column (12 leaves room): Django's default of 1000
+# fields stopped at about 90 columns; this fits datasets of up to 2000 columns. The body itself
+# stays capped by DATA_UPLOAD_MAX_MEMORY_SIZE.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 12 * 2000 + 200
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["keys.authentication.ApiKeyAuthentication"],

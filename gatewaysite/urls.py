@@ -4,10 +4,13 @@ from django.contrib import admin
 from django.urls import include, path
 
 from gatewaysite.health import healthz
+from gatewaysite.login import LimitedAuthenticationForm
 
 admin.site.site_header = "Gateway administration"
 admin.site.site_title = "Gateway admin"
 admin.site.index_title = "Datasets, keys and ChatGPT"
+# Failed sign-ins are limited per username and per client address (GATEWAY_LOGIN_RATE).
+admin.site.login_form = LimitedAuthenticationForm
 
 handler404 = "gatewaysite.errors.handler404"
 handler500 = "gatewaysite.errors.handler500"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 
+from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.cache import cache
@@ -59,6 +60,34 @@ def usage_chart(summary: UsageSummary) -> dict:
     }
 
 
+NO_SCOPE_MESSAGE = (
+    'Choose at least one dataset, or tick "all datasets": a key without datasets reads nothing.'
+)
+
+
+class ApiKeyForm(forms.ModelForm):
+    """The key form: a key reads at least one dataset (or all of them), as `issue_key` requires."""
+
+    class Meta:
+        model = ApiKey
+        fields = [
+            "name",
+            "owner",
+            "all_datasets",
+            "datasets",
+            "rate",
+            "quota_per_day",
+            "expires_at",
+        ]
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        scoped = "datasets" in self.fields and "all_datasets" in self.fields
+        if scoped and not cleaned.get("all_datasets") and not cleaned.get("datasets"):
+            self.add_error("datasets", NO_SCOPE_MESSAGE)
+        return cleaned
+
+
 class KeyRowFilterInline(admin.TabularInline):
     model = KeyRowFilter
     extra = 0
@@ -84,6 +113,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     list_filter = ["revoked", "all_datasets"]
     search_fields = ["name", "owner", "key_id"]
     filter_horizontal = ["datasets"]
+    form = ApiKeyForm
     inlines = [KeyRowFilterInline]
     actions = ["revoke_selected"]
     fieldsets = [
@@ -133,6 +163,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
     # in that very response rather than carried through a redirect (session or cookie). A
     # one-time token in the form keeps a reload of that page from issuing a second key.
     def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
         if request.method == "POST":
             token = request.POST.get("issue_token", "")
             issued_pk = cache.get(f"{ISSUE_TOKEN_PREFIX}{token}") if token else None
@@ -179,7 +211,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         key = self.get_object(request, object_id)
         extra = dict(extra_context or {})
-        if key is not None:
+        # Usage is shown to those who may see the key; the admin refuses everyone else below.
+        if key is not None and self.has_view_or_change_permission(request, key):
             summary = key_usage(key.key_id)
             extra.update(
                 usage=summary,
@@ -199,7 +232,12 @@ class ApiKeyAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
-    def _key_for(self, request, pk: int) -> ApiKey:
+    def _key_for(self, request, pk: int, *, issues: bool = False) -> ApiKey:
+        """The key, if the user may change it (and issue keys, for a view that shows a new secret)."""
+        if not self.has_change_permission(request) or (
+            issues and not self.has_add_permission(request)
+        ):
+            raise PermissionDenied
         key = ApiKey.objects.filter(pk=pk).first()
         if key is None:
             raise Http404("No such key.")
@@ -234,7 +272,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(reverse("admin:keys_apikey_change", args=[key.pk]))
 
     def rotate_view(self, request, pk: int):
-        key = self._key_for(request, pk)
+        # A rotated key's new secret is shown to the user: as good as issuing a key.
+        key = self._key_for(request, pk, issues=True)
         if request.method != "POST":
             return self._confirm(
                 request,
@@ -250,7 +289,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
             return HttpResponseRedirect(reverse("admin:keys_apikey_change", args=[key.pk]))
         return self._issued(request, issued, "rotated")
 
-    @admin.action(description="Revoke selected keys")
+    @admin.action(description="Revoke selected keys", permissions=["change"])
     def revoke_selected(self, request, queryset):
         count = 0
         for key in queryset.filter(revoked=False):
@@ -274,7 +313,8 @@ class UsageRecordAdmin(admin.ModelAdmin):
         return False
 
     def changelist_view(self, request, extra_context=None):
-        usage_flush()
+        if self.has_view_permission(request):
+            usage_flush()
         return super().changelist_view(request, extra_context)
 
     def get_urls(self):
@@ -300,11 +340,25 @@ class UsageRecordAdmin(admin.ModelAdmin):
         ]
         # Requests for slugs that are not datasets (typos, deleted datasets) are usage too.
         table += [{"slug": slug, "title": "(not a dataset)", **row} for slug, row in rows.items()]
+        from django.urls import NoReverseMatch
+
+        from keys.models import RejectedCalls
+        from keys.usage import rejected_calls_by_day
+
+        for row in table:
+            # A recorded string can be anything a client put in the path: only a slug the page's
+            # URL accepts gets a link, the others are shown as text.
+            try:
+                row["url"] = reverse("admin:keys_usage_dataset", args=[row["slug"]])
+            except NoReverseMatch:
+                row["url"] = None
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "title": "Usage per dataset",
             "table": table,
+            "rejected_reasons": [label for _, label in RejectedCalls.REASONS],
+            "rejected": rejected_calls_by_day(),
         }
         return TemplateResponse(request, "admin/keys/usage_datasets.html", context)
 

@@ -9,6 +9,7 @@ from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 
+from keys.ratelimit import failed_key_check
 from keys.selectors import KeyInfo, key_info
 from keys.services import key_hash
 
@@ -17,20 +18,32 @@ MALFORMED = (
     "The API key is malformed: a Gateway key looks like gw_<key id>_<secret>, as shown once "
     "when it was issued. Send it as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'."
 )
+# What a request's key turned out to be, kept on the Django request as `gateway_auth`: usage
+# records the calls of a valid key one by one and only counts the others, per reason.
+VALID = "valid"
+MISSING = "missing"
 
 
-class KeyRefused(AuthenticationFailed):
+class KeyRejected(AuthenticationFailed):
+    """A key that does not authenticate; `reason` is malformed, unknown, revoked or expired."""
+
+    def __init__(self, message: str, *, reason: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+class KeyRefused(KeyRejected):
     """A genuine key (right secret) that may no longer be used: revoked or expired."""
 
-    def __init__(self, message: str, *, key_id: str):
-        super().__init__(message)
+    def __init__(self, message: str, *, reason: str, key_id: str):
+        super().__init__(message, reason=reason)
         self.key_id = key_id
 
 
 def presented_key(request) -> str | None:
     """The key sent with the request, None when neither header carries one.
 
-    Raises AuthenticationFailed for a Bearer header without a key or two different keys.
+    Raises KeyRejected (malformed) for a Bearer header without a key or two different keys.
     """
     header = get_authorization_header(request).decode("latin-1").strip()
     bearer = None
@@ -38,31 +51,34 @@ def presented_key(request) -> str | None:
     if scheme.lower() == "bearer":
         bearer = rest.strip()
         if not bearer:
-            raise AuthenticationFailed(MALFORMED)
+            raise KeyRejected(MALFORMED, reason="malformed")
     api_key = request.META.get("HTTP_X_API_KEY", "").strip() or None
     if bearer is not None and api_key is not None and bearer != api_key:
-        raise AuthenticationFailed(
-            "Two different API keys were sent (Authorization and X-API-Key): send one."
+        raise KeyRejected(
+            "Two different API keys were sent (Authorization and X-API-Key): send one.",
+            reason="malformed",
         )
     return bearer or api_key
 
 
 def key_authenticate(raw_key: str) -> KeyInfo:
-    """The key a raw key stands for, or AuthenticationFailed saying why not (never echoing it)."""
+    """The key a raw key stands for, or KeyRejected saying why not (never echoing it)."""
     match = RAW_KEY.match(raw_key)
     if match is None:
-        raise AuthenticationFailed(MALFORMED)
+        raise KeyRejected(MALFORMED, reason="malformed")
     key = key_info(match.group(1))
     # An unknown key id and a wrong secret get the same answer: a key that was rotated away
     # or mistyped is simply not a key.
     if key is None or not hmac.compare_digest(key.secret_hash, key_hash(raw_key)):
-        raise AuthenticationFailed(
+        raise KeyRejected(
             "Unknown API key: it was never issued, was replaced by a rotation, or was not copied "
-            "whole. Ask the data admin for a valid key."
+            "whole. Ask the data admin for a valid key.",
+            reason="unknown",
         )
     if key.revoked:
         raise KeyRefused(
             f"API key {key.key_id} has been revoked. Ask the data admin for a new key.",
+            reason="revoked",
             key_id=key.key_id,
         )
     now = timezone.now()
@@ -70,25 +86,50 @@ def key_authenticate(raw_key: str) -> KeyInfo:
         raise KeyRefused(
             f"API key {key.key_id} expired on {key.expires_at:%Y-%m-%d %H:%M} UTC. "
             "Ask the data admin for a new key.",
+            reason="expired",
             key_id=key.key_id,
         )
     return key
 
 
-class ApiKeyAuthentication(BaseAuthentication):
-    """DRF authentication by Gateway key; request.auth is the key, request.user stays None."""
+def request_key_status(request) -> str:
+    """What the request's key is (valid, missing, or why it was rejected), without side effects.
 
-    def authenticate(self, request):
+    For requests that no API view authenticated (an unknown URL under /api/): a valid key's
+    id is kept on the request, so its usage record names it.
+    """
+    try:
         raw_key = presented_key(request)
         if raw_key is None:
-            return None
+            return MISSING
+        key = key_authenticate(raw_key)
+    except KeyRejected as rejected:
+        return rejected.reason
+    request.gateway_key_id = key.key_id
+    return VALID
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    """DRF authentication by Gateway key; request.auth is the key, request.user stays None.
+
+    A rejected key also spends the client address's budget of failed attempts: once it is
+    spent, rejected keys are answered 429 instead of 401. A valid key is never limited by
+    address (ChatGPT calls from shared address ranges).
+    """
+
+    def authenticate(self, request):
         django_request = getattr(request, "_request", request)
         try:
+            raw_key = presented_key(request)
+            if raw_key is None:
+                django_request.gateway_auth = MISSING
+                return None
             key = key_authenticate(raw_key)
-        except KeyRefused as refused:
-            # The usage record names a revoked or expired key; an unknown one could be anything.
-            django_request.gateway_key_id = refused.key_id
+        except KeyRejected as rejected:
+            django_request.gateway_auth = rejected.reason
+            failed_key_check(django_request)
             raise
+        django_request.gateway_auth = VALID
         django_request.gateway_key_id = key.key_id
         return (None, key)
 

@@ -1,4 +1,5 @@
-"""API keys, the rows each key may see, and the usage record of every API request."""
+"""API keys, the rows each key may see, the usage record of every API request made with a valid
+key, and the daily count of calls refused without one."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from django.db import models
 from django.utils import timezone
 
 from datasets.models import Dataset
+from gatewaysite.generations import TrackedQuerySet
 
 KEY_PREFIX = "gw_"
 RATE_PATTERN = re.compile(r"^([1-9]\d*)/(\d*)([smhd])$")
@@ -62,6 +64,10 @@ class ApiKey(models.Model):
     rotated_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_used = models.DateTimeField(null=True, blank=True, editable=False)
 
+    objects = TrackedQuerySet.as_manager()
+    # Written at most once a minute by the usage buffer; no cached snapshot reads it.
+    generation_ignores = frozenset({"last_used"})
+
     class Meta:
         ordering = ["-created"]
         verbose_name = "API key"
@@ -93,6 +99,8 @@ class KeyRowFilter(models.Model):
         max_length=64, help_text="API name of the column (hidden columns allowed)."
     )
     value = models.CharField(max_length=500)
+
+    objects = TrackedQuerySet.as_manager()
 
     class Meta:
         ordering = ["dataset", "column"]
@@ -126,7 +134,8 @@ class KeyRowFilter(models.Model):
 
 
 class UsageRecord(models.Model):
-    """One API request: who (key id), what (dataset, operation), how it went and how long it took.
+    """One API request made with a valid key: who (key id), what (dataset, operation), how it
+    went and how long it took.
 
     Key id and dataset are plain strings, not foreign keys: records outlive deleted keys and
     datasets, are written in batches without lookups, and record unknown slugs too.
@@ -149,3 +158,34 @@ class UsageRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.time:%Y-%m-%d %H:%M:%S} {self.key_id or '-'} {self.operation} {self.status}"
+
+
+class RejectedCalls(models.Model):
+    """How many API calls of one UTC day were refused for one reason before any key was valid.
+
+    Calls without a valid key are counted, not recorded one by one: whoever sends them, they
+    cost a counter increment, never a row each.
+    """
+
+    REASONS = [
+        ("missing", "no key"),
+        ("malformed", "malformed key"),
+        ("unknown", "unknown key"),
+        ("revoked", "revoked key"),
+        ("expired", "expired key"),
+    ]
+
+    day = models.DateField()
+    reason = models.CharField(max_length=20, choices=REASONS)
+    count = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-day", "reason"]
+        verbose_name = "rejected calls"
+        verbose_name_plural = "rejected calls"
+        constraints = [
+            models.UniqueConstraint(fields=["day", "reason"], name="rejected_calls_day_reason")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day:%Y-%m-%d} {self.reason}: {self.count}"

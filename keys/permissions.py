@@ -8,6 +8,7 @@ from rest_framework.exceptions import NotAuthenticated
 from rest_framework.permissions import BasePermission
 
 from datasets.engine.spec import DatasetSpec
+from gatewaysite.generations import ProcessCache
 from keys.ratelimit import quota_check, rate_limit_check
 from keys.selectors import KeyInfo
 
@@ -63,3 +64,18 @@ def row_filters(request, spec: DatasetSpec) -> dict[str, str]:
     if key is None:
         return {}
     return dict(key.row_filters.get(spec.id, {}))
+
+
+# Which datasets some key's row filter restricts: re-read whenever a key changes anywhere.
+_restricted: ProcessCache[frozenset[int]] = ProcessCache("keys")
+
+
+def row_filtered_dataset_ids() -> frozenset[int]:
+    """The datasets that at least one key reads through row filters (their public schema then
+    publishes no values: they would describe rows those keys cannot read)."""
+    from keys.models import KeyRowFilter
+
+    def load() -> frozenset[int]:
+        return frozenset(KeyRowFilter.objects.values_list("dataset_id", flat=True).distinct())
+
+    return _restricted.get(("row_filtered",), load)

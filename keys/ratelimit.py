@@ -1,4 +1,5 @@
-"""Rate limit and daily quota of a key, counted in the shared cache so every worker shares them.
+"""Rate limit and daily quota of a key, and the budget of failed key attempts of a client address,
+counted in the shared cache so every worker shares them.
 
 When the cache does not answer, requests are let through (fail open) and a warning is logged:
 the key was still authenticated and its scope enforced from the database, so what is lost
@@ -12,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import ImproperlyConfigured
 from django_ratelimit.core import get_usage
 
 from gatewaysite.cache_outage import warn_cache_down
@@ -20,6 +22,8 @@ from keys.selectors import KeyInfo
 
 logger = logging.getLogger("gateway")
 GROUP = "gateway.keys"
+FAILED_GROUP = "gateway.failed-keys"
+DEFAULT_FAILED_RATE = "30/m"
 
 
 def _warn_cache_down(error: Exception) -> None:
@@ -62,6 +66,43 @@ def rate_limit_check(request, key: KeyInfo) -> None:
         429,
         "rate_limited",
         f"Rate limit of {rate} for this key reached: retry after {retry_after} seconds.",
+        retry_after=retry_after,
+    )
+
+
+def failed_key_rate() -> str:
+    """How many rejected keys a client address may send: GATEWAY_FAILED_AUTH_RATE, else 30/m."""
+    return getattr(settings, "GATEWAY_FAILED_AUTH_RATE", None) or DEFAULT_FAILED_RATE
+
+
+def failed_key_check(request) -> None:
+    """Count a rejected key against its client address; ApiError 429 once the budget is spent.
+
+    Called only after a key was checked and rejected, so a valid key is never limited by
+    address. The address is REMOTE_ADDR (django-ratelimit's "ip" key: RATELIMIT_IP_META_KEY
+    when set, IPv6 addresses grouped by /64).
+    """
+    rate = failed_key_rate()
+    try:
+        usage = get_usage(request, group=FAILED_GROUP, key="ip", rate=rate, increment=True)
+    except ImproperlyConfigured as error:
+        warn_cache_down("Failed key attempts are not limited: %s", error)
+        return
+    except Exception as error:
+        warn_cache_down(
+            "Shared cache unavailable (%s): failed key attempts are not limited until it answers.",
+            type(error).__name__,
+        )
+        return
+    if usage is None or not usage["should_limit"] or usage["limit"] == 0:
+        return
+    retry_after = max(1, int(usage["time_left"]) + 1)
+    raise ApiError(
+        429,
+        "rate_limited",
+        f"Too many requests with an invalid API key from this address (limit {rate}): retry "
+        f"after {retry_after} seconds. Calls with a valid key are not limited by address: "
+        "check that the whole key was copied.",
         retry_after=retry_after,
     )
 

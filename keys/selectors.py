@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -12,12 +10,9 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from gatewaysite.generations import bump, generation
+from gatewaysite.generations import ProcessCache
 from keys.models import ApiKey, KeyRowFilter, UsageRecord
 
-# A process re-reads the key table at least this often even when no change was announced:
-# it bounds how long a revocation could go unseen if the shared cache lost the announcement.
-MAX_AGE_SECONDS = 30.0
 CHART_DAYS = 30
 
 
@@ -96,51 +91,14 @@ def _load(key_id: str | None = None) -> dict[str, KeyInfo]:
     }
 
 
-class _KeyTable:
-    """Every key, loaded in one go and kept per process until a key changes anywhere.
-
-    A change bumps the "keys" generation in the shared cache, so a revocation made in another
-    process (the admin, `revoke_key`) is seen by the next request here. When the shared cache
-    does not answer, nothing is trusted: the key is read from the database on each request.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._seen: str | None = None
-        self._loaded = 0.0
-        self._table: dict[str, KeyInfo] = {}
-
-    def get(self, key_id: str) -> KeyInfo | None:
-        current = generation("keys")
-        if current is None:
-            return _load(key_id).get(key_id)
-        now = time.monotonic()
-        with self._lock:
-            if current == self._seen and now - self._loaded < MAX_AGE_SECONDS:
-                return self._table.get(key_id)
-        # Loaded after reading the generation, so the table is at least as new as `current`.
-        table = _load()
-        with self._lock:
-            self._table, self._seen, self._loaded = table, current, now
-        return table.get(key_id)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._table, self._seen, self._loaded = {}, None, 0.0
-
-
-_keys = _KeyTable()
+# Every key, loaded in one go and kept per process until a change to any key commits anywhere.
+_keys: ProcessCache[dict[str, KeyInfo]] = ProcessCache("keys")
 
 
 def key_info(key_id: str) -> KeyInfo | None:
     """The key with this key id (revoked and expired ones included), or None."""
-    return _keys.get(key_id)
-
-
-def keys_changed() -> None:
-    """Make every process re-read the keys (called after any change to a key or its scope)."""
-    bump("keys")
-    _keys.clear()
+    # When the generation cannot be read nothing is trusted: only this key is read, every time.
+    return _keys.get("all", _load, fallback=lambda: _load(key_id)).get(key_id)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ from django.utils import timezone
 
 from datasets.models import Dataset
 from keys.models import KEY_PREFIX, ApiKey, KeyRowFilter, validate_rate
-from keys.selectors import keys_changed
 
 _ALPHABET = string.ascii_letters + string.digits
 KEY_ID_LENGTH = 12
@@ -131,7 +130,6 @@ def api_key_issue(
     key.save()
     key.datasets.set(scope)
     _row_filters(key, row_filters, all_datasets=all_datasets, scope=scope)
-    keys_changed()
     return IssuedKey(key=key, raw_key=raw_key)
 
 
@@ -160,7 +158,6 @@ def api_key_revoke(*, key_id: str) -> ApiKey:
         key.revoked = True
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked", "revoked_at"])
-    keys_changed()
     return key
 
 
@@ -172,7 +169,6 @@ def api_key_rotate(*, key_id: str) -> IssuedKey:
     raw_key = api_key_set_secret(key=key)
     key.rotated_at = timezone.now()
     key.save(update_fields=["secret_hash", "rotated_at"])
-    keys_changed()
     return IssuedKey(key=key, raw_key=raw_key)
 
 

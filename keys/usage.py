@@ -1,10 +1,15 @@
 """Usage recording of every API request, kept off the request path's critical cost.
 
-Each request under /api/ appends one compact record to a buffer: a Redis list when the shared
-cache is django-redis (one RPUSH, whose reply is the list length), otherwise a list in this
-process. Whichever request finds the buffer long enough, or this process's last flush old enough,
-moves a batch to the database with one bulk_create. If Redis does not answer, records go to the
-in-process buffer instead, so they are not lost.
+Each request under /api/ made with a valid key appends one compact record to a buffer: a Redis
+list when the shared cache is django-redis (one RPUSH, whose reply is the list length), otherwise
+a list in this process. Whichever request finds the buffer long enough, or this process's last
+flush old enough, moves a batch to the database with one bulk_create. If Redis does not answer,
+records go to the in-process buffer instead, so they are not lost.
+
+A request without a valid key (none, malformed, unknown, revoked or expired) is not recorded:
+it adds one to the counter of its UTC day and reason (a Redis hash field, or a counter in this
+process), and the flush adds the counters to RejectedCalls. Whatever such traffic amounts to,
+it costs one increment per request and at most one row per day and reason.
 """
 
 from __future__ import annotations
@@ -15,11 +20,14 @@ import logging
 import re
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import caches
-from django.db.models import Q
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 from django_redis import get_redis_connection
 from django_redis.cache import RedisCache
@@ -45,6 +53,8 @@ _PATHS = [
 
 _lock = threading.Lock()
 _local: list[list] = []
+# (UTC day as YYYY-MM-DD, reason) -> calls refused: a few entries a day, whatever the traffic.
+_rejected_local: Counter[tuple[str, str]] = Counter()
 _last_flush = time.monotonic()
 
 
@@ -103,6 +113,10 @@ def _list_name() -> str:
     return caches["default"].make_key("gateway:usage")
 
 
+def _rejected_name() -> str:
+    return caches["default"].make_key("gateway:rejected")
+
+
 def record(entry: list) -> None:
     """Buffer one usage record, and flush a batch when the buffer asks for it."""
     length = None
@@ -123,6 +137,27 @@ def record(entry: list) -> None:
         usage_flush()
 
 
+def rejected_count(reason: str) -> None:
+    """Count one call refused without a valid key (reason: missing, malformed, unknown, ...)."""
+    field = f"{datetime.now(UTC):%Y-%m-%d}:{reason}"
+    counted = False
+    try:
+        client = _redis()
+        if client is not None:
+            client.hincrby(_rejected_name(), field, 1)
+            counted = True
+    except Exception as error:
+        warn_cache_down(
+            "Usage buffer in Redis unavailable (%s): buffering in process.", type(error).__name__
+        )
+    if not counted:
+        day, _, reason = field.partition(":")
+        with _lock:
+            _rejected_local[(day, reason)] += 1
+    if time.monotonic() - _last_flush >= FLUSH_SECONDS:
+        usage_flush()
+
+
 def _take_redis(client) -> list[list]:
     pipe = client.pipeline(transaction=True)
     pipe.lrange(_list_name(), 0, BATCH_SIZE * 10 - 1)
@@ -136,6 +171,58 @@ def _take_local() -> list[list]:
         entries = list(_local)
         _local.clear()
     return entries
+
+
+def _take_rejected() -> Counter[tuple[str, str]]:
+    with _lock:
+        counts = Counter(_rejected_local)
+        _rejected_local.clear()
+    try:
+        client = _redis()
+        if client is not None:
+            # One transaction: a count added between the read and the delete cannot be lost.
+            pipe = client.pipeline(transaction=True)
+            pipe.hgetall(_rejected_name())
+            pipe.delete(_rejected_name())
+            fields, _ = pipe.execute()
+            for field, value in fields.items():
+                day, _, reason = field.decode().partition(":")
+                counts[(day, reason)] += int(value)
+    except Exception as error:
+        warn_cache_down(
+            "Usage buffer in Redis unavailable (%s): flushing this process only.",
+            type(error).__name__,
+        )
+    return counts
+
+
+def _write_rejected(counts: Counter[tuple[str, str]]) -> None:
+    from keys.models import RejectedCalls
+
+    for (day, reason), count in sorted(counts.items()):
+        if count <= 0:
+            continue
+        # Several processes flush at once: add to the row, create it only when none exists.
+        rows = RejectedCalls.objects.filter(day=day, reason=reason)
+        if rows.update(count=F("count") + count):
+            continue
+        try:
+            with transaction.atomic():
+                RejectedCalls.objects.create(day=day, reason=reason, count=count)
+        except IntegrityError:
+            rows.update(count=F("count") + count)
+
+
+def _flush_rejected() -> None:
+    counts = _take_rejected()
+    if not counts:
+        return
+    try:
+        _write_rejected(counts)
+    except Exception:
+        logger.exception(
+            "Could not write %d counts of rejected calls: they are dropped.", sum(counts.values())
+        )
 
 
 def _write(entries: list[list]) -> None:
@@ -169,6 +256,7 @@ def usage_flush() -> int:
     """Move buffered usage records to the database now; returns how many were written."""
     global _last_flush
     _last_flush = time.monotonic()
+    _flush_rejected()
     entries = _take_local()
     try:
         client = _redis()
@@ -190,15 +278,29 @@ def usage_flush() -> int:
 
 
 def discard_buffer() -> None:
-    """Forget this process's unwritten records (tests start from an empty buffer)."""
+    """Forget this process's unwritten records and counts (tests start from an empty buffer)."""
     _take_local()
+    with _lock:
+        _rejected_local.clear()
 
 
-atexit.register(lambda: _local and usage_flush())
+atexit.register(lambda: (_local or _rejected_local) and usage_flush())
+
+
+def _rejection(request) -> str | None:
+    """Why the request had no valid key (missing, malformed, ...), or None when it had one."""
+    from keys.authentication import VALID, request_key_status
+
+    status = getattr(request, "gateway_auth", None)
+    if status is None:
+        # No API view authenticated it (an unknown URL): classify its key the same way.
+        status = request_key_status(request)
+    return None if status == VALID else status
 
 
 class UsageMiddleware:
-    """Records every request under /api/ (any status: 401, 404 and 429 included)."""
+    """Records every request under /api/ made with a valid key (any status: 404 and 429 too);
+    counts the others per day and reason."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -211,7 +313,11 @@ class UsageMiddleware:
         response = self.get_response(request)
         duration_ms = (time.perf_counter() - began) * 1000
         try:
-            record(_record(request, response.status_code, started, duration_ms))
+            reason = _rejection(request)
+            if reason is None:
+                record(_record(request, response.status_code, started, duration_ms))
+            else:
+                rejected_count(reason)
         except Exception:
             # Usage is bookkeeping: it never turns a served answer into an error.
             logger.exception("Usage record failed for %s", request.path)
@@ -219,11 +325,42 @@ class UsageMiddleware:
 
 
 def usage_prune(*, days: int | None = None) -> int:
-    """Delete usage records older than GATEWAY_USAGE_RETENTION_DAYS (or `days`); returns how many."""
-    from keys.models import UsageRecord
+    """Delete usage records (and daily counts of rejected calls) older than
+    GATEWAY_USAGE_RETENTION_DAYS (or `days`); returns how many usage records."""
+    from keys.models import RejectedCalls, UsageRecord
 
     usage_flush()
     keep = days if days is not None else settings.GATEWAY_USAGE_RETENTION_DAYS
     cutoff = timezone.now() - timedelta(days=keep)
     deleted, _ = UsageRecord.objects.filter(time__lt=cutoff).delete()
+    # A day's count goes once the whole day is older than the cutoff.
+    RejectedCalls.objects.filter(day__lt=cutoff.astimezone(UTC).date()).delete()
     return deleted
+
+
+@dataclass(frozen=True)
+class RejectedDay:
+    """Calls refused without a valid key on one UTC day, per reason."""
+
+    day: date
+    counts: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def rejected_calls_by_day(*, days: int = 30) -> list[RejectedDay]:
+    """The last `days` UTC days that had calls without a valid key, newest first."""
+    from keys.models import RejectedCalls
+
+    usage_flush()
+    today = timezone.now().astimezone(UTC).date()
+    first = today - timedelta(days=days - 1)
+    reasons = [reason for reason, _ in RejectedCalls.REASONS]
+    per_day: dict[date, dict[str, int]] = {}
+    for day, reason, count in RejectedCalls.objects.filter(day__gte=first).values_list(
+        "day", "reason", "count"
+    ):
+        per_day.setdefault(day, dict.fromkeys(reasons, 0))[reason] = count
+    return [RejectedDay(day, per_day[day]) for day in sorted(per_day, reverse=True)]

@@ -7,9 +7,11 @@ import os
 import sqlite3
 import threading
 import time
+from urllib.parse import quote
 
 import duckdb
 import sqlalchemy as sa
+from pymysql.constants import CLIENT
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import NullPool
 
@@ -63,7 +65,9 @@ def driver_url(url: str) -> sa.URL:
     parsed = parsed.set(drivername=_DRIVERS[kind])
     if kind == "sqlite" and parsed.database and not parsed.database.startswith("file:"):
         # Opened read-only at the file level: a write fails however it is attempted.
-        parsed = parsed.set(database=f"file:{parsed.database}?mode=ro", query={"uri": "true"})
+        # Percent-encoded: a `?` or `#` in the file name must not start URI parameters of its own.
+        path = quote(parsed.database, safe="/")
+        parsed = parsed.set(database=f"file:{path}?mode=ro", query={"uri": "true"})
     return parsed
 
 
@@ -134,11 +138,22 @@ def connect(url: str, *, timeout: int = 10, pooled: bool = False) -> Engine:
     """An engine for a source URL, read-only with a statement timeout on every connection."""
     kind = source_kind(url)
     target = driver_url(url)
-    connect_args: dict = {}
+    defaults: dict = {}
     if kind == "postgresql":
-        connect_args = {"connect_timeout": CONNECT_TIMEOUT}
+        defaults = {"connect_timeout": CONNECT_TIMEOUT}
     elif kind == "mysql":
-        connect_args = {"connect_timeout": CONNECT_TIMEOUT, "charset": "utf8mb4"}
+        # The server enforces the statement timeout; these bound a server that stops answering.
+        defaults = {
+            "connect_timeout": CONNECT_TIMEOUT,
+            "charset": "utf8mb4",
+            "read_timeout": int(timeout) + CONNECT_TIMEOUT,
+            "write_timeout": int(timeout) + CONNECT_TIMEOUT,
+        }
+    # An option written in the URL wins over a default (the URL's options are checked when the
+    # source is added: see datasets.sources.URL_OPTIONS).
+    connect_args = {key: value for key, value in defaults.items() if key not in target.query}
+    if kind == "mysql":
+        connect_args["local_infile"] = False
     elif kind == "sqlite":
         connect_args = {"check_same_thread": False, "factory": _SQLiteConnection}
     options: dict = {"connect_args": connect_args}
@@ -153,8 +168,20 @@ def connect(url: str, *, timeout: int = 10, pooled: bool = False) -> Engine:
     elif not pooled:
         options["poolclass"] = NullPool
     engine = sa.create_engine(target, **options)
+    if kind == "mysql":
+        sa.event.listen(engine, "do_connect", _no_local_files)
     sa.event.listen(engine, "connect", _read_only_session(kind, timeout))
     return engine
+
+
+def _no_local_files(dialect, connection_record, cargs, cparams) -> None:
+    """MySQL: never offer to send a file of this machine (LOAD DATA LOCAL INFILE), whatever the URL.
+
+    PyMySQL refuses a server's file request unless `local_infile` is on, and the LOCAL_FILES
+    capability tells a server it may ask: both are forced off on every connection.
+    """
+    cparams["local_infile"] = False
+    cparams["client_flag"] = int(cparams.get("client_flag", 0)) & ~CLIENT.LOCAL_FILES
 
 
 def dispose_all() -> None:

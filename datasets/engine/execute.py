@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import heapq
+import itertools
 import logging
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -15,9 +18,16 @@ import duckdb
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from datasets.engine.compile import compile_aggregate, compile_count, compile_row, compile_rows
+from datasets.engine.compile import (
+    MAX_HASHED_GROUPS,
+    compile_aggregate,
+    compile_count,
+    compile_row,
+    compile_rows,
+    hashed_groups,
+)
 from datasets.engine.connections import duckdb_files, source_engine
-from datasets.engine.errors import NotFound, SourceUnavailable
+from datasets.engine.errors import NotFound, QueryError, SourceUnavailable
 from datasets.engine.parse import parse_key_value
 from datasets.engine.pii import PROTECT
 from datasets.engine.query import AggregateQuery, Filter, GroupKey, RowsQuery
@@ -117,11 +127,101 @@ def _duckdb_sql(statement: sa.Select) -> tuple[str, list]:
     return sql, [values[name] for name in compiled.positiontup]
 
 
-def _fetch_duckdb(path: str, statement: sa.Select) -> list[tuple]:
+class _Deadlines:
+    """One thread that interrupts DuckDB queries past their time limit.
+
+    DuckDB has no statement timeout; a thread started per query would cost more than the
+    0.7 ms a row lookup takes, so one watchdog serves every query of the process.
+    """
+
+    REPEAT_SECONDS = 0.05
+
+    def __init__(self) -> None:
+        self._forget()
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        # A forked worker inherits no thread: the next query starts its own watchdog.
+        self._start_lock = threading.Lock()
+        self._condition = threading.Condition()
+        self._heap: list[tuple[float, int]] = []
+        self._pending: dict[int, Callable[[], None]] = {}
+        self._tokens = itertools.count()
+        self._started = False
+
+    def _start(self) -> None:
+        with self._start_lock:
+            if not self._started:
+                thread = threading.Thread(target=self._watch, name="gateway-deadlines", daemon=True)
+                thread.start()
+                self._started = True
+
+    def arm(self, seconds: float, interrupt: Callable[[], None]) -> int:
+        """Call `interrupt` in `seconds` unless disarmed first; returns the token to disarm with."""
+        if not self._started:
+            self._start()
+        token = next(self._tokens)
+        deadline = time.monotonic() + seconds
+        with self._condition:
+            earliest = not self._heap or deadline < self._heap[0][0]
+            heapq.heappush(self._heap, (deadline, token))
+            self._pending[token] = interrupt
+            if earliest:
+                self._condition.notify()
+        return token
+
+    def disarm(self, token: int) -> None:
+        """Forget a deadline: once this returns, its interrupt is not called any more."""
+        with self._condition:
+            self._pending.pop(token, None)
+
+    def _watch(self) -> None:
+        with self._condition:
+            while True:
+                if not self._heap:
+                    self._condition.wait()
+                    continue
+                deadline, token = self._heap[0]
+                if token not in self._pending:
+                    heapq.heappop(self._heap)
+                    continue
+                wait = deadline - time.monotonic()
+                if wait > 0:
+                    self._condition.wait(wait)
+                    continue
+                heapq.heappop(self._heap)
+                # Under the lock, so that a query that disarmed its deadline is never interrupted
+                # afterwards (the cursor may have started the thread's next query).
+                try:
+                    self._pending[token]()
+                except Exception:  # a closed connection: nothing left to interrupt
+                    logger.debug("Interrupting a query failed", exc_info=True)
+                    del self._pending[token]
+                    continue
+                # DuckDB forgets an interrupt that comes before the statement starts running:
+                # repeat it until the query gives up its deadline.
+                heapq.heappush(self._heap, (time.monotonic() + self.REPEAT_SECONDS, token))
+
+
+_deadlines = _Deadlines()
+
+
+def _fetch_duckdb(path: str, statement: sa.Select, time_limit: float) -> list[tuple]:
     sql, params = _duckdb_sql(statement)
     try:
-        # fetchall(): a cursor with an unfinished result refuses new work.
-        return duckdb_files.cursor(path).execute(sql, params).fetchall()
+        cursor = duckdb_files.cursor(path)
+        token = _deadlines.arm(time_limit, cursor.interrupt)
+        try:
+            # fetchall(): a cursor with an unfinished result refuses new work.
+            return cursor.execute(sql, params).fetchall()
+        finally:
+            _deadlines.disarm(token)
+    except duckdb.InterruptException:
+        raise SourceUnavailable(
+            f"The query took longer than the dataset's {time_limit:g} s limit: narrow it with "
+            "filters, or retry later.",
+            code="source_timeout",
+        ) from None
     except (duckdb.IOException, duckdb.ConnectionException) as error:
         logger.warning("Dataset file %s cannot be read: %s", path, error)
         raise SourceUnavailable(
@@ -174,7 +274,7 @@ def _fetch_sql(source: SourceSpec, statement: sa.Select) -> list[tuple]:
 def fetch(spec: DatasetSpec, statement: sa.Select) -> list[tuple]:
     """Rows of a statement, from the dataset's own backend."""
     if spec.source is None:
-        return _fetch_duckdb(spec.file_path, statement)
+        return _fetch_duckdb(spec.file_path, statement, spec.time_limit)
     return _fetch_sql(spec.source, statement)
 
 
@@ -231,17 +331,32 @@ def _group_converter(key: GroupKey) -> Callable:
     return lambda value: None if value is None else protect(str(value))
 
 
+def _ordered(results: list[dict], orders: list[tuple[str, bool]]) -> list[dict]:
+    """Results sorted by (key, descending) pairs, NULLs last either way (stable)."""
+    for key, descending in reversed(orders):
+        present = [row for row in results if row[key] is not None]
+        present.sort(key=lambda row, k=key: row[k], reverse=descending)
+        results = present + [row for row in results if row[key] is None]
+    return results
+
+
 def run_aggregate(spec: DatasetSpec, query: AggregateQuery) -> list[dict]:
     """Grouped metrics, computed by the database."""
     rows = fetch(spec, compile_aggregate(spec, query))
     columns = [(key.key, _group_converter(key)) for key in query.group_by]
     columns += [(metric.key, _metric_converter(metric)) for metric in query.metrics]
-    results = _records(columns, rows)
-    protected = {key.key for key in query.group_by if key.column.protected}
-    if protected & {order.key for order in query.ordering}:
-        # The database ordered on the raw values; the client sees digests, ordered as such.
-        for order in reversed(query.ordering):
-            present = [row for row in results if row[order.key] is not None]
-            present.sort(key=lambda row, k=order.key: row[k], reverse=order.descending)
-            results = present + [row for row in results if row[order.key] is None]
-    return results
+    if not hashed_groups(query):
+        return _records(columns, rows)
+    # The database returned every group unordered: order them on what the client sees (the
+    # digests), every group key breaking ties, and only then keep `limit` of them.
+    if len(rows) > MAX_HASHED_GROUPS:
+        hashed = ", ".join(key.key for key in query.group_by if key.column.pii == "hash")
+        raise QueryError(
+            "too_many_groups",
+            f"Grouping by {hashed} gives more than {MAX_HASHED_GROUPS} groups: narrow the rows "
+            "with filters first.",
+        )
+    orders = [(order.key, order.descending) for order in query.ordering]
+    ordered = {key for key, _ in orders}
+    orders += [(key.key, False) for key in query.group_by if key.key not in ordered]
+    return _ordered(_records(columns, rows), orders)[: query.limit]

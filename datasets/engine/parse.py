@@ -356,8 +356,8 @@ def parse_aggregate(
             raise QueryError("pii_protected", f"{name} is personal data: it cannot be sorted on.")
         ordering.append(Order(name, part.startswith("-")))
     if not ordering:
-        # Hashed keys included: the raw values fix which groups a limit keeps, and the results
-        # are then sorted on the digests (datasets.engine.execute.run_aggregate).
+        # Hashed keys included: their groups are ordered on the digests, before the limit
+        # (datasets.engine.execute.run_aggregate).
         ordering = [Order(key.key) for key in group_by]
     return AggregateQuery(
         filters=_filters(spec, params, AGGREGATE_PARAMS, forced or {}),

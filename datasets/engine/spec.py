@@ -7,6 +7,9 @@ from typing import Any
 
 from datasets.engine.grammar import OPERATORS_BY_TYPE
 
+# An uploaded dataset's query time limit, as a SQL source's default statement timeout.
+UPLOAD_STATEMENT_TIMEOUT = 10.0
+
 
 @dataclass(frozen=True)
 class ColumnSpec:
@@ -72,6 +75,8 @@ class DatasetSpec:
     max_page_size: int = 1000
     row_count: int | None = None
     all_columns: tuple[ColumnSpec, ...] = ()
+    # Seconds a query of an uploaded dataset may run (SQL sources use their source's limit).
+    statement_timeout: float | None = None
     # Not an __init__ argument: dataclasses.replace() would hand the old spec's dict to the new
     # one, and __post_init__ would then add the new columns to both.
     _by_name: dict = field(default_factory=dict, init=False, compare=False, repr=False)
@@ -83,6 +88,15 @@ class DatasetSpec:
     def backend(self) -> str:
         """duckdb, postgresql, mysql or sqlite."""
         return self.source.kind if self.source else "duckdb"
+
+    @property
+    def time_limit(self) -> float:
+        """Seconds any one query of this dataset may run before it is interrupted."""
+        if self.source is not None:
+            return self.source.statement_timeout
+        if self.statement_timeout is not None:
+            return self.statement_timeout
+        return UPLOAD_STATEMENT_TIMEOUT
 
     @property
     def columns(self) -> tuple[ColumnSpec, ...]:

@@ -41,9 +41,21 @@ class BuiltSchema:
         return [finding for finding in self.findings if not finding.fixed]
 
 
-# Dropped whenever the catalog changes (any save or delete of a source, dataset, column or
-# privacy policy); settings are part of each key, so a changed setting builds a new document.
-_built: ProcessCache[BuiltSchema] = ProcessCache("catalog")
+# Memory the built documents of one process may hold: the least recently served go first, so
+# requests for many `?datasets=` subsets or Host ports cannot grow a worker without bound.
+SCHEMA_CACHE_BYTES = 32 * 1024 * 1024
+
+
+def _footprint(built: BuiltSchema) -> int:
+    # The parsed document costs a few times its JSON; this errs on the large side.
+    return 4 * len(built.json)
+
+
+# Dropped whenever a catalog change commits (any write to a source, dataset, column or privacy
+# policy); settings are part of each key, so a changed setting builds a new document.
+_built: ProcessCache[BuiltSchema] = ProcessCache(
+    "catalog", max_bytes=SCHEMA_CACHE_BYTES, size=_footprint
+)
 
 
 def server_url_for(request) -> str:

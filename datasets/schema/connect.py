@@ -59,11 +59,25 @@ def _selected(request: HttpRequest, specs: list) -> tuple[list, str]:
         return list(specs), error.message
 
 
+def may_view_datasets(request: HttpRequest) -> bool:
+    """Whether the signed-in staff user may see datasets (their schema, descriptions, examples)."""
+    from datasets.models import Dataset
+
+    dataset_admin = admin.site._registry.get(Dataset)
+    return dataset_admin is not None and dataset_admin.has_view_permission(request)
+
+
 def connect_view(request: HttpRequest) -> HttpResponse:
-    """The Connect to ChatGPT page (staff only, wrapped by admin_view below)."""
+    """The Connect to ChatGPT page (staff only, wrapped by admin_view below).
+
+    It shows only the datasets the user may view: a staff user without the "view dataset"
+    permission gets the page without any dataset in it (no schema, instructions or examples).
+    """
     from datasets.selectors import dataset_specs
 
-    specs = dataset_specs()
+    catalog = dataset_specs()
+    allowed = may_view_datasets(request)
+    specs = catalog if allowed else []
     selected, selection_error = _selected(request, specs)
     server_url = server_url_for(request)
     built = schema_cached(specs=selected, server_url=server_url)
@@ -85,6 +99,7 @@ def connect_view(request: HttpRequest) -> HttpResponse:
         **admin.site.each_context(request),
         "title": "Connect to ChatGPT",
         "specs": specs,
+        "datasets_hidden": bool(catalog) and not allowed,
         "selected": {spec.slug for spec in selected},
         "selection_error": selection_error,
         "server_url": server_url,

@@ -19,6 +19,7 @@ from datasets.schema.build import (
     BuiltSchema,
     blocking_error,
     datasets_select,
+    schema_build,
     schema_cached,
     server_url_for,
 )
@@ -40,13 +41,14 @@ operator's own datasets; columns marked as personal data are masked, hashed or w
 Contact the operator of this service for any question or request about your data."""
 
 
-def _catalog_specs(request: HttpRequest) -> list[DatasetSpec]:
-    """The datasets this caller may see in the schema (all of them while the schema is public)."""
+def _catalog_specs(request: HttpRequest) -> tuple[list[DatasetSpec], Request | None]:
+    """The datasets this caller may see in the schema (all of them while the schema is public),
+    and the caller's authenticated request (None for the public schema)."""
     from datasets.selectors import dataset_specs
 
     specs = dataset_specs()
     if settings.GATEWAY_SCHEMA_PUBLIC:
-        return specs
+        return specs, None
     from keys.authentication import ApiKeyAuthentication
     from keys.permissions import dataset_in_scope
 
@@ -63,13 +65,35 @@ def _catalog_specs(request: HttpRequest) -> list[DatasetSpec]:
             "This schema needs an API key: send Authorization: Bearer <key> or X-API-Key: <key>.",
         )
     drf_request.user, drf_request.auth = found
-    return [spec for spec in specs if dataset_in_scope(drf_request, spec)]
+    return [spec for spec in specs if dataset_in_scope(drf_request, spec)], drf_request
+
+
+def _published(specs: list[DatasetSpec], caller: Request | None) -> list[DatasetSpec]:
+    """The datasets with the statistics this caller may receive.
+
+    A key gets them computed under its row filters. The public schema has no reader to compute
+    them for: a dataset that any key reads through row filters publishes no values at all.
+    """
+    from datasets.engine.statistics import statistics_for, statistics_withheld
+    from keys.permissions import row_filtered_dataset_ids, row_filters
+
+    if caller is not None:
+        return [statistics_for(spec, row_filters(caller, spec)) for spec in specs]
+    restricted = row_filtered_dataset_ids() if specs else frozenset()
+    return [statistics_withheld(spec) if spec.id in restricted else spec for spec in specs]
 
 
 def _built(request: HttpRequest) -> BuiltSchema:
-    available = _catalog_specs(request)
-    specs = datasets_select(requested=request.GET.get("datasets"), specs=available)
-    built = schema_cached(specs=specs, server_url=server_url_for(request))
+    available, caller = _catalog_specs(request)
+    selected = datasets_select(requested=request.GET.get("datasets"), specs=available)
+    specs = _published(selected, caller)
+    server_url = server_url_for(request)
+    if all(spec is catalog for spec, catalog in zip(specs, selected, strict=True)):
+        built = schema_cached(specs=specs, server_url=server_url)
+    else:
+        # The cache tells documents apart by their datasets, not by the statistics in them:
+        # a document with statistics of its own is built for its request alone.
+        built = schema_build(specs=specs, server_url=server_url)
     error = blocking_error(built, specs=specs)
     if error is not None:
         raise error

@@ -7,10 +7,12 @@ import sqlite3
 import pytest
 import sqlalchemy as sa
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.db import connection as django_connection
 
 from datasets.models import Dataset, Source
 from datasets.sources import dataset_register, source_create
+from tests.datasets.fake_mysql import FakeMySQLServer
 from tests.services import POSTGRES_URL
 
 pytestmark = pytest.mark.django_db
@@ -287,3 +289,186 @@ def test_password_from_another_secret_key_asks_for_it_again(admin_client, sqlite
     response = admin_client.post(_change_url(source), data)
     assert response.status_code == 200
     assert "cannot be decrypted" in response.content.decode()
+
+
+# -- Refused sources -----------------------------------------------------------------------------
+
+
+def test_source_in_the_data_directory_is_a_form_error_with_the_reason(admin_client, settings):
+    own = settings.GATEWAY_DATA_DIR / "gateway.sqlite3"
+    sqlite3.connect(own).close()
+    response = _add(admin_client, f"sqlite:///{own}")
+    assert response.status_code == 200
+    assert "inside Gateway&#x27;s data directory" in response.content.decode()
+    assert not Source.objects.exists()
+
+
+def test_driver_option_outside_the_allow_list_is_a_form_error(admin_client):
+    response = _add(admin_client, "mysql://root@127.0.0.1:3306/test?local_infile=1")
+    assert response.status_code == 200
+    assert "Option &#x27;local_infile&#x27; is not allowed" in response.content.decode()
+    assert not Source.objects.exists()
+
+
+def test_password_in_the_query_is_stored_encrypted_and_never_listed(admin_client, pg_orders):
+    response = _add(admin_client, f"postgresql://postgres@127.0.0.1:5432/test?password={SECRET}")
+    assert response.status_code == 302
+    source = Source.objects.get()
+    assert (source.url, source.password) == (PG, SECRET)
+    assert SECRET not in admin_client.get("/admin/datasets/source/").content.decode()
+    assert SECRET not in admin_client.get(_change_url(source)).content.decode()
+
+
+def test_a_url_stored_with_its_query_password_is_never_shown(admin_client, sqlite_file):
+    url = f"postgresql://postgres@127.0.0.1:1/test?password={SECRET}"
+    source = Source.objects.create(name="legacy", kind="postgresql", url=url)
+    assert SECRET not in admin_client.get("/admin/datasets/source/").content.decode()
+    assert SECRET not in admin_client.get(_change_url(source)).content.decode()
+
+
+def test_rogue_mysql_server_makes_add_source_a_form_error_and_gets_no_file(admin_client, tmp_path):
+    secret = tmp_path / "environ"
+    secret.write_text("GATEWAY_SECRET_KEY=never-leaves-this-machine\n")
+    with FakeMySQLServer(str(secret)) as server:
+        response = _add(admin_client, f"mysql://root@127.0.0.1:{server.port}/test")
+    assert response.status_code == 200
+    assert "asked to read a file from Gateway&#x27;s machine" in response.content.decode()
+    assert server.file_requests == 1 and server.received_after_request == b""
+    assert not Source.objects.exists()
+
+
+def test_rogue_mysql_server_makes_the_connection_test_a_message(admin_client, tmp_path):
+    secret = tmp_path / "environ"
+    secret.write_text("GATEWAY_SECRET_KEY=never-leaves-this-machine\n")
+    with FakeMySQLServer(str(secret)) as server:
+        url = f"mysql://root@127.0.0.1:{server.port}/test"
+        source = Source.objects.create(name="rogue", kind="mysql", url=url)
+        response = admin_client.get(
+            f"/admin/datasets/source/{source.pk}/test-connection/", follow=True
+        )
+        action = admin_client.post(
+            "/admin/datasets/source/",
+            {"action": "test_connection", "_selected_action": [source.pk]},
+            follow=True,
+        )
+    for page in (response, action):
+        assert page.status_code == 200
+        assert "Connection failed." in page.content.decode()
+    assert server.file_requests == 2 and server.received_after_request == b""
+
+
+# -- The discover form ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rows", ["abc", "-1", "1e9", "99999999", "²"])
+def test_altered_discover_form_is_a_message_not_a_500(admin_client, sqlite_file, rows):
+    source = source_create(name="lite", url=f"sqlite:///{sqlite_file}")
+    data = {"rows": rows, "register": ["0"], "table-0": "orders", "slug-0": "orders"}
+    response = admin_client.post(f"/admin/datasets/source/{source.pk}/discover/", data)
+    assert response.status_code == 302
+    assert response["Location"] == f"/admin/datasets/source/{source.pk}/discover/"
+    page = admin_client.get(response["Location"]).content.decode()
+    assert "The form was not sent as shown" in page
+    assert not Dataset.objects.exists()
+
+
+# -- Permissions ---------------------------------------------------------------------------------
+
+
+def _staff(client, *codenames: str):
+    user = get_user_model().objects.create_user("staff", "staff@example.com", "pw", is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(content_type__app_label="datasets", codename__in=list(codenames))
+    )
+    client.force_login(user)
+    return client
+
+
+VIEW_ONLY = ("view_source", "view_dataset")
+SOURCES = ("view_source", "add_source", "change_source", "view_dataset")
+SOURCES_AND_DATASETS = (*SOURCES, "add_dataset", "change_dataset")
+
+
+@pytest.mark.parametrize(
+    "codenames, allowed",
+    [((), False), (VIEW_ONLY, False), (SOURCES, True), (SOURCES_AND_DATASETS, True)],
+)
+def test_test_connection_needs_change_source(client, sqlite_file, codenames, allowed):
+    source = source_create(name="shop", url=f"sqlite:///{sqlite_file}")
+    staff = _staff(client, *codenames)
+    button = staff.get(f"/admin/datasets/source/{source.pk}/test-connection/", follow=True)
+    action = staff.post(
+        "/admin/datasets/source/",
+        {"action": "test_connection", "_selected_action": [source.pk]},
+        follow=True,
+    )
+    assert (button.status_code == 200) is allowed
+    for page in (button, action):
+        assert ("Connection to shop works." in page.content.decode()) is allowed
+
+
+@pytest.mark.parametrize(
+    "codenames, allowed",
+    [((), False), (VIEW_ONLY, False), (SOURCES, False), (SOURCES_AND_DATASETS, True)],
+)
+def test_refresh_statistics_needs_change_source_and_change_dataset(
+    client, sqlite_file, codenames, allowed
+):
+    source = source_create(name="lite", url=f"sqlite:///{sqlite_file}")
+    dataset = dataset_register(source=source, table="orders", slug="orders")
+    db = sqlite3.connect(sqlite_file)
+    db.execute("INSERT INTO orders VALUES (3, 'APAC', 1.0)")
+    db.commit()
+    db.close()
+    staff = _staff(client, *codenames)
+    button = staff.post(f"/admin/datasets/source/{source.pk}/refresh-statistics/")
+    assert (button.status_code == 302) is allowed
+    dataset.refresh_from_db()
+    assert (dataset.row_count == 3) is allowed
+    Dataset.objects.filter(pk=dataset.pk).update(row_count=2)
+    staff.post(
+        "/admin/datasets/source/",
+        {"action": "refresh_statistics", "_selected_action": [source.pk]},
+    )
+    dataset.refresh_from_db()
+    assert (dataset.row_count == 3) is allowed
+
+
+@pytest.mark.parametrize(
+    "codenames, allowed",
+    [((), False), (VIEW_ONLY, False), (("view_source", "change_source"), False), (SOURCES, True)],
+)
+def test_adding_a_source_needs_add_source(client, sqlite_file, codenames, allowed):
+    staff = _staff(client, *codenames)
+    response = _add(staff, f"sqlite:///{sqlite_file}")
+    assert (response.status_code == 302) is allowed
+    assert Source.objects.exists() is allowed
+
+
+@pytest.mark.parametrize(
+    "codenames, allowed",
+    [((), False), (VIEW_ONLY, False), (("view_source", "add_source"), False), (SOURCES, True)],
+)
+def test_changing_a_source_needs_change_source(client, sqlite_file, tmp_path, codenames, allowed):
+    source = source_create(name="shop", url=f"sqlite:///{sqlite_file}")
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).close()
+    staff = _staff(client, *codenames)
+    data = {"name": "shop", "url": f"sqlite:///{other}", "statement_timeout": "10"}
+    staff.post(_change_url(source), data)
+    source.refresh_from_db()
+    assert (source.url == f"sqlite:///{other}") is allowed
+
+
+@pytest.mark.parametrize(
+    "codenames, allowed",
+    [(VIEW_ONLY, False), (SOURCES, False), (SOURCES_AND_DATASETS, True)],
+)
+def test_discover_needs_change_source_and_add_dataset(client, sqlite_file, codenames, allowed):
+    source = source_create(name="lite", url=f"sqlite:///{sqlite_file}")
+    staff = _staff(client, *codenames)
+    page = staff.get(f"/admin/datasets/source/{source.pk}/discover/")
+    assert (page.status_code == 200) is allowed
+    data = {"rows": "1", "register": ["0"], "table-0": "orders", "schema-0": "main"}
+    staff.post(f"/admin/datasets/source/{source.pk}/discover/", {**data, "slug-0": "orders"})
+    assert Dataset.objects.exists() is allowed

@@ -330,3 +330,83 @@ def test_column_metadata_that_no_longer_matches_the_file_is_503_not_500(api, sal
     sales.save()
     response = api.get("/api/v1/datasets/sales/rows/?region=3")
     _error(response, 503, "source_error")
+
+
+class TestCsvFormulas:
+    """A cell a spreadsheet would run as a formula is sent as text, with a leading quote."""
+
+    NOTES = {
+        1: '=HYPERLINK("http://evil.example","click")',
+        2: "+1+cmd|' /C calc'!A0",
+        3: "-2+3",
+        4: "@SUM(A1:A2)",
+        5: "\t=1+1",
+        6: "\r=1+1",
+        7: "-5",
+        8: "plain note",
+    }
+
+    @pytest.fixture
+    def rows(self):
+        rows = sales_rows(8)
+        for row in rows:
+            row["note"] = self.NOTES[row["order_id"]]
+        rows[0]["revenue"] = -12.5
+        return rows
+
+    def _records(self, api) -> dict[int, dict]:
+        response = api.get("/api/v1/datasets/sales/rows/?format=csv&fields=order_id,revenue,note")
+        text = b"".join(response.streaming_content).decode("utf-8-sig")
+        return {int(r["order_id"]): r for r in csv.DictReader(io.StringIO(text, newline=""))}
+
+    def test_formula_cells_get_a_leading_quote(self, api):
+        records = self._records(api)
+        for order_id in (1, 2, 3, 4, 5, 6):
+            assert records[order_id]["note"] == "'" + self.NOTES[order_id]
+
+    def test_numbers_and_plain_text_are_unchanged(self, api):
+        records = self._records(api)
+        assert records[1]["revenue"] == "-12.5"  # a negative number is not a formula
+        assert records[7]["note"] == "-5"  # text that is only a number
+        assert records[8]["note"] == "plain note"
+
+    def test_json_rows_are_not_changed(self, api):
+        body = api.get("/api/v1/datasets/sales/rows/?order_id=1").json()
+        assert body["results"][0]["note"] == self.NOTES[1]
+        assert body["results"][0]["revenue"] == -12.5
+
+
+@pytest.fixture
+def big_upload(sales):
+    """An uploaded dataset of two million rows, heavy enough to pass a tiny time limit."""
+    import duckdb
+
+    dataset = Dataset.objects.create(
+        slug="big", title="Big", description="Many rows.", table="data", version=1, row_count=0
+    )
+    dataset.directory.mkdir(parents=True, exist_ok=True)
+    connection = duckdb.connect(str(dataset.file_path()))
+    connection.execute(
+        "CREATE TABLE data AS SELECT range AS id, (range * 7919) % 1000003 AS value "
+        "FROM range(2000000)"
+    )
+    connection.close()
+    for position, name in enumerate(("id", "value")):
+        dataset.columns.create(position=position, physical_name=name, name=name, type="integer")
+    dataset.row_count = 2_000_000
+    dataset.save()
+    return dataset
+
+
+def test_upload_query_past_the_time_limit_is_503_source_timeout(api, big_upload, monkeypatch):
+    from datasets.engine import spec
+
+    monkeypatch.setattr(spec, "UPLOAD_STATEMENT_TIMEOUT", 0.005)
+    response = api.get(
+        "/api/v1/datasets/big/aggregate/?group_by=value&metrics=count&ordering=-count&limit=3"
+    )
+    error = _error(response, 503, "source_timeout")
+    assert int(response["Retry-After"]) > 0
+    assert "narrow it with filters" in error["message"]
+    # The worker is free again: the next call is answered.
+    assert api.get("/api/v1/datasets/sales/rows/1/").status_code == 200

@@ -14,6 +14,7 @@ from django.core.management.base import CommandError
 
 from datasets.engine.connections import duckdb_files
 from datasets.models import Dataset
+from tests.datasets import xlsx_files
 
 pytestmark = pytest.mark.django_db
 
@@ -121,3 +122,76 @@ def test_the_command_line_exits_non_zero_with_the_reason(tmp_path):
     result = manage("import_dataset", str(good), "--slug", "x")
     assert result.returncode == 0, result.stderr
     assert "Imported x (version 1): 3 rows" in result.stdout
+
+
+BAD_FILES = [
+    ("ragged.csv", b"a,b\n1,2\n3,4,5\n", "Could not read the CSV file: line 3 has 3"),
+    ("broken.json", b'[{"a": 1}, {"a": 2', "Could not read the JSON file"),
+    ("broken.parquet", b"PAR1 not parquet PAR1", "Could not read the Parquet file"),
+    ("zip.xlsx", b"not a zip", "Could not read the XLSX file: not a valid .xlsx workbook"),
+    ("xml.xlsx", None, "Could not read the XLSX file: not a valid .xlsx workbook (ParseError"),
+    ("huge.xlsx", None, "Could not read the XLSX file: its first sheet declares 20,000,000 rows"),
+]
+
+
+def bad_file(directory: Path, name: str, content: bytes | None) -> Path:
+    path = directory / name
+    if content is not None:
+        path.write_bytes(content)
+    elif name == "xml.xlsx":
+        rows = xlsx_files.simple_sheet() + "<row><c><v>1</v></row>"
+        xlsx_files.write_workbook(path, sheet=xlsx_files.sheet_xml(rows))
+    else:
+        sheet = xlsx_files.sheet_xml(xlsx_files.simple_sheet(), dimension="A1:B20000000")
+        xlsx_files.write_workbook(path, sheet=sheet)
+    return path
+
+
+@pytest.mark.parametrize(("name", "content", "expected"), BAD_FILES, ids=[f[0] for f in BAD_FILES])
+def test_a_refused_file_is_one_line_command_error(tmp_path, name, content, expected):
+    with pytest.raises(CommandError) as error:
+        run(str(bad_file(tmp_path, name, content)), "--slug", "bad")
+    message = str(error.value)
+    assert message.startswith(expected)
+    assert "\n" not in message and len(message) <= 1000
+    assert not Dataset.objects.filter(slug="bad").exists()
+
+
+def test_time_limit_option_bounds_the_import(sales_csv):
+    with pytest.raises(CommandError, match="took longer than 1e-06 seconds"):
+        run(str(sales_csv), "--slug", "sales", "--time-limit", "0.000001")
+    with pytest.raises(CommandError, match="--time-limit must be more than 0 seconds"):
+        run(str(sales_csv), "--slug", "sales", "--time-limit", "0")
+    assert not Dataset.objects.filter(slug="sales").exists()
+
+
+def test_refused_xlsx_files_exit_non_zero_with_one_line_and_no_traceback(tmp_path):
+    environment = {**os.environ, "GATEWAY_DATA_DIR": str(tmp_path / "var")}
+    environment.pop("DATABASE_URL", None)
+    environment.pop("REDIS_URL", None)
+
+    def manage(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, str(ROOT / "manage.py"), *args],
+            capture_output=True,
+            text=True,
+            env=environment,
+            cwd=ROOT,
+            timeout=120,
+        )
+
+    assert manage("migrate", "--noinput", "-v0").returncode == 0
+    bomb = xlsx_files.write_workbook(
+        tmp_path / "bomb.xlsx",
+        sheet=xlsx_files.sheet_xml(xlsx_files.simple_sheet()),
+        strings=xlsx_files.shared_strings_bomb(unpacked_mb=200),
+    )
+    broken = bad_file(tmp_path, "xml.xlsx", None)
+    for path, expected in [(bomb, "archive bomb"), (broken, "ParseError: mismatched tag")]:
+        result = manage("import_dataset", str(path), "--slug", "x", "-v0")
+        assert result.returncode == 1
+        assert "Traceback" not in result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, result.stderr
+        assert expected in lines[0]
+    assert not [p for p in (tmp_path / "var" / "staging").iterdir() if p.is_dir()]

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
+import tracemalloc
 from pathlib import Path
 
 import duckdb
 import openpyxl
 import pytest
 
+from datasets import ingest
 from datasets.engine.connections import duckdb_files
-from datasets.ingest import IngestError, ingest_file
+from datasets.ingest import Budget, IngestError, ingest_file
 from datasets.models import Column, Dataset
 from datasets.services import DatasetImportError, dataset_import
+from tests.datasets import xlsx_files
 
 pytestmark = pytest.mark.django_db
 
@@ -460,3 +466,264 @@ def test_ingest_refuses_to_overwrite_an_existing_file(tmp_path):
     with pytest.raises(IngestError, match="already exists"):
         ingest_file(path=write(tmp_path, "a.csv", "id\n1\n"), target=target)
     assert target.exists()
+
+
+# Budgets, archive bombs and refusals -------------------------------------------------------------
+
+
+def staging_leftovers(settings) -> list[Path]:
+    root = Path(settings.GATEWAY_DATA_DIR) / "staging"
+    return sorted(path for path in root.iterdir() if path.is_dir()) if root.exists() else []
+
+
+def no_stray_files(settings) -> bool:
+    """Nothing but the datasets' version files (and the staging lock) under the data directory."""
+    data = Path(settings.GATEWAY_DATA_DIR)
+    stray = [
+        path
+        for path in data.rglob("*")
+        if path.is_file()
+        and path.name != ".sweep"
+        and not (path.parent.parent.name == "datasets" and path.name.endswith(".duckdb"))
+        and path.suffix not in {".sqlite3", ".key"}
+        and "secret" not in path.name
+    ]
+    return not stray and not staging_leftovers(settings)
+
+
+def test_an_xlsx_whose_shared_strings_inflate_to_200_mb_is_refused_unread(tmp_path, settings):
+    bomb = xlsx_files.write_workbook(
+        tmp_path / "bomb.xlsx",
+        sheet=xlsx_files.sheet_xml(xlsx_files.simple_sheet()),
+        strings=xlsx_files.shared_strings_bomb(unpacked_mb=200),
+    )
+    assert bomb.stat().st_size < 1024 * 1024  # a few hundred KB on disk
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(DatasetImportError) as error:
+            dataset_import(path=bomb, slug="bomb")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    message = str(error.value)
+    assert message.startswith("Could not read the XLSX file: its part 'xl/sharedStrings.xml'")
+    assert "unpacks from 202 KB to 200 MB" in message
+    assert "archive bomb" in message
+    assert "\n" not in message
+    # Refused from the archive's directory: neither the time nor the memory budget was needed.
+    assert "time limit" not in message and "memory limit" not in message
+    assert peak < 20 * 1024 * 1024
+    assert not Dataset.objects.filter(slug="bomb").exists()
+    assert no_stray_files(settings)
+
+
+def test_shared_strings_over_their_size_limit_are_refused(tmp_path, monkeypatch):
+    # Incompressible text passes the ratio check; its unpacked size alone is over the limit.
+    monkeypatch.setattr(ingest, "XLSX_SHARED_STRINGS_MAX_BYTES", 4096)
+    path = xlsx_files.write_workbook(
+        tmp_path / "strings.xlsx",
+        sheet=xlsx_files.sheet_xml(xlsx_files.simple_sheet()),
+        strings=xlsx_files.strings_xml(f"text {n}" for n in range(1000)),
+    )
+    with pytest.raises(DatasetImportError, match=r"its shared strings 'xl/sharedStrings.xml' "
+                       r"unpacks to \d+ KB, over the limit of 4 KB"):  # fmt: skip
+        dataset_import(path=path, slug="strings")
+
+
+def test_shared_strings_are_found_by_content_type_whatever_their_part_name(tmp_path, monkeypatch):
+    monkeypatch.setattr(ingest, "XLSX_SHARED_STRINGS_MAX_BYTES", 4096)
+    path = xlsx_files.write_workbook(
+        tmp_path / "renamed.xlsx",
+        sheet=xlsx_files.sheet_xml(xlsx_files.simple_sheet()),
+        strings=xlsx_files.strings_xml(f"text {n}" for n in range(1000)),
+        strings_part="xl/media/image1.png",
+    )
+    with pytest.raises(DatasetImportError, match="its shared strings 'xl/media/image1.png'"):
+        dataset_import(path=path, slug="renamed")
+
+
+@pytest.mark.parametrize(
+    ("rows", "dimension", "expected"),
+    [
+        (
+            xlsx_files.simple_sheet(),
+            "A1:B20000000",
+            "its first sheet declares 20,000,000 rows and 2 columns; a sheet has at most "
+            "1,048,576 rows and 16,384 columns.",
+        ),
+        (
+            xlsx_files.simple_sheet() + '<row r="20000000"><c r="A20000000"><v>1</v></c></row>',
+            None,
+            "its first sheet has more than 1,048,576 rows, the most a sheet can have.",
+        ),
+        (
+            xlsx_files.simple_sheet() + '<row r="5">' + "<c><v>1</v></c>" * 16_385 + "</row>",
+            None,
+            "row 5 of its first sheet has more than 16,384 cells, the most a sheet can have.",
+        ),
+    ],
+    ids=["declared-rows", "row-number", "row-width"],
+)
+def test_an_xlsx_sheet_beyond_excel_limits_is_refused_before_its_rows_are_read(
+    tmp_path, rows, dimension, expected
+):
+    path = xlsx_files.write_workbook(
+        tmp_path / "huge.xlsx", sheet=xlsx_files.sheet_xml(rows, dimension)
+    )
+    seen: list[float] = []
+    with pytest.raises(DatasetImportError) as error:
+        dataset_import(path=path, slug="huge", progress=seen.append)
+    assert str(error.value).startswith("Could not read the XLSX file: " + expected)
+    # Refused by the scan that precedes the rows (0-10%), not after reading them (10-80%).
+    assert max(seen) <= 10.0
+
+
+@pytest.mark.parametrize(
+    ("sheet", "strings", "expected"),
+    [
+        ("<row><c><v>1</v></row>", None, "mismatched tag"),
+        (None, "<sst><si><t>a</si>", "mismatched tag"),
+        ('<row r="9"><c r="A9" t="s"><v>99</v></c></row>', None, "IndexError"),
+        ('<row r="9"><c r="A9"><v>abc</v></c></row>', None, "invalid literal"),
+        ('<row r="9"><c r="ZZZZ9"><v>1</v></c></row>', None, "not a valid column name"),
+    ],
+    ids=["sheet-xml", "strings-xml", "string-index", "number", "cell-reference"],
+)
+def test_broken_xlsx_xml_is_one_clear_message(tmp_path, sheet, strings, expected):
+    rows = xlsx_files.simple_sheet() + (sheet or "")
+    path = xlsx_files.write_workbook(
+        tmp_path / "broken.xlsx", sheet=xlsx_files.sheet_xml(rows), strings=strings or ""
+    )
+    with pytest.raises(DatasetImportError) as error:
+        dataset_import(path=path, slug="broken")
+    message = str(error.value)
+    assert message.startswith("Could not read the XLSX file: ")
+    assert expected in message
+    assert "\n" not in message and "Traceback" not in message
+
+
+@pytest.mark.parametrize("name", ["a.csv", "a.xlsx"])
+def test_an_import_past_its_time_budget_is_refused(tmp_path, settings, name):
+    if name.endswith(".xlsx"):
+        path = xlsx(tmp_path, name, [["id", "name"], [1, "a"], [2, "b"]])
+    else:
+        path = write(tmp_path, name, "id,name\n1,a\n2,b\n")
+    with pytest.raises(DatasetImportError, match="took longer than 0 seconds, the time limit"):
+        dataset_import(path=path, slug="slow", budget=Budget(seconds=0))
+    assert not Dataset.objects.filter(slug="slow").exists()
+    assert no_stray_files(settings)
+
+
+def test_a_statement_running_past_the_deadline_is_interrupted(tmp_path, settings):
+    # The deadline passes while DuckDB reads the file: the watcher interrupts the statement.
+    content = "id,text\n" + "".join(f"{i},{'x' * 50}{i}\n" for i in range(400_000))
+    path = write(tmp_path, "long.csv", content)
+    budget = Budget(seconds=0.3)
+    with pytest.raises(DatasetImportError, match="took longer than 0.3 seconds"):
+        dataset_import(path=path, slug="long", budget=budget)
+    assert no_stray_files(settings)
+
+
+def test_an_import_past_its_memory_budget_is_refused(tmp_path, settings):
+    path = write(tmp_path, "a.csv", "id,n\n" + "".join(f"{i},{i}\n" for i in range(50_000)))
+    with pytest.raises(DatasetImportError) as error:
+        dataset_import(path=path, slug="big", budget=Budget(memory="1MB"))
+    assert str(error.value) == (
+        "The import needed more than 1MB of working memory, the memory limit of one import: "
+        "split the file into smaller ones."
+    )
+    assert no_stray_files(settings)
+
+
+LONG = "x" * 5000
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        (
+            "latin1.csv",
+            b"id,city\n"
+            + b"".join(b"%d,x\n" % i for i in range(30_000))
+            + b"1,K\xf6ln"
+            + LONG.encode()
+            + b"\n",
+            "Save it as UTF-8",
+        ),
+        ("field.csv", b"a,b\n1,2\n3," + LONG.encode() * 40 + b",4\n", "cannot be split"),
+        ("n.json", ('[{"a": 1, "' + LONG + '": {"c": 1}}]').encode(), "holds nested objects"),
+        ("k.parquet", b"PAR1" + LONG.encode() + b"PAR1", "Could not read the Parquet file"),
+    ],
+    ids=["csv-line", "csv-field", "json-name", "parquet"],
+)
+def test_a_refusal_quotes_at_most_200_characters_of_one_line(tmp_path, name, content, expected):
+    with pytest.raises(DatasetImportError) as error:
+        dataset_import(path=write(tmp_path, name, content), slug="quoted")
+    message = str(error.value)
+    assert expected in message
+    assert "\n" not in message
+    assert len(message) <= 1000
+    assert "x" * 201 not in message
+
+
+def test_refusal_keeps_one_line_and_shortens_long_quotes():
+    text = "Column 'b' is bad\nOriginal Line: " + "y" * 300 + "\n" + f'value "{"z" * 300}" here'
+    shortened = ingest.refusal(text)
+    assert "\n" not in shortened
+    assert "y" * 201 not in shortened and "z" * 201 not in shortened
+    assert shortened.startswith("Column 'b' is bad Original Line: ")
+    assert shortened.endswith('…" here')
+    assert len(ingest.refusal("w " * 5000)) == 1000
+
+
+def test_a_failed_import_leaves_no_staging_file(tmp_path, settings):
+    for name, content in [("r.csv", "a,b\n1,2\n3,4,5\n"), ("n.xlsx", "not a zip")]:
+        with pytest.raises(DatasetImportError):
+            dataset_import(path=write(tmp_path, name, content), slug="failing")
+    dataset_import(path=write(tmp_path, "ok.csv", "id\n1\n"), slug="fine")
+    assert no_stray_files(settings)
+
+
+KILLED_IMPORT = """
+import os, sys, time
+import django
+django.setup()
+from datasets.staging import StagingArea
+area = StagingArea.create()
+(area.path / "v1.duckdb").write_bytes(b"half written")
+(area.path / "rows.csv").write_text("id\\n1\\n")
+print(area.path, flush=True)
+time.sleep(120)
+"""
+
+
+def test_the_staging_files_of_a_killed_import_are_removed_by_the_next_import(tmp_path, settings):
+    environment = {
+        **os.environ,
+        "GATEWAY_DATA_DIR": str(settings.GATEWAY_DATA_DIR),
+        "DJANGO_SETTINGS_MODULE": "gatewaysite.settings",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-c", KILLED_IMPORT],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=environment,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        area = Path(process.stdout.readline().strip())
+        assert (area / "v1.duckdb").exists()
+        # While the import runs, another import leaves its area alone.
+        dataset_import(path=write(tmp_path, "a.csv", "id\n1\n"), slug="first")
+        assert (area / "v1.duckdb").exists()
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+        process.stdout.close()
+    assert area.exists()  # killed: it could not clean up
+
+    dataset_import(path=write(tmp_path, "b.csv", "id\n1\n"), slug="second")
+    assert not area.exists()
+    assert staging_leftovers(settings) == []

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from django.core.management import CommandError, call_command
 
 from datasets.models import Dataset, Source
+from tests.datasets.fake_mysql import FakeMySQLServer
 from tests.services import POSTGRES_URL
 
 pytestmark = pytest.mark.django_db
@@ -213,3 +214,51 @@ def test_add_dataset_refuses_a_duplicate_slug(sqlite_file):
     _call("add_dataset", "--source=lite", "--table=customers", "--slug=customers")
     with pytest.raises(CommandError, match="already exists"):
         _call("add_dataset", "--source=lite", "--table=customer_names", "--slug=customers")
+
+
+def test_add_source_refuses_gateways_data_directory_with_the_reason(settings):
+    own = settings.GATEWAY_DATA_DIR / "gateway.sqlite3"
+    sqlite3.connect(own).close()
+    with pytest.raises(CommandError, match="inside Gateway's data directory"):
+        _call("add_source", "own", f"sqlite:///{own}")
+    assert not Source.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "url, option",
+    [
+        ("mysql://root@127.0.0.1:3306/test?local_infile=1", "local_infile"),
+        ("postgresql://postgres@127.0.0.1:5432/test?options=-c%20statement_timeout%3D0", "options"),
+    ],
+)
+def test_add_source_refuses_a_driver_option_by_name(url, option):
+    with pytest.raises(CommandError, match=f"Option '{option}' is not allowed"):
+        _call("add_source", "bad", url)
+    assert not Source.objects.exists()
+
+
+def test_add_source_stores_a_query_password_encrypted(pg_orders):
+    output = _call("add_source", "shop", f"{PG}?sslmode=disable&password=cmd-query-pw")
+    assert "cmd-query-pw" not in output
+    source = Source.objects.get(name="shop")
+    assert (source.url, source.password) == (f"{PG}?sslmode=disable", "cmd-query-pw")
+
+
+def test_add_source_against_a_rogue_mysql_server_sends_no_file(tmp_path):
+    secret = tmp_path / "environ"
+    secret.write_text("GATEWAY_SECRET_KEY=command-must-not-send-this\n")
+    with FakeMySQLServer(str(secret)) as server, pytest.raises(CommandError) as caught:
+        _call("add_source", "rogue", f"mysql://root@127.0.0.1:{server.port}/test")
+    assert "asked to read a file from Gateway's machine" in str(caught.value)
+    assert server.file_requests == 1 and server.received_after_request == b""
+    assert not Source.objects.exists()
+
+
+def test_discover_source_refuses_a_stored_source_inside_the_data_directory(settings):
+    own = settings.GATEWAY_DATA_DIR / "gateway.sqlite3"
+    sqlite3.connect(own).close()
+    Source.objects.create(name="own", kind="sqlite", url=f"sqlite:///{own}")
+    with pytest.raises(CommandError, match="inside Gateway's data directory"):
+        _call("discover_source", "own")
+    with pytest.raises(CommandError, match="inside Gateway's data directory"):
+        _call("add_dataset", "--source", "own", "--table", "x", "--slug", "x")

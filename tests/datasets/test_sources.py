@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 
 import pytest
 import sqlalchemy as sa
 from django.db import connection as django_connection
 
+from datasets.engine.connections import connect
 from datasets.models import Column, Dataset, Source
 from datasets.selectors import source_url
 from datasets.sources import (
     SourceError,
+    _scrub,
     column_type,
     dataset_register,
     dataset_statistics_refresh,
     source_create,
     source_discover,
+    source_location_check,
     source_location_parse,
     source_test,
     source_update,
     url_without_password,
 )
+from tests.datasets.fake_mysql import LOCAL_FILES, FakeMySQLServer
 from tests.services import MYSQL_URL, POSTGRES_URL
 
 pytestmark = pytest.mark.django_db
@@ -576,3 +581,377 @@ def test_statistics_past_the_statement_timeout_are_left_empty(pg_slow_view):
     assert dataset.row_count is None
     assert columns["label"].enum is None and columns["id"].min_value is None
     assert [column.type for column in columns.values()] == ["integer", "string"]
+
+
+# -- Driver options in the URL -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url, stored",
+    [
+        (
+            "postgresql://u@db.example:5432/shop?sslmode=verify-full&sslrootcert=/etc/ssl/ca.pem",
+            "postgresql://u@db.example:5432/shop?sslmode=verify-full&sslrootcert=%2Fetc%2Fssl%2Fca.pem",
+        ),
+        (
+            "postgresql://u@db.example/shop?connect_timeout=3&application_name=gateway",
+            "postgresql://u@db.example/shop?application_name=gateway&connect_timeout=3",
+        ),
+        (
+            "mysql://u@db.example/shop?charset=utf8mb4&ssl_ca=/etc/ca.pem&ssl_check_hostname=false",
+            "mysql://u@db.example/shop?charset=utf8mb4&ssl_ca=%2Fetc%2Fca.pem&ssl_check_hostname=false",
+        ),
+    ],
+)
+def test_allowed_driver_options_are_kept(url, stored):
+    assert source_location_parse(url=url).url == stored
+
+
+@pytest.mark.parametrize(
+    "url, option",
+    [
+        (
+            "postgresql://u@db.example/shop?options=-c%20default_transaction_read_only%3Doff",
+            "options",
+        ),
+        ("postgresql://u@db.example/shop?host=/var/run/postgresql", "host"),
+        ("postgresql://u@db.example/shop?dbname=gateway", "dbname"),
+        ("postgresql://u@db.example/shop?port=5433", "port"),
+        ("postgresql://u@db.example/shop?service=gateway", "service"),
+        ("postgresql://u@db.example/shop?passfile=/root/.pgpass", "passfile"),
+        ("mysql://u@db.example/shop?local_infile=1", "local_infile"),
+        ("mysql://u@db.example/shop?local_infile=0", "local_infile"),
+        ("mysql://u@db.example/shop?client_flag=128", "client_flag"),
+        ("mysql://u@db.example/shop?init_command=SET%20GLOBAL%20x%3D1", "init_command"),
+        ("mysql://u@db.example/shop?read_default_file=/etc/mysql/my.cnf", "read_default_file"),
+        ("mysql://u@db.example/shop?unix_socket=/run/mysqld/mysqld.sock", "unix_socket"),
+        ("mariadb://u@db.example/shop?plugin=anything", "plugin"),
+    ],
+)
+def test_driver_option_outside_the_allow_list_is_refused_by_name(url, option):
+    with pytest.raises(SourceError) as caught:
+        source_location_parse(url=url)
+    assert f"Option {option!r} is not allowed" in caught.value.message
+    assert "Allowed options: " in caught.value.message
+
+
+def test_sqlite_url_takes_no_option(tmp_path):
+    with pytest.raises(SourceError, match="'mode' is not allowed.*takes no option"):
+        source_location_parse(url=f"sqlite:///{tmp_path / 'shop.db'}?mode=rw")
+
+
+def test_sqlite_file_uri_is_refused(tmp_path):
+    with pytest.raises(SourceError, match="not a file: URI"):
+        source_location_parse(url=f"sqlite:///file:{tmp_path / 'shop.db'}")
+
+
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        ("postgresql://u@db.example/shop?sslmode=bogus", "option 'sslmode': use one of disable"),
+        ("postgresql://u@db.example/shop?connect_timeout=9999", "from 1 to 60"),
+        ("mysql://u@db.example/shop?charset=utf8;DROP", "option 'charset'"),
+        ("mysql://u@db.example/shop?charset=utf8&charset=latin1", "more than once"),
+    ],
+)
+def test_invalid_option_value_is_refused_naming_the_option(url, message):
+    with pytest.raises(SourceError, match=message):
+        source_location_parse(url=url)
+
+
+@pytest.mark.parametrize(
+    "url, stored",
+    [
+        ("postgresql://u@db.example/shop?password=Qu3ry-pw", "postgresql://u@db.example/shop"),
+        (
+            "postgresql://u@db.example/shop?sslmode=require&password=Qu3ry-pw",
+            "postgresql://u@db.example/shop?sslmode=require",
+        ),
+        (
+            "mysql://u@db.example/shop?passwd=Qu3ry-pw&charset=utf8",
+            "mysql://u@db.example/shop?charset=utf8",
+        ),
+        ("mysql://u:Qu3ry-pw@db.example/shop?password=Qu3ry-pw", "mysql://u@db.example/shop"),
+    ],
+)
+def test_password_in_the_query_is_moved_out_of_the_url(url, stored):
+    location = source_location_parse(url=url)
+    assert (location.url, location.password) == (stored, "Qu3ry-pw")
+
+
+def test_two_different_passwords_are_refused():
+    with pytest.raises(SourceError, match="two different passwords"):
+        source_location_parse(url="mysql://u:one@db.example/shop?password=two")
+
+
+def test_query_password_is_stored_encrypted_never_in_the_url(postgres):
+    source = source_create(
+        name="shop", url="postgresql://postgres@127.0.0.1:5432/test?password=Qu3ry-Hunter2"
+    )
+    with django_connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT url, password_encrypted FROM datasets_source WHERE id = %s", [source.pk]
+        )
+        url, encrypted = cursor.fetchone()
+    assert url == PG
+    assert "Qu3ry-Hunter2" not in encrypted
+    assert Source.objects.get().password == "Qu3ry-Hunter2"
+
+
+@pytest.mark.parametrize(
+    "url, shown",
+    [
+        ("postgresql://u@h/db?password=pw&sslmode=require", "postgresql://u@h/db?sslmode=require"),
+        ("postgresql://u@h/db?sslmode=require&password=pw", "postgresql://u@h/db?sslmode=require"),
+        ("mysql://u@h/db?passwd=pw", "mysql://u@h/db"),
+        ("postgresql://u:pw@h/db?password=pw", "postgresql://u@h/db"),
+    ],
+)
+def test_url_without_password_drops_query_passwords(url, shown):
+    assert url_without_password(url) == shown
+
+
+# -- Gateway's own database and files ------------------------------------------------------------
+
+OWN_PG = {
+    "ENGINE": "django.db.backends.postgresql",
+    "NAME": "gateway",
+    "HOST": "localhost",
+    "PORT": "",
+}
+OWN_MY = {
+    "ENGINE": "django.db.backends.mysql",
+    "NAME": "gateway",
+    "HOST": "127.0.0.1",
+    "PORT": "3306",
+}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://reader@127.0.0.1/gateway",
+        "postgresql://reader@localhost:5432/gateway",
+        "postgres://reader@LOCALHOST./gateway",
+        "postgresql://reader@[::1]:5432/gateway",
+        "postgresql+psycopg://reader:pw@127.0.0.1:5432/gateway?sslmode=disable",
+        "postgresql://reader@127.0.0.2/gateway",
+        "postgresql://reader@0.0.0.0/gateway",
+    ],
+)
+def test_url_of_gateways_own_postgresql_database_is_refused(url):
+    with pytest.raises(SourceError) as caught:
+        source_location_check(kind="postgresql", url=sa.make_url(url), databases=[OWN_PG])
+    assert "is Gateway's own database" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "url, kind",
+    [
+        ("postgresql://reader@127.0.0.1/other", "postgresql"),
+        ("postgresql://reader@127.0.0.1:5433/gateway", "postgresql"),
+        ("postgresql://reader@db.example/gateway", "postgresql"),
+        ("postgresql://reader@127.0.0.1/Gateway", "postgresql"),  # PostgreSQL names are exact
+        ("mysql://reader@127.0.0.1/gateway", "mysql"),
+    ],
+)
+def test_other_databases_are_not_gateways_own(url, kind):
+    source_location_check(kind=kind, url=sa.make_url(url), databases=[OWN_PG])
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mysql://r@localhost/gateway",
+        "mariadb://r@127.0.0.1:3306/Gateway",
+        "mysql://r@[::1]/gateway",
+    ],
+)
+def test_url_of_gateways_own_mysql_database_is_refused(url):
+    with pytest.raises(SourceError, match="is Gateway's own database"):
+        source_location_check(kind="mysql", url=sa.make_url(url), databases=[OWN_MY])
+
+
+def test_gateways_own_sqlite_file_is_refused_under_any_name(tmp_path):
+    own = tmp_path / "own" / "gateway.sqlite3"
+    own.parent.mkdir()
+    sqlite3.connect(own).close()
+    (tmp_path / "alias.db").symlink_to(own)
+    os.link(own, tmp_path / "hard.db")
+    databases = [{"ENGINE": "django.db.backends.sqlite3", "NAME": str(own)}]
+    for path in [
+        own,
+        tmp_path / "alias.db",
+        tmp_path / "own" / ".." / "own" / "gateway.sqlite3",
+        tmp_path / "hard.db",
+    ]:
+        with pytest.raises(SourceError, match="is Gateway's own database"):
+            source_location_check(
+                kind="sqlite", url=sa.make_url(f"sqlite:///{path}"), databases=databases
+            )
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).close()
+    source_location_check(kind="sqlite", url=sa.make_url(f"sqlite:///{other}"), databases=databases)
+
+
+def _own_database_url() -> str | None:
+    """A source URL for the very database Django's connection uses, when it can be named."""
+    config = django_connection.settings_dict
+    if django_connection.vendor == "postgresql":
+        port = config.get("PORT") or 5432
+        return f"postgresql://{config.get('USER') or 'postgres'}@{config.get('HOST') or '127.0.0.1'}:{port}/{config['NAME']}"
+    if django_connection.vendor == "sqlite" and not django_connection.is_in_memory_db():
+        return f"sqlite:///{config['NAME']}"
+    return None
+
+
+def test_gateways_own_database_as_django_connects_to_it_is_refused():
+    url = _own_database_url()
+    if url is None:
+        pytest.skip("Django's test database is in memory: no URL names it")
+    with pytest.raises(SourceError, match="is Gateway's own database"):
+        source_create(name="own", url=url)
+    assert not Source.objects.exists()
+
+
+@pytest.mark.skipif(
+    django_connection.vendor != "postgresql", reason="Gateway's database is not PostgreSQL"
+)
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "127.1"])
+def test_gateways_own_postgresql_database_is_refused_under_any_host_name(postgres, host):
+    # 127.1 is 127.0.0.1 to the driver but not to a URL comparison: the server's identity,
+    # compared once connected, refuses it.
+    config = django_connection.settings_dict
+    user, port, name = config.get("USER") or "postgres", config.get("PORT") or 5432, config["NAME"]
+    with pytest.raises(SourceError) as caught:
+        source_create(name="own", url=f"postgresql://{user}@{host}:{port}/{name}")
+    assert "is Gateway's own database" in caught.value.message
+    assert "sessions, users and keys" in caught.value.message
+    # The same server's other databases remain sources.
+    source_create(name="other", url=f"postgresql://{user}@{host}:{port}/test")
+
+
+@pytest.mark.skipif(
+    django_connection.vendor != "postgresql", reason="Gateway's database is not PostgreSQL"
+)
+def test_a_stored_source_on_gateways_own_database_fails_its_connection_test(postgres):
+    config = django_connection.settings_dict
+    url = f"postgresql://{config.get('USER') or 'postgres'}@127.1:{config.get('PORT') or 5432}/{config['NAME']}"
+    source = Source.objects.create(name="own", kind="postgresql", url=url)
+    with pytest.raises(SourceError, match="is Gateway's own database"):
+        source_test(source=source)
+    with pytest.raises(SourceError, match="is Gateway's own database"):
+        source_discover(source=source)
+
+
+def _sqlite_at(path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE IF NOT EXISTS django_session (session_key TEXT, session_data TEXT)")
+    db.commit()
+    db.close()
+
+
+def test_file_inside_the_data_directory_is_refused(settings, tmp_path):
+    data_dir = settings.GATEWAY_DATA_DIR
+    _sqlite_at(data_dir / "gateway.sqlite3")
+    _sqlite_at(data_dir / "datasets" / "sales" / "v1.db")
+    (tmp_path / "link.db").symlink_to(data_dir / "gateway.sqlite3")
+    for path in [
+        data_dir / "gateway.sqlite3",
+        data_dir / "datasets" / "sales" / "v1.db",
+        data_dir / "datasets" / ".." / "gateway.sqlite3",
+        tmp_path / "link.db",
+    ]:
+        with pytest.raises(SourceError) as caught:
+            source_create(name="own", url=f"sqlite:///{path}")
+        assert "inside Gateway's data directory" in caught.value.message
+    assert not Source.objects.exists()
+
+
+def test_file_inside_gateways_own_directory_is_refused(settings):
+    with pytest.raises(SourceError, match="inside Gateway's own directory"):
+        source_create(name="own", url=f"sqlite:///{settings.BASE_DIR / 'manage.py'}")
+
+
+def test_a_stored_source_inside_the_data_directory_fails_its_connection_test(settings):
+    _sqlite_at(settings.GATEWAY_DATA_DIR / "gateway.sqlite3")
+    url = f"sqlite:///{settings.GATEWAY_DATA_DIR / 'gateway.sqlite3'}"
+    source = Source.objects.create(name="own", kind="sqlite", url=url)
+    with pytest.raises(SourceError, match="inside Gateway's data directory"):
+        source_test(source=source)
+    with pytest.raises(SourceError, match="inside Gateway's data directory"):
+        dataset_register(source=source, table="django_session", slug="sessions")
+
+
+# -- Passwords in messages -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, password, expected",
+    [
+        ("Can't connect to MySQL server", "M", "Can't connect to MySQL server"),
+        ("user 'root' using password M", "M", "user 'root' using password ***"),
+        ("mysql://root:M@host/db", "M", "mysql://root:***@host/db"),
+        ("dsn mysql://root:p%40ss@host", "p@ss", "dsn mysql://root:***@host"),
+        ("token=LongPassword123xyz!", "LongPassword123", "token=***xyz!"),
+        ("nothing to hide", "", "nothing to hide"),
+    ],
+)
+def test_password_scrubbing_removes_the_password_not_words(text, password, expected):
+    assert _scrub(text, password) == expected
+
+
+def test_short_mysql_password_does_not_mangle_the_reason(mysql):
+    with pytest.raises(SourceError) as caught:
+        source_create(name="bad", url="mysql://root:e@127.0.0.1:3306/test")
+    assert "Access denied for user 'root'@" in caught.value.message
+    assert "Cannot connect to the source (mysql at 127.0.0.1:3306, database 'test')" in (
+        caught.value.message
+    )
+
+
+# -- A rogue MySQL server ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def secret_file(tmp_path):
+    path = tmp_path / "environ"
+    path.write_text("GATEWAY_SECRET_KEY=rogue-server-must-never-see-this\n")
+    return path
+
+
+def test_mysql_server_asking_for_a_file_never_receives_it(secret_file):
+    with FakeMySQLServer(str(secret_file)) as server, pytest.raises(SourceError) as caught:
+        source_create(name="rogue", url=f"mysql://root:pw@127.0.0.1:{server.port}/test")
+    assert server.file_requests == 1
+    assert b"rogue-server-must-never-see-this" not in server.received_after_request
+    assert server.received_after_request == b""
+    assert server.client_flags and not server.client_flags[0] & LOCAL_FILES
+    assert "asked to read a file from Gateway's machine" in caught.value.message
+    assert not Source.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "query", ["local_infile=1", "client_flag=128", "local_infile=true&client_flag=128"]
+)
+def test_engine_never_sends_a_file_whatever_the_url_says(secret_file, query):
+    with FakeMySQLServer(str(secret_file)) as server:
+        engine = connect(f"mysql://root@127.0.0.1:{server.port}/test?{query}", timeout=2)
+        try:
+            with pytest.raises(RuntimeError, match="local_infile option is false"):
+                engine.connect()
+        finally:
+            engine.dispose()
+    assert server.file_requests == 1
+    assert server.received_after_request == b""
+    assert not server.client_flags[0] & LOCAL_FILES
+
+
+def test_url_asking_for_local_infile_is_refused_before_connecting(secret_file):
+    with (
+        FakeMySQLServer(str(secret_file)) as server,
+        pytest.raises(SourceError, match="'local_infile' is not allowed"),
+    ):
+        source_create(name="rogue", url=f"mysql://root@127.0.0.1:{server.port}/test?local_infile=1")
+    assert server.connections == 0

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
+from datasets.models import Column, Dataset
+from datasets.services import dataset_import
 from gatewaysite import env
+from tests.services import POSTGRES_URL, REDIS_URL
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _start(tmp_path, **variables) -> subprocess.CompletedProcess:
+def _start(tmp_path, *arguments: str, **variables) -> subprocess.CompletedProcess:
+    """Start Django in a fresh process with only these variables (and `arguments` to manage.py)."""
     environment = {
         k: v
         for k, v in os.environ.items()
@@ -25,8 +31,9 @@ def _start(tmp_path, **variables) -> subprocess.CompletedProcess:
     environment.update(
         GATEWAY_DATA_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="gatewaysite.settings", **variables
     )
+    command = ["manage.py", *arguments] if arguments else ["-c", "import django; django.setup()"]
     return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()"],
+        [sys.executable, *command],
         cwd=ROOT,
         env=environment,
         capture_output=True,
@@ -45,6 +52,10 @@ def _start(tmp_path, **variables) -> subprocess.CompletedProcess:
         ("GATEWAY_DEFAULT_RATE", "fast"),
         ("GATEWAY_SCHEMA_AUTH", "cookie"),
         ("GATEWAY_PUBLIC_URL", "gateway.example.com"),
+        ("GATEWAY_BEHIND_PROXY", "perhaps"),
+        ("GATEWAY_HSTS_SECONDS", "a year"),
+        ("GATEWAY_LOGIN_RATE", "ten"),
+        ("GATEWAY_FAILED_AUTH_RATE", "many"),
     ],
 )
 def test_invalid_value_stops_startup_naming_the_variable(tmp_path, variable, value):
@@ -103,3 +114,184 @@ def test_env_example_lists_every_variable_the_settings_read():
     listed = set(re.findall(r"^#?\s*([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.MULTILINE))
     assert read, "no variables found in settings.py"
     assert read <= listed, f"missing from .env.example: {sorted(read - listed)}"
+
+
+# -- Production: `manage.py check --deploy` and https ---------------------------------------------
+
+PRODUCTION = {"GATEWAY_PUBLIC_URL": "https://gateway.example.com", "GATEWAY_DEBUG": "false"}
+
+
+def _deploy_check(tmp_path, **variables) -> subprocess.CompletedProcess:
+    return _start(tmp_path, "check", "--deploy", "--fail-level", "WARNING", **variables)
+
+
+def test_check_deploy_is_clean_with_the_production_settings(tmp_path):
+    result = _deploy_check(tmp_path, **PRODUCTION)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "System check identified no issues" in output
+    assert "WARNINGS" not in output
+
+
+def test_check_deploy_is_clean_on_postgresql_and_redis(tmp_path, postgres, redis):
+    # The README's production command: PostgreSQL as Django's database, Redis as the cache.
+    database_url = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
+    result = _deploy_check(tmp_path, DATABASE_URL=database_url, REDIS_URL=REDIS_URL, **PRODUCTION)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "WARNINGS" not in output
+
+
+HTTPS_PROBE = """
+import json, django
+django.setup()
+from django.conf import settings
+from django.test import Client
+client = Client()
+answers = {}
+plain = client.get("/no-such-page")
+answers["http"] = [plain.status_code, plain.headers.get("Location")]
+health = client.get("/healthz")
+answers["healthz"] = health.status_code
+proxied = client.get("/no-such-page", headers={"X-Forwarded-Proto": "https"})
+answers["proxied"] = [proxied.status_code, proxied.headers.get("Strict-Transport-Security")]
+login = client.get("/admin/login/", headers={"X-Forwarded-Proto": "https"}, secure=True)
+cookie = login.cookies.get("csrftoken")
+answers["csrf_cookie_secure"] = bool(cookie and cookie["secure"])
+answers["session_cookie_secure"] = settings.SESSION_COOKIE_SECURE
+print(json.dumps(answers))
+"""
+
+
+def _https_answers(tmp_path, **variables) -> dict:
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("GATEWAY_") and k not in ("DATABASE_URL", "REDIS_URL")
+    }
+    environment.update(
+        GATEWAY_DATA_DIR=str(tmp_path),
+        DJANGO_SETTINGS_MODULE="gatewaysite.settings",
+        GATEWAY_ALLOWED_HOSTS="testserver",
+        **variables,
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", HTTPS_PROBE],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_https_public_url_redirects_http_and_secures_cookies_behind_a_proxy(tmp_path):
+    answers = _https_answers(tmp_path, GATEWAY_PUBLIC_URL="https://gateway.example.com")
+    assert answers["http"] == [301, "https://gateway.example.com/no-such-page"]
+    # Load balancers probe instances over plain http.
+    assert answers["healthz"] != 301
+    # The proxy says the request came over https: served, with HSTS.
+    assert answers["proxied"] == [404, "max-age=31536000"]
+    assert answers["csrf_cookie_secure"] is True
+    assert answers["session_cookie_secure"] is True
+
+
+def test_without_a_proxy_the_forwarded_scheme_is_not_trusted(tmp_path):
+    answers = _https_answers(
+        tmp_path, GATEWAY_PUBLIC_URL="https://gateway.example.com", GATEWAY_BEHIND_PROXY="false"
+    )
+    assert answers["proxied"][0] == 301
+
+
+def test_http_or_no_public_url_keeps_plain_http(tmp_path):
+    for variables in ({}, {"GATEWAY_PUBLIC_URL": "http://gateway.example.com"}):
+        answers = _https_answers(tmp_path, **variables)
+        assert answers["http"] == [404, None], variables
+        assert answers["proxied"] == [404, None], variables
+        assert answers["session_cookie_secure"] is False, variables
+
+
+# -- Large forms -----------------------------------------------------------------------------------
+
+
+class FormFields(HTMLParser):
+    """The fields a browser would send for one <form>: (name, value) pairs."""
+
+    def __init__(self, form_id: str) -> None:
+        super().__init__()
+        self.form_id = form_id
+        self.fields: list[tuple[str, str]] = []
+        self._inside = False
+        self._select: str | None = None
+        self._selected: str | None = None
+        self._first_option: str | None = None
+        self._textarea: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        if tag == "form":
+            self._inside = attributes.get("id") == self.form_id
+        if not self._inside or "name" not in attributes and tag != "option":
+            return
+        if tag == "input":
+            kind = attributes.get("type", "text")
+            if kind in ("submit", "button", "file", "image", "reset"):
+                return
+            if kind in ("checkbox", "radio") and "checked" not in attributes:
+                return
+            self.fields.append((attributes["name"], attributes.get("value") or ""))
+        elif tag == "select":
+            self._select, self._selected, self._first_option = attributes["name"], None, None
+        elif tag == "option" and self._select is not None:
+            value = attributes.get("value") or ""
+            if self._first_option is None:
+                self._first_option = value
+            if "selected" in attributes:
+                self._selected = value
+        elif tag == "textarea":
+            self._textarea = attributes["name"]
+            self.fields.append((self._textarea, ""))
+
+    def handle_data(self, data):
+        if self._textarea is not None:
+            name, value = self.fields[-1]
+            self.fields[-1] = (name, value + data)
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self._inside = False
+        elif tag == "select" and self._select is not None:
+            chosen = self._selected if self._selected is not None else self._first_option
+            self.fields.append((self._select, chosen or ""))
+            self._select = None
+        elif tag == "textarea":
+            self._textarea = None
+
+
+@pytest.mark.django_db
+def test_a_dataset_of_150_columns_saves_through_the_admin_change_form(admin_client, tmp_path):
+    names = ["id", *[f"measure_{number}" for number in range(1, 150)]]
+    path = tmp_path / "wide.csv"
+    path.write_text(",".join(names) + "\n" + ",".join(str(n) for n in range(150)) + "\n")
+    dataset = dataset_import(path=path, slug="wide", primary_key="id")
+    assert Column.objects.filter(dataset=dataset).count() == 150
+    url = f"/admin/datasets/dataset/{dataset.pk}/change/"
+
+    page = admin_client.get(url)
+    assert page.status_code == 200
+    parser = FormFields("dataset_form")
+    parser.feed(page.content.decode())
+    fields = dict(parser.fields)
+    assert len(parser.fields) > 1000, "the form must send more fields than Django's default allows"
+    last = next(name for name, value in parser.fields if value == "measure_149" and name.endswith("-name"))
+    fields[last.replace("-name", "-description")] = "The last measure."
+    fields["_save"] = "Save"
+
+    response = admin_client.post(url, fields)
+    assert response.status_code == 302, response.content[:2000]
+    assert Column.objects.get(dataset=dataset, physical_name="measure_149").description == (
+        "The last measure."
+    )
+    assert Dataset.objects.get(pk=dataset.pk).title == dataset.title

@@ -10,7 +10,6 @@ from django.test import Client
 
 from datasets.models import Column, Dataset
 from keys import usage
-from keys.selectors import _keys
 from tests.services import REDIS_URL
 
 # order_id, region, product, revenue, team (hidden: never leaves the server)
@@ -63,12 +62,10 @@ def make_dataset(slug: str, rows=ORDERS) -> Dataset:
 
 @pytest.fixture(autouse=True)
 def _fresh_keys_and_usage():
-    """No key table or usage record survives from another test."""
-    _keys.clear()
+    """No usage record survives from another test."""
     usage.discard_buffer()
     yield
     usage.discard_buffer()
-    _keys.clear()
 
 
 @pytest.fixture

@@ -166,3 +166,65 @@ def test_key_pages_need_staff(orders, issue):
     response = Client().post(f"/admin/keys/apikey/{key.pk}/rotate/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
     assert ApiKey.objects.get().secret_hash == key.secret_hash
+
+
+def _staff_with(django_user_model, *codenames: str) -> Client:
+    """A staff user with exactly these permissions."""
+    from django.contrib.auth.models import Permission
+
+    username = "staff-" + "-".join(codenames)
+    user = django_user_model.objects.create(username=username, is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_add_form_refuses_a_key_without_datasets(admin_client, orders):
+    form = _add_form(orders, datasets=[])
+    form["row_filters-TOTAL_FORMS"] = "0"
+    response = admin_client.post("/admin/keys/apikey/add/", form)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Choose at least one dataset, or tick &quot;all datasets&quot;" in page
+    assert ApiKey.objects.count() == 0
+    assert not RAW_IN_PAGE.search(page)
+    # "All datasets" alone is a scope.
+    form["all_datasets"] = "on"
+    assert RAW_IN_PAGE.search(admin_client.post("/admin/keys/apikey/add/", form).content.decode())
+
+
+def test_change_form_refuses_emptying_the_scope(admin_client, orders):
+    key, raw, _ = _create(admin_client, orders)
+    form = _add_form(orders, datasets=[])
+    form.update({"row_filters-TOTAL_FORMS": "0", "row_filters-INITIAL_FORMS": "0"})
+    response = admin_client.post(f"/admin/keys/apikey/{key.pk}/change/", form)
+    assert response.status_code == 200
+    assert "Choose at least one dataset" in response.content.decode()
+    assert list(key.datasets.values_list("slug", flat=True)) == ["orders"]
+    assert bearer(raw).get("/api/v1/datasets/orders/").status_code == 200
+
+
+def test_view_only_staff_cannot_revoke_keys(django_user_model, orders, issue):
+    raw = issue(datasets=["orders"])
+    key = ApiKey.objects.get()
+    viewer = _staff_with(django_user_model, "view_apikey")
+    assert viewer.get("/admin/keys/apikey/").status_code == 200
+    assert "revoke_selected" not in viewer.get("/admin/keys/apikey/").content.decode()
+    viewer.post("/admin/keys/apikey/", {"action": "revoke_selected", "_selected_action": [key.pk]})
+    assert viewer.post(f"/admin/keys/apikey/{key.pk}/revoke/").status_code == 403
+    assert viewer.get(f"/admin/keys/apikey/{key.pk}/revoke/").status_code == 403
+    assert not ApiKey.objects.get().revoked
+    assert bearer(raw).get("/api/v1/datasets/orders/").status_code == 200
+
+
+def test_rotating_needs_the_permission_to_issue_keys(django_user_model, orders, issue):
+    issue(datasets=["orders"])
+    key = ApiKey.objects.get()
+    editor = _staff_with(django_user_model, "view_apikey", "change_apikey")
+    assert editor.post(f"/admin/keys/apikey/{key.pk}/rotate/").status_code == 403
+    assert ApiKey.objects.get().secret_hash == key.secret_hash
+    issuer = _staff_with(django_user_model, "view_apikey", "change_apikey", "add_apikey")
+    response = issuer.post(f"/admin/keys/apikey/{key.pk}/rotate/")
+    assert response.status_code == 200 and RAW_IN_PAGE.search(response.content.decode())
+    assert ApiKey.objects.get().secret_hash != key.secret_hash

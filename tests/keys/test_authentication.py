@@ -147,6 +147,7 @@ def test_rotated_away_key_is_rejected_and_new_one_works(orders, issue):
     assert bearer(new).get("/api/v1/datasets/").status_code == 200
 
 
+@pytest.mark.django_db(transaction=True)  # cached only from committed data
 def test_key_is_looked_up_without_a_query_once_cached(orders, issue, django_assert_max_num_queries):
     client = bearer(issue(all_datasets=True))
     client.get("/api/v1/datasets/")

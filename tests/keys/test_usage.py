@@ -1,4 +1,5 @@
-"""Usage: every API request recorded with its real status, buffered, written in batches, pruned."""
+"""Usage: every API request with a valid key recorded with its real status, buffered, written in
+batches, pruned; requests without a valid key counted per day and reason, never recorded."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from keys import usage
-from keys.models import ApiKey, UsageRecord
+from keys.models import ApiKey, RejectedCalls, UsageRecord
 from keys.selectors import dataset_usage, key_usage
 from keys.usage import annotate, usage_flush
 from tests.keys.conftest import bearer
@@ -18,6 +19,14 @@ from tests.keys.conftest import bearer
 pytestmark = pytest.mark.django_db
 
 NOON = dt.datetime(2025, 6, 10, 12, 0, 0, tzinfo=dt.UTC)
+
+
+def _rejected() -> dict[tuple[str, str], int]:
+    usage_flush()
+    return {
+        (day.isoformat(), reason): count
+        for day, reason, count in RejectedCalls.objects.values_list("day", "reason", "count")
+    }
 
 
 def _records() -> list[tuple]:
@@ -30,7 +39,9 @@ def _records() -> list[tuple]:
 
 
 @pytest.mark.parametrize("backend", ["locmem", "redis"])
-def test_every_request_is_recorded_with_its_real_status(orders, issue, backend, request):
+def test_every_request_with_a_valid_key_is_recorded_with_its_real_status(
+    orders, issue, backend, request
+):
     if backend == "redis":
         request.getfixturevalue("redis_cache")
     with time_machine.travel(NOON, tick=True):
@@ -42,7 +53,8 @@ def test_every_request_is_recorded_with_its_real_status(orders, issue, backend, 
         client.get("/api/v1/datasets/orders/rows/1/")
         client.get("/api/v1/datasets/secrets/aggregate/")
         client.get("/api/v1/datasets/orders/aggregate/")  # the 5th call of a 4/m key
-        Client().get("/api/v1/datasets/orders/")
+        client.get("/api/v1/nowhere/")  # no API view: the key is still checked and named
+        Client().get("/api/v1/datasets/orders/")  # no key: counted, not recorded
         Client().get("/api/v1/nowhere/")
         Client().get("/healthz")  # not an API call: not recorded
     assert _records() == [
@@ -51,25 +63,75 @@ def test_every_request_is_recorded_with_its_real_status(orders, issue, backend, 
         (key_id, "orders", "row", 200, 1),
         (key_id, "secrets", "aggregate", 404, None),
         (key_id, "orders", "aggregate", 429, None),
-        ("", "orders", "describe_dataset", 401, None),
-        ("", "", "", 404, None),
+        (key_id, "", "", 404, None),
     ]
     assert all(record.duration_ms >= 0 for record in UsageRecord.objects.all())
+    assert _rejected() == {("2025-06-10", "missing"): 2}
 
 
-def test_revoked_key_is_named_in_its_401_record(orders, issue):
+@pytest.mark.parametrize("backend", ["locmem", "redis"])
+def test_requests_without_a_valid_key_are_counted_per_reason_not_recorded(
+    orders, issue, backend, request
+):
     from keys.services import api_key_revoke
 
-    client = bearer(issue(all_datasets=True))
-    key_id = ApiKey.objects.get().key_id
-    api_key_revoke(key_id=key_id)
-    client.get("/api/v1/datasets/")
-    assert _records() == [(key_id, "", "list_datasets", 401, None)]
+    if backend == "redis":
+        request.getfixturevalue("redis_cache")
+    with time_machine.travel(NOON, tick=False):
+        revoked = issue(all_datasets=True)
+        api_key_revoke(key_id=ApiKey.objects.get().key_id)
+        expired = issue(all_datasets=True, expires_at=NOON - dt.timedelta(days=1))
+        calls = [
+            (Client(), "missing"),
+            (bearer("not-a-key"), "malformed"),
+            (Client(headers={"Authorization": "Bearer "}), "malformed"),
+            (bearer("gw_AAAAAAAAAAAA_" + "B" * 40), "unknown"),
+            (bearer(revoked), "revoked"),
+            (bearer(expired), "expired"),
+        ]
+        for client, _ in calls:
+            assert client.get("/api/v1/datasets/orders/rows/").status_code == 401
+            client.get("/api/v1/elsewhere/")  # no API view: classified all the same
+    assert _records() == []
+    assert _rejected() == {
+        ("2025-06-10", "missing"): 2,
+        ("2025-06-10", "malformed"): 4,
+        ("2025-06-10", "unknown"): 2,
+        ("2025-06-10", "revoked"): 2,
+        ("2025-06-10", "expired"): 2,
+    }
 
 
-def test_unknown_key_id_is_not_recorded_as_a_key(orders):
-    bearer("gw_AAAAAAAAAAAA_" + "B" * 40).get("/api/v1/datasets/")
-    assert _records() == [("", "", "list_datasets", 401, None)]
+def test_a_flood_without_a_key_adds_no_row(orders, issue, redis_cache):
+    client = Client()
+    for _ in range(300):
+        client.get("/api/v1/datasets/orders/rows/")
+    usage_flush()
+    assert UsageRecord.objects.count() == 0
+    # One row for the day and reason, whatever the traffic.
+    assert list(RejectedCalls.objects.values_list("reason", "count")) == [("missing", 300)]
+    for _ in range(5):
+        client.get("/api/v1/datasets/")
+    usage_flush()
+    assert list(RejectedCalls.objects.values_list("reason", "count")) == [("missing", 305)]
+
+
+def test_counts_are_kept_per_utc_day(orders):
+    for day, calls in ((NOON, 2), (NOON + dt.timedelta(days=1), 3)):
+        with time_machine.travel(day, tick=False):
+            for _ in range(calls):
+                Client().get("/api/v1/datasets/")
+    assert _rejected() == {("2025-06-10", "missing"): 2, ("2025-06-11", "missing"): 3}
+
+
+def test_counts_from_several_processes_add_up(orders, redis_cache):
+    # Another process's counts, already written; this one's are added to the same row.
+    RejectedCalls.objects.create(day=NOON.date(), reason="missing", count=10)
+    with time_machine.travel(NOON, tick=False):
+        Client().get("/api/v1/datasets/")
+        Client().get("/api/v1/datasets/")
+        assert usage_flush() == 0
+    assert RejectedCalls.objects.get().count == 12
 
 
 def test_records_wait_in_the_buffer_until_a_batch_is_due(orders, issue, settings):
@@ -162,6 +224,17 @@ def test_prune_usage_deletes_records_older_than_the_retention(orders, settings, 
         call_command("prune_usage")
     assert "Deleted 2 usage records older than 90 days." in capsys.readouterr().out
     assert UsageRecord.objects.count() == 2
+
+
+def test_prune_usage_deletes_counts_of_rejected_calls_older_than_the_retention(orders, settings):
+    settings.GATEWAY_USAGE_RETENTION_DAYS = 90
+    for age in (100, 91, 89, 0):
+        RejectedCalls.objects.create(
+            day=(NOON - dt.timedelta(days=age)).date(), reason="unknown", count=5
+        )
+    with time_machine.travel(NOON, tick=False):
+        call_command("prune_usage")
+    assert sorted(_rejected()) == [("2025-03-13", "unknown"), ("2025-06-10", "unknown")]
 
 
 def test_prune_usage_days_option(orders, capsys):

@@ -7,6 +7,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from datasets.ingest import IMPORT_SECONDS, Budget
 from datasets.management.options import pii_options
 from datasets.services import DatasetImportError, dataset_import
 
@@ -42,9 +43,18 @@ class Command(BaseCommand):
             action="store_true",
             help="Replace the file of an existing dataset (the previous version serves until done).",
         )
+        parser.add_argument(
+            "--time-limit",
+            type=float,
+            default=IMPORT_SECONDS,
+            metavar="SECONDS",
+            help=f"Give up an import that takes longer (default {IMPORT_SECONDS:g}).",
+        )
 
     def handle(self, *args, **options):
         pii = pii_options(options["pii"])
+        if options["time_limit"] <= 0:
+            raise CommandError("--time-limit must be more than 0 seconds.")
         show_bar = options.get("verbosity", 1) > 0
         with tqdm(
             total=100,
@@ -68,6 +78,7 @@ class Command(BaseCommand):
                     pii=pii,
                     replace=options["replace"],
                     progress=progress,
+                    budget=Budget(seconds=options["time_limit"]),
                 )
             except DatasetImportError as error:
                 raise CommandError(str(error)) from None

@@ -293,3 +293,58 @@ FORCED_CASES = [
 @pytest.mark.parametrize(("query", "expected"), FORCED_CASES, ids=[c[0] for c in FORCED_CASES])
 def test_forced_row_filter_holds_in_aggregates(sales, query, expected):
     assert get_aggregate(sales, query, forced={"region": "EU"}) == approx(expected)
+
+
+# Hashed group keys: ordered on their digests before the limit, so a limit never tells which raw
+# values come first. The key is pinned so that raw order and digest order differ.
+PINNED_SECRET = "pinned-secret-for-digest-tests"
+HASHED_LIMIT_CASES = [
+    # query, then the reference: group keys, metrics, ordering (None: by group keys), limit
+    ("group_by=customer&limit=2", (["customer"], ["count"], None, 2)),
+    (
+        # every customer has 14 rows: the tie is broken by digest, not by raw value
+        "group_by=customer&metrics=count&ordering=-count&limit=2",
+        (["customer"], ["count"], [("count", True), ("customer", False)], 2),
+    ),
+    (
+        "group_by=customer&metrics=sum:qty&ordering=-sum_qty&limit=3",
+        (["customer"], ["sum_qty"], [("sum_qty", True), ("customer", False)], 3),
+    ),
+    ("group_by=region,customer&limit=4", (["region", "customer"], ["count"], None, 4)),
+]
+
+
+@pytest.mark.parametrize(
+    ("query", "reference"), HASHED_LIMIT_CASES, ids=[c[0] for c in HASHED_LIMIT_CASES]
+)
+def test_hashed_groups_are_ordered_by_digest_before_the_limit(sales, settings, query, reference):
+    settings.SECRET_KEY = PINNED_SECRET
+    group_by, metrics, ordering, limit = reference
+
+    expected = groups(group_by, metrics, ordering=ordering, limit=limit)
+    assert get_aggregate(sales, query) == approx(expected)
+
+
+def test_a_limit_on_hashed_groups_keeps_the_smallest_digests_not_the_smallest_values(
+    sales, settings
+):
+    settings.SECRET_KEY = PINNED_SECRET
+    kept = [item["customer"] for item in get_aggregate(sales, "group_by=customer&limit=2")]
+    every = sorted(digest(f"Customer {i}") for i in range(6))
+
+    assert kept == every[:2]
+    # Under this key the two first raw values are not the two first digests.
+    assert set(kept) != {digest("Customer 0"), digest("Customer 1")}
+
+
+def test_too_many_hashed_groups_is_a_400_asking_for_filters(sales, monkeypatch):
+    from datasets.engine import compile as compile_module
+    from datasets.engine import execute
+
+    monkeypatch.setattr(compile_module, "MAX_HASHED_GROUPS", 3)
+    monkeypatch.setattr(execute, "MAX_HASHED_GROUPS", 3)
+    with pytest.raises(QueryError) as raised:
+        get_aggregate(sales, "group_by=customer&limit=1")
+
+    assert raised.value.code == "too_many_groups"
+    assert "filters" in raised.value.message

@@ -100,3 +100,36 @@ def test_every_example_call_on_the_page_succeeds(staff, demo, public_url, raw_ke
     for url in urls:
         response = Client().get(url, HTTP_AUTHORIZATION=f"Bearer {key}")
         assert response.status_code == 200, (url, response.content)
+
+
+def _staff_with(*codenames: str) -> Client:
+    """A staff user (not a superuser) with exactly these permissions."""
+    from django.contrib.auth.models import Permission, User
+
+    user = User.objects.create(username="staff-" + "-".join(codenames), is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.parametrize("public", [True, False])
+def test_staff_without_view_dataset_sees_no_dataset(demo, catalog, public_url, settings, public):
+    settings.GATEWAY_SCHEMA_PUBLIC = public
+    catalog(2)
+    staff = _staff_with("view_apikey", "view_source")
+    for url in ("/admin/connect/", "/admin/connect/?datasets=d01"):
+        page = _page(staff, url)
+        for slug in ("sales", "d01", "d02"):
+            assert f"/api/v1/datasets/{slug}/rows/" not in page
+            assert f"- {slug} (" not in page and f'value="{slug}"' not in page
+        assert "Dataset d01" not in page and "Covers 2023-2025" not in page
+        assert "order_date" not in page and "seen_at" not in page  # no column of any dataset
+        assert "data-url=" not in page  # no example to run
+        assert 'id="datasets-hidden"' in page  # and the page says why
+
+
+def test_view_dataset_permission_shows_the_datasets_and_their_examples(demo, public_url):
+    page = _page(_staff_with("view_dataset"))
+    assert 'id="datasets-hidden"' not in page
+    assert "- sales (" in page and f'data-url="{SEED_Q2}"' in page

@@ -1,0 +1,156 @@
+"""The statistics a reader may receive: a row count, enums and ranges computed over the rows it can
+read, never over the others.
+
+A dataset's stored statistics (row count, each column's enum, minimum and maximum) describe every
+row. A credential with row filters (a key for `tenant=A`) must not learn from them what the other
+rows hold: `statistics_for` recomputes them under its filters, and `statistics_withheld` leaves
+them out where no reader is known (the public schema of a dataset some row filter restricts).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+
+from datasets.engine.errors import QueryError, SourceUnavailable
+from datasets.engine.execute import run_aggregate
+from datasets.engine.parse import parse_forced
+from datasets.engine.query import AggregateQuery, GroupKey, Metric, Order
+from datasets.engine.spec import ColumnSpec, DatasetSpec
+
+logger = logging.getLogger("gateway")
+
+ENUM_MAX = 50
+RANGED_TYPES = ("integer", "number", "date", "datetime")
+# Statistics under filters are computed once per dataset version and filters, and recomputed
+# after this many seconds (a SQL source's rows change); failures are retried sooner.
+MAX_AGE_SECONDS = 300.0
+FAILED_MAX_AGE_SECONDS = 30.0
+_CACHE_MAX = 512
+
+_cache: OrderedDict = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def statistics_withheld(spec: DatasetSpec) -> DatasetSpec:
+    """The dataset without any statistic: no row count, and no column's enum, minimum or maximum."""
+    return dataclasses.replace(
+        spec,
+        row_count=None,
+        all_columns=tuple(_without_values(column) for column in spec.all_columns),
+    )
+
+
+def statistics_for(spec: DatasetSpec, row_filters: Mapping[str, str]) -> DatasetSpec:
+    """The dataset as a reader with these row filters may see it.
+
+    Without row filters, the stored statistics (they describe rows the reader can read). With
+    them, the row count, enums, minimums and maximums computed by the dataset's own database
+    under the filters; when that fails (a source down or too slow), none at all.
+    """
+    if not row_filters:
+        return spec
+    key = (spec, tuple(sorted((str(name), str(value)) for name, value in row_filters.items())))
+    try:
+        hash(key)
+    except TypeError:  # a statistic stored as a list or object: computed, not kept
+        return _safely_computed(spec, row_filters)[0]
+    now = time.monotonic()
+    with _cache_lock:
+        entry = _cache.get(key)
+        if entry is not None and entry[0] > now:
+            _cache.move_to_end(key)
+            return entry[1]
+    published, max_age = _safely_computed(spec, row_filters)
+    with _cache_lock:
+        _cache[key] = (now + max_age, published)
+        _cache.move_to_end(key)
+        while len(_cache) > _CACHE_MAX:
+            _cache.popitem(last=False)
+    return published
+
+
+def statistics_forget() -> None:
+    """Drop every statistic computed under row filters (tests)."""
+    with _cache_lock:
+        _cache.clear()
+
+
+def _safely_computed(
+    spec: DatasetSpec, row_filters: Mapping[str, str]
+) -> tuple[DatasetSpec, float]:
+    try:
+        return _computed(spec, row_filters), MAX_AGE_SECONDS
+    except (QueryError, SourceUnavailable) as error:
+        logger.warning("Statistics of %s under row filters left out: %s", spec.slug, error.message)
+        return statistics_withheld(spec), FAILED_MAX_AGE_SECONDS
+
+
+def _without_values(column: ColumnSpec) -> ColumnSpec:
+    if column.enum is None and column.min is None and column.max is None:
+        return column
+    return dataclasses.replace(column, enum=None, min=None, max=None)
+
+
+def _published(column: ColumnSpec) -> bool:
+    # Only what describe and the schema publish is recomputed; the rest is left out.
+    return column.visible and not column.protected
+
+
+def _computed(spec: DatasetSpec, row_filters: Mapping[str, str]) -> DatasetSpec:
+    filters = parse_forced(spec, row_filters)
+    ranged = {
+        column.name: column
+        for column in spec.all_columns
+        if _published(column)
+        and column.type in RANGED_TYPES
+        and (column.min is not None or column.max is not None)
+    }
+    metrics = (
+        Metric("count"),
+        *(Metric(function, column) for column in ranged.values() for function in ("min", "max")),
+    )
+    (totals,) = run_aggregate(
+        spec,
+        AggregateQuery(
+            filters=filters, search=None, group_by=(), metrics=metrics, ordering=(), limit=1
+        ),
+    )
+    columns = []
+    for column in spec.all_columns:
+        if not _published(column):
+            columns.append(_without_values(column))
+            continue
+        changes: dict = {"enum": None, "min": None, "max": None}
+        if column.name in ranged:
+            changes["min"] = totals[f"min_{column.name}"]
+            changes["max"] = totals[f"max_{column.name}"]
+        if column.enum is not None:
+            changes["enum"] = _enum(spec, column, filters)
+        columns.append(dataclasses.replace(column, **changes))
+    return dataclasses.replace(spec, row_count=totals["count"], all_columns=tuple(columns))
+
+
+def _enum(spec: DatasetSpec, column: ColumnSpec, filters) -> tuple | None:
+    """The column's published values that occur in the filtered rows, in their published order."""
+    found = run_aggregate(
+        spec,
+        AggregateQuery(
+            filters=filters,
+            search=None,
+            group_by=(GroupKey(column),),
+            metrics=(Metric("count"),),
+            ordering=(Order(column.name),),
+            limit=ENUM_MAX + 1,
+        ),
+    )
+    if len(found) > ENUM_MAX:
+        return None
+    present = {item[column.name] for item in found if item[column.name] is not None}
+    # Never more than the stored enum: a value is published only if the admin's data had it.
+    values = tuple(value for value in column.enum if value in present)
+    return values or None
