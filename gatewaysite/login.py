@@ -53,7 +53,11 @@ def _usages(request: HttpRequest, username: str, *, increment: bool) -> list[dic
 
 def login_wait(request: HttpRequest, username: str) -> int | None:
     """Seconds until this username and address may try again, or None while both may."""
-    spent = [usage for usage in _usages(request, username, increment=False) if usage["count"] >= usage["limit"]]
+    spent = [
+        usage
+        for usage in _usages(request, username, increment=False)
+        if usage["count"] >= usage["limit"]
+    ]
     if not spent:
         return None
     return max(1, max(int(usage["time_left"]) + 1 for usage in spent))

@@ -84,12 +84,12 @@ def schema_build(*, specs: list[DatasetSpec], server_url: str) -> BuiltSchema:
 
 
 def schema_cached(*, specs: list[DatasetSpec], server_url: str) -> BuiltSchema:
-    """The document for these datasets, built once per catalog generation and settings."""
-    key = (
-        tuple(spec.slug for spec in specs),
-        server_url,
-        settings.GATEWAY_SCHEMA_AUTH,
-    )
+    """The document for these datasets, built once per catalog generation and settings.
+
+    Keyed by the specs themselves, statistics included: a key whose row filters give it its own
+    counts and values gets its own document, never one built for another caller.
+    """
+    key = (tuple(specs), server_url, settings.GATEWAY_SCHEMA_AUTH)
     return _built.get(key, lambda: schema_build(specs=specs, server_url=server_url))
 
 

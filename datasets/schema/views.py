@@ -19,7 +19,6 @@ from datasets.schema.build import (
     BuiltSchema,
     blocking_error,
     datasets_select,
-    schema_build,
     schema_cached,
     server_url_for,
 )
@@ -88,12 +87,7 @@ def _built(request: HttpRequest) -> BuiltSchema:
     selected = datasets_select(requested=request.GET.get("datasets"), specs=available)
     specs = _published(selected, caller)
     server_url = server_url_for(request)
-    if all(spec is catalog for spec, catalog in zip(specs, selected, strict=True)):
-        built = schema_cached(specs=specs, server_url=server_url)
-    else:
-        # The cache tells documents apart by their datasets, not by the statistics in them:
-        # a document with statistics of its own is built for its request alone.
-        built = schema_build(specs=specs, server_url=server_url)
+    built = schema_cached(specs=specs, server_url=server_url)
     error = blocking_error(built, specs=specs)
     if error is not None:
         raise error
@@ -101,7 +95,9 @@ def _built(request: HttpRequest) -> BuiltSchema:
 
 
 def _error(error: ApiError) -> HttpResponse:
-    response = error_json(error.status_code, error.code, error.message)
+    response = error_json(
+        error.status_code, error.code, error.message, retry_after=error.retry_after
+    )
     if error.status_code == 401:
         response["WWW-Authenticate"] = 'Bearer realm="api"'
     return response

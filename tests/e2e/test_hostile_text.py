@@ -28,7 +28,7 @@ RUN = f"window.hostileRan=true;fetch('{HOSTILE_PATH}')"
 # An image error handler, a break out of an attribute, a script element and an SVG load
 # handler: whatever context the text lands in, one of them would run. It starts with "<", which
 # sorts after digits, so that it becomes the maximum of a date column.
-PAYLOAD = f"<img src=x onerror=\"{RUN}\">\"'><script>{RUN}</script><svg onload=\"{RUN}\"></svg>"
+PAYLOAD = f'<img src=x onerror="{RUN}">"\'><script>{RUN}</script><svg onload="{RUN}"></svg>'
 # For fields too short for the whole payload (column names, API names).
 SHORT = f"<img src=x onerror={RUN}>"
 
@@ -132,3 +132,25 @@ def test_hostile_text_never_runs_on_any_page(page, expect, admin_user, hostile_c
     # The hostile text was on the admin pages, as text.
     page.goto(f"/admin/datasets/dataset/{upload.pk}/change/")
     expect(page.locator("#columns-group")).to_contain_text(re.compile(r"<img src=x"))
+
+
+def test_a_key_entered_in_swagger_ui_is_not_kept_in_the_browser(page, expect, transactional_db):
+    secret = "gw_swaggerkey_notkeptanywhere0123456789abcdef"
+    page.goto("/swagger/")
+    page.locator("button.authorize").first.click()
+    dialog = page.locator(".modal-ux")
+    dialog.locator("#auth-bearer-value").fill(secret)
+    dialog.get_by_role("button", name="Apply credentials").click()
+    expect(
+        dialog.get_by_role("button", name="Remove authorization")
+    ).to_be_visible()  # the page uses the key
+    dialog.get_by_role("button", name="Close").click()
+    stored = page.evaluate("JSON.stringify(Object.assign({}, localStorage, sessionStorage))")
+    assert secret not in stored
+    # A script on this origin reading storage later finds nothing; a reload has forgotten the key.
+    page.reload()
+    page.locator("button.authorize").first.click()
+    expect(page.locator(".modal-ux #auth-bearer-value")).to_have_value("")
+    expect(
+        page.locator(".modal-ux").get_by_role("button", name="Remove authorization")
+    ).to_have_count(0)

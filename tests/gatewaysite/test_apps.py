@@ -24,7 +24,9 @@ def _environment(data_dir: Path) -> dict[str, str]:
         for k, v in os.environ.items()
         if not k.startswith("GATEWAY_") and k not in ("DATABASE_URL", "REDIS_URL")
     }
-    environment.update(GATEWAY_DATA_DIR=str(data_dir), DJANGO_SETTINGS_MODULE="gatewaysite.settings")
+    environment.update(
+        GATEWAY_DATA_DIR=str(data_dir), DJANGO_SETTINGS_MODULE="gatewaysite.settings"
+    )
     return environment
 
 

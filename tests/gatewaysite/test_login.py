@@ -56,7 +56,10 @@ def test_a_username_is_refused_after_its_failures_even_with_the_right_password(
         assert not signed_in and LIMITED not in page
     signed_in, page = sign_in("ada", PASSWORD, address="198.51.100.99")
     assert not signed_in
-    assert re.search(r"Too many failed sign-ins for this username or from this address: try again in \d+ minutes?\.", page)
+    assert re.search(
+        r"Too many failed sign-ins for this username or from this address: try again in \d+ minutes?\.",
+        page,
+    )
     # Another user, from the same addresses, is not affected.
     assert sign_in("bob", PASSWORD, address="198.51.100.10")[0]
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
+from django.contrib.staticfiles import finders
 from django.http import HttpResponse
 from django.template import engines
 from django.test import RequestFactory
@@ -99,7 +101,9 @@ def test_every_html_page_forbids_inline_script_and_other_hosts(client, admin_cli
         # The policy would block these anyway: the page must not depend on them.
         assert scripts.inline == [], f"inline script on {path}"
         assert scripts.handlers == [], f"event-handler attributes on {path}: {scripts.handlers}"
-        foreign = [src for src in scripts.sources if not src.startswith("/") or src.startswith("//")]
+        foreign = [
+            src for src in scripts.sources if not src.startswith("/") or src.startswith("//")
+        ]
         assert foreign == [], f"scripts from other hosts on {path}"
 
 
@@ -113,11 +117,9 @@ def test_redoc_and_swagger_start_from_local_files_that_render_text_and_keep_no_k
     assert "/static/gateway/redoc-init.js" in redoc
     swagger = client.get("/swagger/", HTTP_ACCEPT="text/html").content.decode()
     assert "/static/gateway/swagger-init.js" in swagger
-    from django.contrib.staticfiles import finders
-
-    redoc_init = open(finders.find("gateway/redoc-init.js")).read()
+    redoc_init = Path(finders.find("gateway/redoc-init.js")).read_text()
     assert "sanitize: true" in redoc_init
-    swagger_init = open(finders.find("gateway/swagger-init.js")).read()
+    swagger_init = Path(finders.find("gateway/swagger-init.js")).read_text()
     assert "persistAuthorization: false" in swagger_init
 
 

@@ -285,7 +285,9 @@ def test_a_dataset_of_150_columns_saves_through_the_admin_change_form(admin_clie
     parser.feed(page.content.decode())
     fields = dict(parser.fields)
     assert len(parser.fields) > 1000, "the form must send more fields than Django's default allows"
-    last = next(name for name, value in parser.fields if value == "measure_149" and name.endswith("-name"))
+    last = next(
+        name for name, value in parser.fields if value == "measure_149" and name.endswith("-name")
+    )
     fields[last.replace("-name", "-description")] = "The last measure."
     fields["_save"] = "Save"
 

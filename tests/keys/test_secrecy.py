@@ -73,6 +73,7 @@ def test_keys_tables_hold_hashes_not_keys(orders):
         "keys_apikey",
         "keys_apikey_datasets",
         "keys_keyrowfilter",
+        "keys_rejectedcalls",
         "keys_usagerecord",
     ]
     with connection.cursor() as cursor:
