@@ -221,6 +221,10 @@ class ApiKeyAdmin(admin.ModelAdmin):
                 effective_rate=key.rate or settings.GATEWAY_DEFAULT_RATE,
                 connect_url=f"{CONNECT_URL}?key={key.key_id}",
                 recent=UsageRecord.objects.filter(key_id=key.key_id)[:20],
+                can_revoke=self.has_change_permission(request, key),
+                # Rotating shows a new working key: it needs the permission to issue one.
+                can_rotate=self.has_change_permission(request, key)
+                and self.has_add_permission(request),
             )
         return super().change_view(request, object_id, form_url, extra)
 

@@ -175,9 +175,17 @@ def api_key_rotate(*, key_id: str) -> IssuedKey:
 DEMO_KEY_NAME = "Demo key (make run)"
 
 
-def api_key_demo() -> IssuedKey:
-    """The demo key of `make run`, for all datasets: rotated on each call so a fresh key is printed."""
+def api_key_demo(*, new_secret: bool = False) -> tuple[ApiKey, str | None]:
+    """The demo key of `make run`, for all datasets, and its raw key when it was just made.
+
+    The key is created once and kept across runs, so a GPT set up with it keeps working; with
+    `new_secret` an existing key is rotated (its old secret stops working) to print a new one.
+    """
     key = ApiKey.objects.filter(name=DEMO_KEY_NAME, revoked=False).order_by("-created").first()
     if key is None:
-        return api_key_issue(name=DEMO_KEY_NAME, owner="manage.py demo", all_datasets=True)
-    return api_key_rotate(key_id=key.key_id)
+        issued = api_key_issue(name=DEMO_KEY_NAME, owner="manage.py demo", all_datasets=True)
+        return issued.key, issued.raw_key
+    if new_secret:
+        issued = api_key_rotate(key_id=key.key_id)
+        return issued.key, issued.raw_key
+    return key, None

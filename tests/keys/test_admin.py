@@ -228,3 +228,13 @@ def test_rotating_needs_the_permission_to_issue_keys(django_user_model, orders, 
     response = issuer.post(f"/admin/keys/apikey/{key.pk}/rotate/")
     assert response.status_code == 200 and RAW_IN_PAGE.search(response.content.decode())
     assert ApiKey.objects.get().secret_hash != key.secret_hash
+
+
+def test_the_key_page_offers_only_the_buttons_the_user_may_press(django_user_model, orders, issue):
+    issue(datasets=["orders"])
+    key = ApiKey.objects.get()
+    page = f"/admin/keys/apikey/{key.pk}/change/"
+    viewer = _staff_with(django_user_model, "view_apikey").get(page).content.decode()
+    assert "/revoke/" not in viewer and "/rotate/" not in viewer
+    editor = _staff_with(django_user_model, "view_apikey", "change_apikey").get(page)
+    assert "/revoke/" in editor.content.decode() and "/rotate/" not in editor.content.decode()

@@ -49,10 +49,12 @@ def test_revoked_key_cannot_be_rotated(orders):
         api_key_rotate(key_id=issued.key_id)
 
 
-def test_demo_key_is_rotated_on_each_run(orders):
-    first = api_key_demo().raw_key
-    second = api_key_demo().raw_key
-    assert first != second
+def test_demo_key_is_kept_across_runs_and_renewed_on_request(orders):
+    key, first = api_key_demo()
+    assert api_key_demo() == (key, None)  # a second run keeps the key working
+    assert bearer(first).get("/api/v1/datasets/").status_code == 200
+    _, second = api_key_demo(new_secret=True)
+    assert second and second != first
     assert ApiKey.objects.count() == 1 and ApiKey.objects.get().all_datasets
     error_of(bearer(first).get("/api/v1/datasets/"), 401, "unauthorized")
     assert bearer(second).get("/api/v1/datasets/").status_code == 200
@@ -68,6 +70,16 @@ def test_demo_command_prints_a_working_key(orders, capsys, settings):
     out = StringIO()
     call_command("demo", "--rows", "50", stdout=out)
     (line,) = [line for line in out.getvalue().splitlines() if "API key:" in line]
-    raw = line.split()[-1]
+    raw = line.split()[2]
     assert Dataset.objects.filter(slug="sales").exists()
+    assert bearer(raw).get("/api/v1/datasets/sales/").status_code == 200
+    # The next run keeps the key and the admin password (and says so).
+    from django.contrib.auth import get_user_model
+
+    password_hash = get_user_model().objects.get(username="admin").password
+    again = StringIO()
+    call_command("demo", "--rows", "50", stdout=again)
+    assert raw not in again.getvalue()
+    assert "Password: unchanged" in again.getvalue() and "(unchanged" in again.getvalue()
+    assert get_user_model().objects.get(username="admin").password == password_hash
     assert bearer(raw).get("/api/v1/datasets/sales/").status_code == 200

@@ -23,8 +23,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--rows", type=int, default=100_000, help="Rows of demo sales (default 100000)."
         )
+        parser.add_argument(
+            "--new-key",
+            action="store_true",
+            help="Give the demo key a new secret and print it (the old one stops working).",
+        )
 
-    def handle(self, *args, rows: int, **options):
+    def handle(self, *args, rows: int, new_key: bool = False, **options):
         if rows < 1:
             raise CommandError("--rows must be at least 1.")
         started = time.monotonic()
@@ -39,30 +44,27 @@ class Command(BaseCommand):
                 f"{time.monotonic() - started:.1f} s.\n"
             )
 
-        password = os.environ.get("GATEWAY_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
-        User = get_user_model()
-        user, _ = User.objects.get_or_create(
-            username="admin", defaults={"is_staff": True, "is_superuser": True}
-        )
-        user.is_staff = user.is_superuser = True
-        user.set_password(password)
-        user.save()
+        password_line = self._admin_password()
 
-        # --- Demo key: one key for all datasets, rotated on each run so a fresh key is printed.
         from keys.services import api_key_demo
 
-        demo_key = api_key_demo().raw_key
-        key_lines: list[str] = [
-            f"  API key:  {demo_key}",
-            f"  Try:      curl -H 'Authorization: Bearer {demo_key}' {BASE_URL}/api/v1/datasets/",
-        ]
-        # --- end of the demo key part.
+        key, raw_key = api_key_demo(new_secret=new_key)
+        if raw_key:
+            key_lines = [
+                f"  API key:  {raw_key}   (shown once: keep it)",
+                f"  Try:      curl -H 'Authorization: Bearer {raw_key}' {BASE_URL}/api/v1/datasets/",
+            ]
+        else:
+            key_lines = [
+                f"  API key:  gw_{key.key_id}_… (unchanged, printed when it was made; "
+                "`make run DEMO=--new-key` or `manage.py demo --new-key` gives it a new secret)",
+            ]
 
         lines = [
             "",
             f"Gateway is starting on {BASE_URL}",
             f"  Admin:    {BASE_URL}/admin/",
-            f"  User:     admin   Password: {password}",
+            password_line,
             f"  Dataset:  {dataset.slug} ({dataset.row_count} rows)  "
             f"{BASE_URL}/api/v1/datasets/{dataset.slug}/",
             f"  Rows:     {BASE_URL}/api/v1/datasets/{dataset.slug}/rows/?limit=5",
@@ -73,3 +75,23 @@ class Command(BaseCommand):
             *key_lines,
         ]
         self.stdout.write("\n".join(lines))
+
+    def _admin_password(self) -> str:
+        """Create the admin user once; its password line (printed only when it was set now)."""
+        User = get_user_model()
+        user, created = User.objects.get_or_create(
+            username="admin", defaults={"is_staff": True, "is_superuser": True}
+        )
+        user.is_staff = user.is_superuser = True
+        password = os.environ.get("GATEWAY_ADMIN_PASSWORD")
+        if password is None and (created or not user.has_usable_password()):
+            password = secrets.token_urlsafe(12)
+        if password is not None:
+            user.set_password(password)
+        user.save()
+        if password is None:
+            return (
+                "  User:     admin   Password: unchanged (printed when it was made; "
+                "`manage.py changepassword admin` sets a new one)"
+            )
+        return f"  User:     admin   Password: {password}"
