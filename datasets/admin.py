@@ -186,6 +186,7 @@ class ColumnInline(admin.TabularInline):
         "sortable",
         "searchable",
         "pii",
+        "aggregation",
         "statistics",
     ]
     readonly_fields = ["physical_name", "statistics"]
@@ -195,10 +196,15 @@ class ColumnInline(admin.TabularInline):
         if column.enum:
             shown = ", ".join(str(value) for value in column.enum[:10])
             more = f" … ({len(column.enum)} values)" if len(column.enum) > 10 else ""
-            return shown + more
-        if column.min_value is not None or column.max_value is not None:
-            return f"{column.min_value} … {column.max_value}"
-        return "-"
+            values = shown + more
+        elif column.min_value is not None or column.max_value is not None:
+            values = f"{column.min_value} … {column.max_value}"
+        else:
+            values = "-"
+        if column.distinct_count is None:
+            return values
+        counts = f"{column.distinct_count} distinct, {column.null_count} empty"
+        return f"{values} ({counts}{', unique' if column.unique else ''})"
 
 
 @admin.register(Dataset)

@@ -10,11 +10,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from datasets.engine.errors import QueryError
-from datasets.engine.execute import run_aggregate, run_row, run_rows
+from datasets.engine.execute import run_groups, run_row, run_rows
 from datasets.engine.parse import parse_aggregate, parse_forced, parse_rows
 from datasets.engine.spec import DatasetSpec
 from datasets.engine.statistics import statistics_for
-from datasets.responses import rows_csv, rows_json
+from datasets.responses import aggregate_json, rows_csv, rows_json
 from datasets.selectors import dataset_spec, dataset_specs
 from datasets.serializers import DatasetListSerializer, DatasetSerializer, DatasetSummarySerializer
 from gatewaysite.errors import ApiError
@@ -130,7 +130,12 @@ class RowListView(DatasetView):
     )
     def get(self, request: Request, slug: str):
         spec = self.dataset(request, slug)
-        query = parse_rows(spec, request.query_params, forced=self.forced(request, spec))
+        query = parse_rows(
+            spec,
+            request.query_params,
+            forced=self.forced(request, spec),
+            published=self.published(request, spec),
+        )
         as_csv = _wants_csv(request)
         page = run_rows(spec, query)
         annotate(request, rows=len(page.rows))
@@ -183,7 +188,27 @@ class AggregateView(DatasetView):
     )
     def get(self, request: Request, slug: str) -> Response:
         spec = self.dataset(request, slug)
-        query = parse_aggregate(spec, request.query_params, forced=self.forced(request, spec))
-        results = run_aggregate(spec, query)
-        annotate(request, rows=len(results))
-        return Response({"results": results})
+        query = parse_aggregate(
+            spec,
+            request.query_params,
+            forced=self.forced(request, spec),
+            published=self.published(request, spec),
+        )
+        groups = run_groups(spec, query)
+        annotate(request, rows=len(groups.results))
+        response = aggregate_json(
+            groups,
+            base=base_url(request),
+            path=request.path,
+            params=request.query_params,
+            limit=query.limit,
+            offset=query.offset,
+            max_chars=settings.GATEWAY_MAX_RESPONSE_CHARS,
+        )
+        if response is None:
+            raise QueryError(
+                "response_too_large",
+                "One group alone is larger than the response limit: ask for fewer metrics or "
+                "group_by keys.",
+            )
+        return response

@@ -152,6 +152,9 @@ class ColumnProfile:
     enum: list | None
     min_value: object
     max_value: object
+    distinct_count: int | None = None
+    null_count: int | None = None
+    unique: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -884,21 +887,19 @@ def _profile(
     for name, _, kind in columns:
         column = quote(name)
         aggregates.append(f"count({column})")
+        # Exact: describe publishes it, and a key candidate must be unique, not nearly.
+        aggregates.append(f"count(DISTINCT {column})")
         if kind in {"integer", "number", "date", "datetime"}:
             aggregates += [f"min({column})", f"max({column})"]
-        if kind == "integer":
-            aggregates.append(f"approx_count_distinct({column})")
     values = list(connection.execute(f"SELECT {', '.join(aggregates)} FROM {TABLE}").fetchone())
     row_count = values.pop(0)
     if row_count == 0:
         raise IngestError("The file has a header but no rows.")
     stats: dict[str, dict] = {}
     for name, _, kind in columns:
-        entry = {"non_null": values.pop(0), "min": None, "max": None, "distinct": None}
+        entry = {"non_null": values.pop(0), "distinct": values.pop(0), "min": None, "max": None}
         if kind in {"integer", "number", "date", "datetime"}:
             entry["min"], entry["max"] = _json_value(values.pop(0)), _json_value(values.pop(0))
-        if kind == "integer":
-            entry["distinct"] = values.pop(0)
         stats[name] = entry
 
     names = [name for name, _, _ in columns]
@@ -916,6 +917,9 @@ def _profile(
                 enum=enum,
                 min_value=stats[name]["min"],
                 max_value=stats[name]["max"],
+                distinct_count=stats[name]["distinct"],
+                null_count=row_count - stats[name]["non_null"],
+                unique=0 < stats[name]["distinct"] == stats[name]["non_null"],
             )
         )
     if key not in names:
@@ -923,7 +927,14 @@ def _profile(
         profiles.insert(
             0,
             ColumnProfile(
-                physical_name=key, type="integer", enum=None, min_value=1, max_value=row_count
+                physical_name=key,
+                type="integer",
+                enum=None,
+                min_value=1,
+                max_value=row_count,
+                distinct_count=row_count,
+                null_count=0,
+                unique=True,
             ),
         )
     return Ingested(columns=tuple(profiles), row_count=row_count, primary_key=key)
@@ -959,7 +970,13 @@ def _primary_key(
     declared: str | None,
     preferred: Sequence[str],
 ) -> str:
-    """Index the declared key, else a previous key or a unique non-null integer column, else row_id."""
+    """Index the declared key, else the previous key or an id-like column when unique and never
+    null, else an added row_id.
+
+    Only a column named like an identifier (id, *_id, *_code, key...) is taken: a measure that
+    happens to be unique (a population, a price) is not a key, and would become a wrong one
+    with the next row.
+    """
     names = [name for name, _, _ in columns]
     kinds = {name: kind for name, _, kind in columns}
     if declared:
@@ -987,23 +1004,17 @@ def _primary_key(
         return name
 
     def rank(name: str) -> tuple[int, int]:
-        api = snake_case(name)
         if name in preferred:
             return (0, names.index(name))
-        if api == "id":
-            return (1, names.index(name))
-        if api.endswith("_id"):
-            return (2, names.index(name))
-        return (3, names.index(name))
+        return (1 + id_like_rank(snake_case(name)), names.index(name))
 
     candidates = [
         name
         for name in names
-        if (kinds[name] == "integer" or (name in preferred and kinds[name] == "string"))
+        if kinds[name] in {"integer", "string"}
+        and (name in preferred or id_like_rank(snake_case(name)) < len(ID_LIKE))
         and stats[name]["non_null"] == row_count
-        # approx_count_distinct is within a few percent: a column far from unique is skipped
-        # without paying for a failed index build.
-        and (stats[name]["distinct"] is None or stats[name]["distinct"] >= row_count * 0.9)
+        and stats[name]["distinct"] == row_count
     ]
     for name in sorted(candidates, key=rank):
         if _index(connection, name):
@@ -1020,6 +1031,24 @@ def _primary_key(
     if not _index(connection, added):  # pragma: no cover - rowid is unique by construction
         raise IngestError("Could not index the added row number.")
     return added
+
+
+# Names of an identifier, best first: id, then customer_id, then key or code, then country_code.
+ID_LIKE = (
+    ("id",),
+    ("_id",),
+    ("key", "code", "uuid", "guid"),
+    ("_key", "_code", "_uuid", "_guid"),
+)
+
+
+def id_like_rank(api_name: str) -> int:
+    """How much an API name looks like an identifier: 0 best, len(ID_LIKE) when it does not."""
+    for rank, forms in enumerate(ID_LIKE):
+        for form in forms:
+            if api_name == form or (form.startswith("_") and api_name.endswith(form)):
+                return rank
+    return len(ID_LIKE)
 
 
 def _resolve(declared: str, names: list[str]) -> str:

@@ -9,6 +9,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.utils import timezone
 
+from datasets import measures
 from datasets.encryption import decrypt, encrypt
 from gatewaysite.generations import TrackedQuerySet
 
@@ -162,6 +163,18 @@ class Column(models.Model):
     )
     min_value = models.JSONField(null=True, blank=True, editable=False)
     max_value = models.JSONField(null=True, blank=True, editable=False)
+    aggregation = models.CharField(
+        max_length=7,
+        choices=measures.CHOICES,
+        default=measures.NONE,
+        help_text="The statistic examples use: sum for additive measures (revenue, units), "
+        "average for rates, prices and temperatures.",
+    )
+    distinct_count = models.BigIntegerField(null=True, blank=True, editable=False)
+    null_count = models.BigIntegerField(null=True, blank=True, editable=False)
+    unique = models.BooleanField(
+        null=True, blank=True, editable=False, help_text="No value occurs twice (nulls aside)."
+    )
 
     objects = TrackedQuerySet.as_manager()
 

@@ -1,4 +1,4 @@
-"""Response bodies of the rows endpoint: JSON cut to the size ChatGPT accepts, and streamed CSV."""
+"""Response bodies of rows and aggregates: JSON cut to the size ChatGPT accepts, and streamed CSV."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 from django.http import HttpResponse, StreamingHttpResponse
 
-from datasets.engine.execute import Page
+from datasets.engine.execute import Groups, Page
 
 
 def _dumps(value) -> str:
@@ -55,13 +55,7 @@ def rows_json(
         )
         + 8
     )
-    budget = max_chars - envelope
-    kept, used = 0, 0
-    for text in encoded:
-        if used + len(text) + 1 > budget:
-            break
-        used += len(text) + 1
-        kept += 1
+    kept = _fitting(encoded, max_chars - envelope)
     truncated = kept < len(encoded)
     if truncated and kept == 0:
         return None
@@ -70,6 +64,44 @@ def rows_json(
     head = _dumps(
         {"count": page.count, "next": next_url, "previous": previous, "truncated": truncated}
     )
+    body = head[:-1] + ',"results":[' + ",".join(encoded[:kept]) + "]}"
+    return HttpResponse(body, content_type="application/json")
+
+
+def _fitting(encoded: list[str], budget: int) -> int:
+    """How many of the encoded items fit in `budget` characters, comma-separated."""
+    kept, used = 0, 0
+    for text in encoded:
+        if used + len(text) + 1 > budget:
+            break
+        used += len(text) + 1
+        kept += 1
+    return kept
+
+
+def aggregate_json(
+    groups: Groups, *, base: str, path: str, params, limit: int, offset: int, max_chars: int
+) -> HttpResponse | None:
+    """Groups as JSON under `max_chars`: `count` of all groups, `next` when limit or size cut them.
+
+    `truncated` says the size limit cut them (`next` continues exactly there); None if one group
+    alone is too large.
+    """
+    encoded = [_dumps(group) for group in groups.results]
+    longest_next = page_url(base, path, params, limit=limit, offset=offset + len(encoded))
+    envelope = (
+        len(
+            _dumps({"count": groups.count, "next": longest_next, "truncated": False, "results": []})
+        )
+        + 8
+    )
+    kept = _fitting(encoded, max_chars - envelope)
+    truncated = kept < len(encoded)
+    if truncated and kept == 0:
+        return None
+    end = offset + kept
+    next_url = page_url(base, path, params, limit=limit, offset=end) if end < groups.count else None
+    head = _dumps({"count": groups.count, "next": next_url, "truncated": truncated})
     body = head[:-1] + ',"results":[' + ",".join(encoded[:kept]) + "]}"
     return HttpResponse(body, content_type="application/json")
 

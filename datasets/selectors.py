@@ -44,6 +44,10 @@ def column_spec(column: Column) -> ColumnSpec:
         enum=tuple(column.enum) if column.enum is not None else None,
         min=column.min_value,
         max=column.max_value,
+        aggregation=column.aggregation,
+        distinct_count=column.distinct_count,
+        null_count=column.null_count,
+        unique=column.unique,
     )
 
 

@@ -25,6 +25,19 @@ class ColumnSerializer(serializers.Serializer):
     enum = serializers.ListField(child=ValueField(), allow_null=True)
     min = ValueField(allow_null=True)
     max = ValueField(allow_null=True)
+    distinct_count = serializers.IntegerField(
+        allow_null=True, help_text="Distinct values (nulls aside)."
+    )
+    null_count = serializers.IntegerField(allow_null=True, help_text="Rows without a value.")
+    unique = serializers.BooleanField(
+        allow_null=True,
+        help_text="No value occurs twice: the column identifies a row (an e-mail, an order id).",
+    )
+    aggregation = serializers.ChoiceField(
+        choices=["sum", "average", "none"],
+        help_text="The statistic that fits the column: sum (revenue, units), average (prices, "
+        "rates, temperatures) or none.",
+    )
 
     def to_representation(self, column: ColumnSpec) -> dict:
         ranged = column.type in ("integer", "number", "date", "datetime") and not column.protected
@@ -36,6 +49,10 @@ class ColumnSerializer(serializers.Serializer):
             "enum": list(column.enum) if column.enum is not None and not column.protected else None,
             "min": column.min if ranged else None,
             "max": column.max if ranged else None,
+            "distinct_count": column.distinct_count,
+            "null_count": column.null_count,
+            "unique": column.unique,
+            "aggregation": column.aggregation,
         }
 
 

@@ -33,6 +33,7 @@ from datasets.ingest import (
     ingest_file,
     refusal,
 )
+from datasets.measures import aggregation_default
 from datasets.models import SLUG_PATTERN, Column, Dataset, DatasetImport
 from datasets.naming import api_names
 from datasets.staging import StagingArea
@@ -295,6 +296,11 @@ def _save(
                     physical_name=profile.physical_name,
                     name=names[profile.physical_name],
                     searchable=profile.type == Column.Type.STRING,
+                    aggregation=aggregation_default(
+                        names[profile.physical_name],
+                        profile.type,
+                        primary_key=profile.physical_name == ingested.primary_key,
+                    ),
                 )
                 created.append(column)
             else:
@@ -302,6 +308,8 @@ def _save(
                 if column.type != profile.type:
                     # Search is a substring match: only meaningful on a column that is text.
                     column.searchable = column.searchable and profile.type == Column.Type.STRING
+                    # The admin's choice was for the old type: a text column has no sum.
+                    column.aggregation = aggregation_default(column.name, profile.type)
             column.position = position
             column.type = profile.type
             if profile.physical_name in modes:
@@ -311,9 +319,25 @@ def _save(
             column.enum = None if protected else profile.enum
             column.min_value = None if protected else profile.min_value
             column.max_value = None if protected else profile.max_value
+            # Counts tell nothing of the values: kept for masked and hashed columns too.
+            column.distinct_count = profile.distinct_count
+            column.null_count = profile.null_count
+            column.unique = profile.unique
         Column.objects.bulk_update(
             updated,
-            ["position", "type", "searchable", "pii", "enum", "min_value", "max_value"],
+            [
+                "position",
+                "type",
+                "searchable",
+                "pii",
+                "enum",
+                "min_value",
+                "max_value",
+                "distinct_count",
+                "null_count",
+                "unique",
+                "aggregation",
+            ],
         )
         Column.objects.bulk_create(created)
     return dataset

@@ -579,7 +579,10 @@ def dataset_statistics_refresh(*, dataset: Dataset) -> Dataset:
     columns = list(dataset.columns.order_by("position"))
     _fill_statistics(dataset.source, dataset, columns)
     with transaction.atomic():
-        Column.objects.bulk_update(columns, ["enum", "min_value", "max_value"])
+        Column.objects.bulk_update(
+            columns,
+            ["enum", "min_value", "max_value", "distinct_count", "null_count", "unique"],
+        )
         dataset.save(update_fields=["row_count", "updated"])
     return dataset
 
@@ -775,12 +778,15 @@ def _check_timeout(timeout: int) -> None:
 
 
 def _fill_statistics(source: Source, dataset: Dataset, columns: list[Column]) -> None:
-    """Set dataset.row_count and each column's enum, min and max (not saved).
+    """Set dataset.row_count and each column's enum, min, max, distinct and null counts (not
+    saved), and a new column's aggregation.
 
     Best effort, bounded by the statement timeout: a statistic whose query fails or times out is
-    left empty rather than failing the registration. PII columns never get any: their values
-    would be published in the schema.
+    left empty rather than failing the registration. PII columns never get values (they would
+    be published in the schema); masked and hashed ones get their counts, which show none.
     """
+    from datasets.measures import aggregation_default
+
     target = sa.table(dataset.table, schema=dataset.schema_name or None)
     pk_name = dataset.primary_key
     with _source_connection(source) as connection:
@@ -788,8 +794,16 @@ def _fill_statistics(source: Source, dataset: Dataset, columns: list[Column]) ->
             connection, source, sa.select(sa.func.count()).select_from(target)
         )
         ranged = []
+        counted = []
         for column in columns:
+            if column._state.adding:  # registration: the admin's choice is kept on refresh
+                column.aggregation = aggregation_default(
+                    column.name, column.type, primary_key=column.name == pk_name
+                )
             column.enum = column.min_value = column.max_value = None
+            column.distinct_count = column.null_count = column.unique = None
+            if column.exposed and column.pii != "hide":
+                counted.append(column)
             if not column.exposed or column.pii != "none":
                 continue
             if column.type in RANGE_TYPES:
@@ -807,6 +821,20 @@ def _fill_statistics(source: Source, dataset: Dataset, columns: list[Column]) ->
                 for index, column in enumerate(ranged):
                     column.min_value = _json_value(row[2 * index], column.type)
                     column.max_value = _json_value(row[2 * index + 1], column.type)
+        if counted and dataset.row_count is not None:
+            expressions = []
+            for column in counted:
+                physical = sa.column(column.physical_name)
+                expressions += [sa.func.count(physical), sa.func.count(sa.distinct(physical))]
+            row = _statistic(
+                connection, source, sa.select(*expressions).select_from(target), scalar=False
+            )
+            if row is not None:
+                for index, column in enumerate(counted):
+                    present, distinct = int(row[2 * index]), int(row[2 * index + 1])
+                    column.distinct_count = distinct
+                    column.null_count = max(dataset.row_count - present, 0)
+                    column.unique = 0 < distinct == present
 
 
 def _enum(connection: Connection, source: Source, target: sa.TableClause, column: Column):

@@ -70,6 +70,20 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def env_origins(name: str, default: list[str]) -> list[str]:
+    """A comma-separated list of web origins (scheme://host[:port], no path)."""
+    origins = []
+    for item in env_list(name, default):
+        parts = urlsplit(item)
+        if parts.scheme not in ("https", "http") or not parts.hostname or parts.path.strip("/"):
+            raise ImproperlyConfigured(
+                f"{name} has {item!r}, which is not a web origin: use a form such as "
+                "https://chatgpt.com (scheme and host, no path)."
+            )
+        origins.append(f"{parts.scheme}://{parts.netloc}".lower())
+    return origins
+
+
 def env_rate(name: str, default: str) -> str:
     """A django-ratelimit rate such as 60/m."""
     value = _raw(name) or default

@@ -13,6 +13,7 @@ from gatewaysite.env import (
     env_choice,
     env_int,
     env_list,
+    env_origins,
     env_rate,
     env_str,
     env_url,
@@ -67,6 +68,12 @@ GATEWAY_UPLOAD_MAX_MB = env_int("GATEWAY_UPLOAD_MAX_MB", 1024, minimum=1)
 GATEWAY_LOGIN_RATE = env_rate("GATEWAY_LOGIN_RATE", "10/15m")
 # Requests with a rejected API key allowed per client address (keys/ratelimit.py).
 GATEWAY_FAILED_AUTH_RATE = env_rate("GATEWAY_FAILED_AUTH_RATE", "30/m")
+# Web origins allowed to call /mcp from a browser (ChatGPT's and Claude's by default); any other
+# Origin header is refused with 403 (DNS rebinding, a page calling the endpoint with a user's key).
+GATEWAY_ALLOWED_ORIGINS = env_origins(
+    "GATEWAY_ALLOWED_ORIGINS",
+    ["https://chatgpt.com", "https://chat.openai.com", "https://claude.ai"],
+)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -83,6 +90,7 @@ INSTALLED_APPS = [
     "gatewaysite.apps.GatewaySiteConfig",
     "datasets",
     "keys",
+    "access",
 ]
 
 MIDDLEWARE = [

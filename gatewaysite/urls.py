@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from access.mcp import mcp_endpoint
 from gatewaysite.health import healthz
 from gatewaysite.login import LimitedAuthenticationForm
 
@@ -18,6 +19,7 @@ handler500 = "gatewaysite.errors.handler500"
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/v1/", include("datasets.urls")),
+    path("mcp", mcp_endpoint, name="mcp"),
     path("", include("datasets.schema.urls")),
     path("admin/", admin.site.urls),
 ]

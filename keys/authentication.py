@@ -18,6 +18,10 @@ MALFORMED = (
     "The API key is malformed: a Gateway key looks like gw_<key id>_<secret>, as shown once "
     "when it was issued. Send it as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'."
 )
+NO_BEARER = (
+    "The Authorization header holds a key without its scheme: send it as "
+    "'Authorization: Bearer <key>' (or as 'X-API-Key: <key>')."
+)
 # What a request's key turned out to be, kept on the Django request as `gateway_auth`: usage
 # records the calls of a valid key one by one and only counts the others, per reason.
 VALID = "valid"
@@ -53,6 +57,9 @@ def presented_key(request) -> str | None:
         if not bearer:
             raise KeyRejected(MALFORMED, reason="malformed")
     api_key = request.META.get("HTTP_X_API_KEY", "").strip() or None
+    if bearer is None and api_key is None and header.startswith("gw_"):
+        # A key pasted as the whole header value: the common slip of a hand-made client.
+        raise KeyRejected(NO_BEARER, reason="malformed")
     if bearer is not None and api_key is not None and bearer != api_key:
         raise KeyRejected(
             "Two different API keys were sent (Authorization and X-API-Key): send one.",

@@ -148,6 +148,8 @@ class UsageRecord(models.Model):
     status = models.PositiveSmallIntegerField()
     duration_ms = models.FloatField()
     rows = models.PositiveIntegerField(null=True, blank=True)
+    # The `code` of the error body of a failed call (unknown_column, rate_limited, ...).
+    error_code = models.CharField(max_length=40, blank=True, default="")
 
     class Meta:
         ordering = ["-time"]

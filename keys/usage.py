@@ -86,7 +86,24 @@ def _from_path(path: str) -> tuple[str, str]:
     return "", ""
 
 
-def _record(request, status: int, started: float, duration_ms: float) -> list:
+def error_code(response) -> str:
+    """The `code` of a failed call's error body ("" for a success or a body without one)."""
+    if response.status_code < 400:
+        return ""
+    body = getattr(response, "data", None)  # a DRF response: its data, before rendering
+    if body is None and not getattr(response, "streaming", False):
+        if "json" not in response.get("Content-Type", ""):
+            return ""
+        try:
+            body = json.loads(response.content)
+        except ValueError:
+            return ""
+    error = body.get("error") if isinstance(body, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    return code[:40] if isinstance(code, str) else ""
+
+
+def _record(request, response, started: float, duration_ms: float) -> list:
     note = getattr(request, "gateway_usage", None) or {}
     dataset, operation = _from_path(request.path)
     rows = note.get("rows")
@@ -95,9 +112,10 @@ def _record(request, status: int, started: float, duration_ms: float) -> list:
         getattr(request, "gateway_key_id", "") or "",
         (note.get("dataset") or dataset)[:40],
         (note.get("operation") or operation)[:20],
-        status,
+        response.status_code,
         round(duration_ms, 3),
         rows if isinstance(rows, int) and rows >= 0 else None,
+        error_code(response),
     ]
 
 
@@ -237,8 +255,10 @@ def _write(entries: list[list]) -> None:
             status=status,
             duration_ms=duration_ms,
             rows=rows,
+            error_code=code[0] if code else "",
         )
-        for started, key_id, dataset, operation, status, duration_ms, rows in entries
+        # Entries buffered by an older process have no error code.
+        for started, key_id, dataset, operation, status, duration_ms, rows, *code in entries
     ]
     UsageRecord.objects.bulk_create(records, batch_size=500)
     last_used: dict[str, datetime] = {}
@@ -315,7 +335,7 @@ class UsageMiddleware:
         try:
             reason = _rejection(request)
             if reason is None:
-                record(_record(request, response.status_code, started, duration_ms))
+                record(_record(request, response, started, duration_ms))
             else:
                 rejected_count(reason)
         except Exception:

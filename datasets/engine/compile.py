@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import operator
-
 import sqlalchemy as sa
 
+from datasets.engine.grammar import METRICS_BY_NAME, OPERATORS, Operand
 from datasets.engine.query import AggregateQuery, Filter, GroupKey, Metric, RowsQuery
 from datasets.engine.spec import ColumnSpec, DatasetSpec
 
@@ -176,35 +175,15 @@ def _expr(table: sa.TableClause, column: ColumnSpec):
     return table.c[column.physical]
 
 
-_COMPARISONS = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le}
-
-
 def _condition(dialect: Dialect, table: sa.TableClause, item: Filter):
     expr = _expr(table, item.column)
-    op, value = item.op, item.value
-    if item.column.type == "datetime" and op in ("eq", "ne", "in", *_COMPARISONS):
-        expr, values = dialect.comparable(expr, value if op == "in" else (value,))
-        value = values if op == "in" else values[0]
-    if op == "eq":
-        return expr == value
-    if op == "ne":
-        # "not equal" keeps rows where the value is missing, as a person reading "not EU" expects.
-        return sa.or_(expr != value, expr.is_(None))
-    if op in _COMPARISONS:
-        return _COMPARISONS[op](expr, value)
-    if op == "in":
-        return dialect.in_(expr, value)
-    if op == "contains":
-        return dialect.contains(expr, value)
-    if op == "icontains":
-        return expr.icontains(value, autoescape=True)
-    if op == "startswith":
-        return dialect.startswith(expr, value)
-    if op == "isnull":
-        return expr.is_(None) if value else expr.is_not(None)
-    if op in ("year", "quarter", "month"):
-        return dialect.date_part(expr, op) == value
-    raise AssertionError(f"unknown operator {op}")
+    record = OPERATORS[item.op]
+    value = item.value
+    if item.column.type == "datetime" and record.operand in (Operand.VALUE, Operand.VALUES):
+        listed = record.operand == Operand.VALUES
+        expr, values = dialect.comparable(expr, value if listed else (value,))
+        value = values if listed else values[0]
+    return record.sql(dialect, expr, value)
 
 
 def _where(
@@ -270,14 +249,10 @@ def _group_expr(dialect: Dialect, table: sa.TableClause, key: GroupKey):
 
 
 def _metric_expr(table: sa.TableClause, metric: Metric):
-    if metric.function == "count":
+    record = METRICS_BY_NAME[metric.function]
+    if record.sql is None:
         return sa.func.count()
-    expr = _expr(table, metric.column)
-    if metric.function == "count_distinct":
-        return sa.func.count(sa.distinct(expr))
-    if metric.function == "avg":
-        return sa.func.avg(sa.cast(expr, sa.Float) if metric.column.type == "integer" else expr)
-    return getattr(sa.func, metric.function)(expr)
+    return record.sql(_expr(table, metric.column), metric.column)
 
 
 # Groups an aggregate grouped by a hashed column may have: they are ordered after the query.
@@ -287,6 +262,25 @@ MAX_HASHED_GROUPS = 100_000
 def hashed_groups(query: AggregateQuery) -> bool:
     """Is the query grouped by a hashed column (its order and limit then applied to digests)?"""
     return any(key.column.pii == "hash" for key in query.group_by)
+
+
+def compile_group_count(spec: DatasetSpec, query: AggregateQuery) -> sa.Select:
+    """SELECT the number of groups the aggregate produces (1 without group_by)."""
+    dialect = DIALECTS[spec.backend]
+    table = table_of(spec)
+    if not query.group_by:
+        return sa.select(sa.literal(1))
+    groups = [
+        _group_expr(dialect, table, key).label(f"g{i}") for i, key in enumerate(query.group_by)
+    ]
+    inner = (
+        sa.select(*groups)
+        .select_from(table)
+        .where(*_where(dialect, spec, table, query.filters, query.search))
+        .group_by(*(sa.literal_column(str(position)) for position in range(1, len(groups) + 1)))
+        .subquery("groups")
+    )
+    return sa.select(sa.func.count()).select_from(inner)
 
 
 def compile_aggregate(spec: DatasetSpec, query: AggregateQuery) -> sa.Select:
@@ -317,4 +311,8 @@ def compile_aggregate(spec: DatasetSpec, query: AggregateQuery) -> sa.Select:
     # A metric is ordered by its expression, not its alias: MariaDB refuses an alias of an
     # aggregate inside another expression (the CASE that puts NULLs last), error 1247.
     order_exprs.update({metric.key: _metric_expr(table, metric) for metric in query.metrics})
-    return statement.order_by(*_ordering(dialect, order_exprs, query.ordering)).limit(query.limit)
+    return (
+        statement.order_by(*_ordering(dialect, order_exprs, query.ordering))
+        .limit(query.limit)
+        .offset(query.offset)
+    )

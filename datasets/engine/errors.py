@@ -48,3 +48,32 @@ def suggest(name: str, choices: Iterable[str], *, what: str) -> str:
     hint = f" Did you mean '{close[0]}'?" if close else ""
     listed = ", ".join(choices) if choices else "none"
     return f"{hint} Valid {what}: {listed}."
+
+
+def closest_value(raw: str, choices: Iterable) -> str | None:
+    """The published value closest to `raw`, ignoring case ('Rain' -> 'rain'), or None."""
+    texts = [value_text(choice) for choice in choices]
+    lowered = {text.lower(): text for text in texts}
+    if raw.lower() in lowered:
+        return lowered[raw.lower()]
+    close = difflib.get_close_matches(raw.lower(), list(lowered), n=1, cutoff=0.5)
+    return lowered[close[0]] if close else None
+
+
+def invalid_choice(name: str, raw: str, choices: Iterable) -> QueryError:
+    """A 400 for a value outside a column's published values: the closest one and all of them."""
+    choices = list(choices)
+    close = closest_value(raw, choices)
+    hint = f" Did you mean '{close}'?" if close is not None else ""
+    listed = ", ".join(value_text(choice) for choice in choices)
+    return QueryError(
+        "invalid_value",
+        f"'{shown(raw)}' is not a value of {name}.{hint} Valid values: {listed}.",
+    )
+
+
+def value_text(value) -> str:
+    """A published value as a query would write it (true, not True)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -22,6 +22,7 @@ from datasets.engine.compile import (
     MAX_HASHED_GROUPS,
     compile_aggregate,
     compile_count,
+    compile_group_count,
     compile_row,
     compile_rows,
     hashed_groups,
@@ -359,4 +360,24 @@ def run_aggregate(spec: DatasetSpec, query: AggregateQuery) -> list[dict]:
     orders = [(order.key, order.descending) for order in query.ordering]
     ordered = {key for key, _ in orders}
     orders += [(key.key, False) for key in query.group_by if key.key not in ordered]
-    return _ordered(_records(columns, rows), orders)[: query.limit]
+    return _ordered(_records(columns, rows), orders)[query.offset : query.offset + query.limit]
+
+
+@dataclass(frozen=True)
+class Groups:
+    """A page of aggregate groups and the number of groups the query produces in all."""
+
+    count: int
+    results: list[dict]
+
+
+def run_groups(spec: DatasetSpec, query: AggregateQuery) -> Groups:
+    """Grouped metrics with the number of groups in all, both computed by the database."""
+    results = run_aggregate(spec, query)
+    if not query.group_by:
+        count = 1
+    elif len(results) < query.limit and (results or query.offset == 0):
+        count = query.offset + len(results)  # the last page: the count is known
+    else:
+        count = int(fetch(spec, compile_group_count(spec, query))[0][0])
+    return Groups(count=count, results=results)

@@ -6,17 +6,17 @@ import datetime as dt
 from collections.abc import Mapping
 
 from datasets.engine import grammar
-from datasets.engine.errors import QueryError, shown, suggest
+from datasets.engine.errors import QueryError, invalid_choice, shown, suggest, value_text
 from datasets.engine.query import AggregateQuery, Filter, GroupKey, Metric, Order, RowsQuery
 from datasets.engine.spec import ColumnSpec, DatasetSpec
-from datasets.engine.values import is_date_only, parse_bool, parse_int_in, parse_value
+from datasets.engine.values import is_date_only, parse_int_in, parse_operand, parse_value
 
 ROWS_PARAMS = ("limit", "offset", "fields", "ordering", "search", "format")
-AGGREGATE_PARAMS = ("group_by", "metrics", "ordering", "limit", "search", "format")
-MAX_IN_VALUES = 100
-MAX_GROUP_KEYS = 6
-MAX_METRICS = 12
-_DATE_PART_RANGE = {"year": (1, 9999), "quarter": (1, 4), "month": (1, 12)}
+AGGREGATE_PARAMS = ("group_by", "metrics", "ordering", "limit", "offset", "search", "format")
+# The caps, under the names callers already import.
+MAX_IN_VALUES = grammar.MAX_IN_VALUES
+MAX_GROUP_KEYS = grammar.MAX_GROUP_KEYS
+MAX_METRICS = grammar.MAX_METRICS
 
 
 def _items(params: Mapping) -> list[tuple[str, str]]:
@@ -55,21 +55,24 @@ def _csv(raw: str | None) -> list[str]:
 # Filters
 
 
-def _parse_filter(spec: DatasetSpec, name: str, raw: str) -> Filter | tuple[Filter, Filter]:
+def _forms(column: ColumnSpec) -> str:
+    return ", ".join(grammar.OPERATORS[name].parameter(column.name) for name in column.operators)
+
+
+def _parse_filter(
+    spec: DatasetSpec, name: str, raw: str, published: DatasetSpec | None
+) -> Filter | tuple[Filter, Filter]:
     column_name, _, op = name.partition("__")
     op = op or "eq"
     column = _column(spec, column_name, role="filter")
-    if op not in grammar.ALL_OPERATORS:
+    record = grammar.OPERATORS.get(op)
+    if record is None:
         raise QueryError(
             "unknown_operator",
             f"Unknown operator '{shown(op)}' in '{shown(name)}'."
             + suggest(
                 op,
-                [
-                    o
-                    for o in column.operators or grammar.OPERATORS_BY_TYPE[column.type]
-                    if o != "eq"
-                ],
+                [o for o in column.operators or grammar.column_operators(column) if o != "eq"],
                 what=f"operators for {column.name}",
             ),
         )
@@ -85,32 +88,15 @@ def _parse_filter(spec: DatasetSpec, name: str, raw: str) -> Filter | tuple[Filt
             f"{column.name} cannot be filtered on. Filterable columns: {', '.join(filterable) or 'none'}.",
         )
     if op not in column.operators:
-        allowed = ", ".join(
-            f"{column.name}__{o}" if o != "eq" else column.name for o in column.operators
-        )
         raise QueryError(
             "operator_not_allowed",
-            f"'{op}' does not apply to {column.name} ({column.type}). Valid forms: {allowed}.",
+            f"'{op}' does not apply to {column.name} ({column.type}). Valid forms: {_forms(column)}.",
         )
-    if op == "isnull":
-        return Filter(column, op, parse_bool(raw, name=name))
-    if op in grammar.DATE_PARTS:
-        low, high = _DATE_PART_RANGE[op]
-        return Filter(column, op, parse_int_in(raw, name=name, low=low, high=high))
-    if op == "in":
-        parts = raw.split(",")
-        if not raw or len(parts) > MAX_IN_VALUES:
-            raise QueryError(
-                "invalid_value", f"{name} takes 1 to {MAX_IN_VALUES} comma-separated values."
-            )
-        return Filter(
-            column, op, tuple(parse_value(part, column.type, name=name) for part in parts)
-        )
-    if op in ("contains", "icontains", "startswith"):
-        if raw == "":
-            raise QueryError("invalid_value", f"{name} needs a non-empty value.")
-        return Filter(column, op, parse_value(raw, "string", name=name))
-    value = parse_value(raw, column.type, name=name)
+    shown_column = _published_column(spec, published, column)
+    low_high = grammar.part_range(record, shown_column) if record.range else None
+    value = parse_operand(record, column, raw, name=name, low_high=low_high)
+    if shown_column is not None and record.enum:
+        _check_published(shown_column, value, raw, name=name)
     if column.type == "datetime" and op in ("eq", "lte", "gt") and is_date_only(raw):
         # A bare date on a datetime column means the whole day: `lte=2024-06-30` includes June 30.
         next_day = value + dt.timedelta(days=1)
@@ -120,8 +106,32 @@ def _parse_filter(spec: DatasetSpec, name: str, raw: str) -> Filter | tuple[Filt
     return Filter(column, op, value)
 
 
+def _published_column(
+    spec: DatasetSpec, published: DatasetSpec | None, column: ColumnSpec
+) -> ColumnSpec | None:
+    """The column as the caller is shown it, when its published values are complete."""
+    if published is None or not spec.values_complete:
+        return None
+    return published.column(column.name)
+
+
+def _check_published(column: ColumnSpec, value, raw: str, *, name: str) -> None:
+    """A value outside the column's published values is an error naming them, never 0 rows."""
+    if column.enum is None or column.type == "datetime":
+        return
+    allowed = {value_text(item) for item in column.enum if item is not None}
+    values, texts = (value, raw.split(",")) if isinstance(value, tuple) else ((value,), [raw])
+    for item, text in zip(values, texts, strict=True):
+        if value_text(item) not in allowed:
+            raise invalid_choice(name, text, [item for item in column.enum if item is not None])
+
+
 def _filters(
-    spec: DatasetSpec, params: Mapping, reserved: tuple[str, ...], forced: Mapping[str, str]
+    spec: DatasetSpec,
+    params: Mapping,
+    reserved: tuple[str, ...],
+    forced: Mapping[str, str],
+    published: DatasetSpec | None,
 ) -> tuple[Filter, ...]:
     filters = []
     for name, raw in _items(params):
@@ -134,7 +144,7 @@ def _filters(
                 f"Unknown parameter '{shown(name)}'."
                 + suggest(name, valid, what="parameters (and filters column__operator)"),
             )
-        parsed = _parse_filter(spec, name, raw)
+        parsed = _parse_filter(spec, name, raw, published)
         filters.extend(parsed if isinstance(parsed, tuple) else (parsed,))
     return (*filters, *parse_forced(spec, forced))
 
@@ -179,7 +189,7 @@ def _offset(params: Mapping) -> int:
     if raw is None:
         return 0
     try:
-        return parse_int_in(raw, name="offset", low=0, high=2**62)
+        return parse_int_in(raw, name="offset", low=0, high=grammar.MAX_OFFSET)
     except QueryError as error:
         raise QueryError("invalid_offset", error.message) from None
 
@@ -214,14 +224,22 @@ def _row_ordering(spec: DatasetSpec, raw: str | None) -> tuple[Order, ...]:
 
 
 def parse_rows(
-    spec: DatasetSpec, params: Mapping, *, forced: Mapping[str, str] | None = None
+    spec: DatasetSpec,
+    params: Mapping,
+    *,
+    forced: Mapping[str, str] | None = None,
+    published: DatasetSpec | None = None,
 ) -> RowsQuery:
-    """The rows query of `params` (a QueryDict or dict), with the key's forced row filters."""
+    """The rows query of `params` (a QueryDict or dict), with the key's forced row filters.
+
+    `published` is the dataset as the caller is shown it (DatasetView.published): values are
+    checked against its enums and years, so that a value no row has is an error, not 0 rows.
+    """
     # `fields=,` names no column: all of them, rather than a SELECT of nothing.
     names = _csv(_last(params, "fields"))
     fields = tuple(_column(spec, name, role="fields") for name in names) if names else spec.columns
     return RowsQuery(
-        filters=_filters(spec, params, ROWS_PARAMS, forced or {}),
+        filters=_filters(spec, params, ROWS_PARAMS, forced or {}, published),
         search=_search(spec, params),
         ordering=_row_ordering(spec, _last(params, "ordering")),
         fields=tuple(dict.fromkeys(fields)),
@@ -250,75 +268,87 @@ def parse_key_value(spec: DatasetSpec, raw: str):
 
 def _group_key(spec: DatasetSpec, name: str) -> GroupKey:
     column_name, _, bucket = name.partition("__")
-    column = _column(spec, column_name, role="group_by")
-    if column.pii == "mask":
-        # Masked values collide (many addresses read j***@example.com): groups would look merged.
+    column = spec.column(column_name)
+    if column is None or column.pii == "mask":
+        if column is not None:
+            # Masked values collide (many addresses read j***@example.com): groups would look merged.
+            message = (
+                f"{column.name} is masked personal data: it cannot be grouped by. Count its "
+                f"distinct values with metrics=count_distinct:{column.name}."
+            )
+            raise QueryError("pii_protected", message)
         raise QueryError(
-            "pii_protected",
-            f"{column.name} is masked personal data: it cannot be grouped by. Count its distinct values with metrics=count_distinct:{column.name}.",
+            "unknown_column",
+            f"Unknown group_by key '{shown(name)}'."
+            + suggest(
+                name, grammar.group_keys(spec), what="group_by keys (columns and date buckets)"
+            ),
         )
     if bucket:
-        if bucket not in grammar.BUCKETS:
+        if bucket not in grammar.BUCKETS_BY_NAME:
             raise QueryError(
                 "invalid_bucket",
                 f"Unknown date bucket '{shown(bucket)}' in '{shown(name)}'."
                 + suggest(bucket, grammar.BUCKETS, what="buckets"),
             )
-        if column.type not in ("date", "datetime"):
+        if column.type not in grammar.DATED:
+            dated = [key for key in grammar.group_keys(spec) if "__" in key]
             raise QueryError(
                 "invalid_bucket",
-                f"{column.name} is {column.type}, not a date: buckets (__year, __quarter, __month, __week, __day) need a date or datetime column.",
+                f"{column.name} is {column.type}, not a date: buckets need a date or datetime "
+                f"column. Date buckets: {', '.join(dated) or 'none'}.",
             )
     return GroupKey(column, bucket or None)
 
 
 def _metric(spec: DatasetSpec, raw: str) -> Metric:
     function, _, column_name = raw.partition(":")
-    if function not in grammar.METRICS:
+    record = grammar.METRICS_BY_NAME.get(function)
+    if record is None:
         raise QueryError(
             "unknown_metric",
             f"Unknown metric '{shown(raw)}'."
             + suggest(function, grammar.METRICS, what="metrics (count, or function:column)"),
         )
-    if function == "count":
+    if not record.types:
         if column_name:
             raise QueryError(
                 "unknown_metric", "count takes no column: use count, or count_distinct:column."
             )
-        return Metric("count")
+        return Metric(function)
+    fitting = grammar.metric_columns(spec, record)
     if not column_name:
+        example = fitting[0] if fitting else "column"
         raise QueryError(
             "unknown_metric",
-            f"{function} needs a column: {function}:column, e.g. {function}:{_example_metric_column(spec, function)}.",
+            f"{function} needs a column: {function}:column, e.g. {record.call(example)}.",
         )
     column = _column(spec, column_name, role="metrics")
-    if column.protected and function != "count_distinct":
+    if column.protected and not record.on_protected:
         raise QueryError(
             "pii_protected",
             f"{column.name} is personal data ({column.pii}ed): only count_distinct applies to it.",
         )
-    if column.type not in grammar.METRIC_TYPES[function]:
-        fitting = [
-            c.name
-            for c in spec.columns
-            if c.type in grammar.METRIC_TYPES[function] and not c.protected
-        ]
+    if not record.applies(column, primary_key=spec.primary_key):
+        why = (
+            "the primary key"
+            if column.name == spec.primary_key and not record.on_key
+            else column.type
+        )
         raise QueryError(
             "metric_not_allowed",
-            f"{function} does not apply to {column.name} ({column.type}). Columns it applies to: {', '.join(fitting) or 'none'}.",
+            f"{function} does not apply to {column.name} ({why}). Columns it applies to: "
+            f"{', '.join(fitting) or 'none'}.",
         )
     return Metric(function, column)
 
 
-def _example_metric_column(spec: DatasetSpec, function: str) -> str:
-    for column in spec.columns:
-        if column.type in grammar.METRIC_TYPES[function] and not column.protected:
-            return column.name
-    return "column"
-
-
 def parse_aggregate(
-    spec: DatasetSpec, params: Mapping, *, forced: Mapping[str, str] | None = None
+    spec: DatasetSpec,
+    params: Mapping,
+    *,
+    forced: Mapping[str, str] | None = None,
+    published: DatasetSpec | None = None,
 ) -> AggregateQuery:
     """The aggregate query of `params`, with the key's forced row filters."""
     group_by = tuple(
@@ -327,10 +357,10 @@ def parse_aggregate(
     metrics = tuple(
         dict.fromkeys(_metric(spec, raw) for raw in _csv(_last(params, "metrics")))
     ) or (Metric("count"),)
-    if len(group_by) > MAX_GROUP_KEYS:
-        raise QueryError("invalid_value", f"group_by takes at most {MAX_GROUP_KEYS} keys.")
-    if len(metrics) > MAX_METRICS:
-        raise QueryError("invalid_value", f"metrics takes at most {MAX_METRICS} metrics.")
+    if len(group_by) > grammar.MAX_GROUP_KEYS:
+        raise QueryError("invalid_value", f"group_by takes at most {grammar.MAX_GROUP_KEYS} keys.")
+    if len(metrics) > grammar.MAX_METRICS:
+        raise QueryError("invalid_value", f"metrics takes at most {grammar.MAX_METRICS} metrics.")
     keys = {key.key: key for key in group_by}
     results = {metric.key for metric in metrics}
     for clash in sorted(keys.keys() & results):
@@ -360,7 +390,7 @@ def parse_aggregate(
         # (datasets.engine.execute.run_aggregate).
         ordering = [Order(key.key) for key in group_by]
     return AggregateQuery(
-        filters=_filters(spec, params, AGGREGATE_PARAMS, forced or {}),
+        filters=_filters(spec, params, AGGREGATE_PARAMS, forced or {}, published),
         search=_search(spec, params),
         group_by=group_by,
         metrics=metrics,
@@ -368,4 +398,5 @@ def parse_aggregate(
         limit=_limit(
             params, default=grammar.DEFAULT_AGGREGATE_LIMIT, maximum=grammar.MAX_AGGREGATE_LIMIT
         ),
+        offset=_offset(params),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from datasets.engine.grammar import BUCKETS_BY_NAME, METRICS_BY_NAME
 from datasets.engine.spec import ColumnSpec
 
 
@@ -46,7 +47,9 @@ class GroupKey:
 
     @property
     def key(self) -> str:
-        return f"{self.column.name}__{self.bucket}" if self.bucket else self.column.name
+        return (
+            BUCKETS_BY_NAME[self.bucket].key(self.column.name) if self.bucket else self.column.name
+        )
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,7 @@ class Metric:
 
     @property
     def key(self) -> str:
-        return f"{self.function}_{self.column.name}" if self.column else self.function
+        return METRICS_BY_NAME[self.function].result_key(self.column.name if self.column else None)
 
 
 @dataclass(frozen=True)
@@ -71,3 +74,4 @@ class AggregateQuery:
     metrics: tuple[Metric, ...]
     ordering: tuple[Order, ...]
     limit: int
+    offset: int = 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from datasets.engine.grammar import OPERATORS_BY_TYPE
+from datasets.engine.grammar import column_operators
 
 # An uploaded dataset's query time limit, as a SQL source's default statement timeout.
 UPLOAD_STATEMENT_TIMEOUT = 10.0
@@ -27,6 +27,24 @@ class ColumnSpec:
     enum: tuple | None = None
     min: Any = None
     max: Any = None
+    # How the column adds up (sum, average or none; None: from its name, datasets/measures.py),
+    # and its profile.
+    aggregation: str | None = None
+    distinct_count: int | None = None
+    null_count: int | None = None
+    unique: bool | None = None
+    # Grammar markers, kept when statistics are withheld or recomputed under row filters (so a
+    # row filter never changes which operators a column takes): does the column hold empty
+    # values (None: unknown, `isnull` offered), and are its values a published list (no
+    # substring operators then)? By default from null_count and enum.
+    nullable: bool | None = None
+    categorical: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.nullable is None and self.null_count is not None:
+            object.__setattr__(self, "nullable", self.null_count > 0)
+        if self.categorical is None:
+            object.__setattr__(self, "categorical", self.enum is not None)
 
     @property
     def visible(self) -> bool:
@@ -43,7 +61,7 @@ class ColumnSpec:
         """The filter operators a client may use on this column."""
         if not self.filterable or self.protected or not self.visible:
             return ()
-        return OPERATORS_BY_TYPE[self.type]
+        return column_operators(self)
 
 
 @dataclass(frozen=True)
@@ -88,6 +106,15 @@ class DatasetSpec:
     def backend(self) -> str:
         """duckdb, postgresql, mysql or sqlite."""
         return self.source.kind if self.source else "duckdb"
+
+    @property
+    def values_complete(self) -> bool:
+        """Are the published enums and ranges every value the rows hold?
+
+        An upload's file never changes after its statistics are taken. A SQL source's rows do:
+        a value missing from its enum may have arrived since, so its values are not checked.
+        """
+        return self.source is None
 
     @property
     def time_limit(self) -> float:

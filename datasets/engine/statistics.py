@@ -1,8 +1,8 @@
 """The statistics a reader may receive: a row count, enums and ranges computed over the rows it can
 read, never over the others.
 
-A dataset's stored statistics (row count, each column's enum, minimum and maximum) describe every
-row. A credential with row filters (a key for `tenant=A`) must not learn from them what the other
+A dataset's stored statistics (row count, each column's enum, minimum, maximum, distinct and null
+counts) describe every row. A credential with row filters (a key for `tenant=A`) must not learn from them what the other
 rows hold: `statistics_for` recomputes them under its filters, and `statistics_withheld` leaves
 them out where no reader is known (the public schema of a dataset some row filter restricts).
 """
@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from datasets.engine.errors import QueryError, SourceUnavailable
 from datasets.engine.execute import run_aggregate
 from datasets.engine.parse import parse_forced
-from datasets.engine.query import AggregateQuery, GroupKey, Metric, Order
+from datasets.engine.query import AggregateQuery, Filter, GroupKey, Metric, Order
 from datasets.engine.spec import ColumnSpec, DatasetSpec
 
 logger = logging.getLogger("gateway")
@@ -37,7 +37,7 @@ _cache_lock = threading.Lock()
 
 
 def statistics_withheld(spec: DatasetSpec) -> DatasetSpec:
-    """The dataset without any statistic: no row count, and no column's enum, minimum or maximum."""
+    """The dataset without any statistic: no row count, and no column's values or counts."""
     return dataclasses.replace(
         spec,
         row_count=None,
@@ -49,8 +49,9 @@ def statistics_for(spec: DatasetSpec, row_filters: Mapping[str, str]) -> Dataset
     """The dataset as a reader with these row filters may see it.
 
     Without row filters, the stored statistics (they describe rows the reader can read). With
-    them, the row count, enums, minimums and maximums computed by the dataset's own database
-    under the filters; when that fails (a source down or too slow), none at all.
+    them, the row count, enums, minimums, maximums, distinct and null counts computed by the
+    dataset's own database under the filters; when that fails (a source down or too slow), none
+    at all.
     """
     if not row_filters:
         return spec
@@ -90,15 +91,30 @@ def _safely_computed(
         return statistics_withheld(spec), FAILED_MAX_AGE_SECONDS
 
 
+_NO_STATISTICS = {
+    "enum": None,
+    "min": None,
+    "max": None,
+    "distinct_count": None,
+    "null_count": None,
+    "unique": None,
+}
+
+
 def _without_values(column: ColumnSpec) -> ColumnSpec:
-    if column.enum is None and column.min is None and column.max is None:
+    if all(getattr(column, name) is None for name in _NO_STATISTICS):
         return column
-    return dataclasses.replace(column, enum=None, min=None, max=None)
+    return dataclasses.replace(column, **_NO_STATISTICS)
 
 
 def _published(column: ColumnSpec) -> bool:
     # Only what describe and the schema publish is recomputed; the rest is left out.
     return column.visible and not column.protected
+
+
+def _counted(column: ColumnSpec) -> bool:
+    # Counts show no value: a masked or hashed column keeps them (count_distinct applies to it).
+    return column.visible and column.distinct_count is not None
 
 
 def _computed(spec: DatasetSpec, row_filters: Mapping[str, str]) -> DatasetSpec:
@@ -110,9 +126,11 @@ def _computed(spec: DatasetSpec, row_filters: Mapping[str, str]) -> DatasetSpec:
         and column.type in RANGED_TYPES
         and (column.min is not None or column.max is not None)
     }
+    counted = [column for column in spec.all_columns if _counted(column)]
     metrics = (
         Metric("count"),
         *(Metric(function, column) for column in ranged.values() for function in ("min", "max")),
+        *(Metric("count_distinct", column) for column in counted),
     )
     (totals,) = run_aggregate(
         spec,
@@ -122,10 +140,11 @@ def _computed(spec: DatasetSpec, row_filters: Mapping[str, str]) -> DatasetSpec:
     )
     columns = []
     for column in spec.all_columns:
+        counts = _counts(spec, column, filters, totals) if _counted(column) else {}
         if not _published(column):
-            columns.append(_without_values(column))
+            columns.append(dataclasses.replace(_without_values(column), **counts))
             continue
-        changes: dict = {"enum": None, "min": None, "max": None}
+        changes: dict = {**_NO_STATISTICS, **counts}
         if column.name in ranged:
             changes["min"] = totals[f"min_{column.name}"]
             changes["max"] = totals[f"max_{column.name}"]
@@ -133,6 +152,28 @@ def _computed(spec: DatasetSpec, row_filters: Mapping[str, str]) -> DatasetSpec:
             changes["enum"] = _enum(spec, column, filters)
         columns.append(dataclasses.replace(column, **changes))
     return dataclasses.replace(spec, row_count=totals["count"], all_columns=tuple(columns))
+
+
+def _counts(spec: DatasetSpec, column: ColumnSpec, filters, totals: dict) -> dict:
+    """The column's distinct count, null count and uniqueness over the filtered rows."""
+    distinct = totals[f"count_distinct_{column.name}"]
+    nulls = 0
+    # A column without nulls has none in any subset of its rows: only the others are counted.
+    if column.null_count is None or column.null_count > 0:
+        (found,) = run_aggregate(
+            spec,
+            AggregateQuery(
+                filters=(*filters, Filter(column, "isnull", True)),
+                search=None,
+                group_by=(),
+                metrics=(Metric("count"),),
+                ordering=(),
+                limit=1,
+            ),
+        )
+        nulls = found["count"]
+    present = totals["count"] - nulls
+    return {"distinct_count": distinct, "null_count": nulls, "unique": 0 < distinct == present}
 
 
 def _enum(spec: DatasetSpec, column: ColumnSpec, filters) -> tuple | None:

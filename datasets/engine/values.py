@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal, InvalidOperation
 
-from datasets.engine.errors import QueryError
+from datasets.engine import grammar
+from datasets.engine.errors import QueryError, shown
 
 MAX_STRING = 1000
 INT64 = 2**63
@@ -13,20 +14,11 @@ INT64 = 2**63
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no"}
 
-_EXAMPLES = {
-    "string": "any text",
-    "integer": "a whole number such as 42",
-    "number": "a number such as 19.99",
-    "boolean": "true or false",
-    "date": "a date as YYYY-MM-DD, such as 2024-04-01",
-    "datetime": "a date-time as YYYY-MM-DDTHH:MM:SS, such as 2024-04-01T09:30:00",
-}
-
 
 def _invalid(name: str, raw: str, type_: str) -> QueryError:
-    shown = raw if len(raw) <= 40 else raw[:40] + "…"
     return QueryError(
-        "invalid_value", f"'{shown}' is not a valid value for {name}: expected {_EXAMPLES[type_]}."
+        "invalid_value",
+        f"'{shown(raw)}' is not a valid value for {name}: expected {grammar.TYPES[type_].wording}.",
     )
 
 
@@ -119,3 +111,44 @@ def parse_int_in(raw: str, *, name: str, low: int, high: int) -> int:
             f"{number} is not valid for {name}: expected a whole number from {low} to {high}.",
         )
     return number
+
+
+def parse_operand(record: grammar.Operator, column, raw: str, *, name: str, low_high=None):
+    """The value of a filter `name` using operator `record` on `column`, parsed by its operand kind."""
+    operand = record.operand
+    if operand == grammar.Operand.FLAG:
+        return parse_bool(raw, name=name)
+    if operand == grammar.Operand.PART:
+        low, high = low_high or record.range
+        try:
+            return parse_int_in(raw, name=name, low=low, high=high)
+        except QueryError as error:
+            closest = _closest_in(raw, low, high)
+            if closest is None:
+                raise
+            raise QueryError("invalid_value", f"{error.message} Did you mean {closest}?") from None
+    if operand == grammar.Operand.VALUES:
+        parts = raw.split(",")
+        if not raw or len(parts) > grammar.MAX_IN_VALUES:
+            raise QueryError(
+                "invalid_value",
+                f"{name} takes 1 to {grammar.MAX_IN_VALUES} comma-separated values.",
+            )
+        return tuple(parse_value(part, column.type, name=name) for part in parts)
+    if operand == grammar.Operand.TEXT:
+        if raw == "":
+            raise QueryError("invalid_value", f"{name} needs a non-empty value.")
+        return parse_value(raw, "string", name=name)
+    return parse_value(raw, column.type, name=name)
+
+
+def _closest_in(raw: str, low: int, high: int) -> int | None:
+    """The number in [low, high] a caller most likely meant: 24 -> 2024 for years, else the nearest."""
+    try:
+        number = int(raw.strip())
+    except ValueError:
+        return None
+    for century in (2000, 1900):
+        if 0 <= number < 100 and low <= century + number <= high:
+            return century + number
+    return min(max(number, low), high)

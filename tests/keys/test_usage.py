@@ -8,6 +8,7 @@ import datetime as dt
 import pytest
 import time_machine
 from django.core.management import call_command
+from django.http import HttpResponse
 from django.test import Client
 
 from keys import usage
@@ -67,6 +68,28 @@ def test_every_request_with_a_valid_key_is_recorded_with_its_real_status(
     ]
     assert all(record.duration_ms >= 0 for record in UsageRecord.objects.all())
     assert _rejected() == {("2025-06-10", "missing"): 2}
+
+
+@pytest.mark.parametrize("backend", ["locmem", "redis"])
+def test_a_failed_call_is_recorded_with_the_code_of_its_error(orders, issue, backend, request):
+    if backend == "redis":
+        request.getfixturevalue("redis_cache")
+    client = bearer(issue(datasets=["orders"], rate="3/m"))
+    unknown = client.get("/api/v1/datasets/orders/rows/?colour=red").json()["error"]["code"]
+    client.get("/api/v1/datasets/secrets/rows/")
+    client.get("/api/v1/datasets/orders/rows/")
+    client.get("/api/v1/datasets/orders/rows/")  # the 4th call of a 3/m key
+    usage_flush()
+    assert unknown.startswith("unknown_")
+    assert list(
+        UsageRecord.objects.order_by("time", "id").values_list("status", "error_code")
+    ) == [(400, unknown), (404, "dataset_not_found"), (200, ""), (429, "rate_limited")]
+
+
+def test_records_buffered_without_an_error_code_are_still_written(orders):
+    usage.record([0.0, "k1", "orders", "rows", 200, 1.5, 3])
+    assert usage_flush() == 1
+    assert UsageRecord.objects.get().error_code == ""
 
 
 @pytest.mark.parametrize("backend", ["locmem", "redis"])
@@ -171,8 +194,8 @@ def test_annotate_overrides_what_the_path_says():
 
     request = RequestFactory().get("/api/v1/datasets/x/rows/")
     annotate(request, dataset="orders", operation="rows", rows=7)
-    entry = usage._record(request, 200, 0.0, 1.5)
-    assert entry[2:] == ["orders", "rows", 200, 1.5, 7]
+    entry = usage._record(request, HttpResponse(status=200), 0.0, 1.5)
+    assert entry[2:] == ["orders", "rows", 200, 1.5, 7, ""]
 
 
 def test_last_used_is_written_at_most_once_a_minute(orders, issue):

@@ -1,0 +1,498 @@
+"""The MCP tools: seven fixed tools over the query service, whatever the catalog's size.
+
+Arguments use the REST grammar as JSON and become the same query-string values a REST call
+sends, so a mistake gets the REST 400's code and message. Column names and operators are
+described per dataset by `describe_dataset`, not inlined into every tool (Cursor sends only the
+first 40 tools and every client pays for each schema byte in its context).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from datasets.engine import grammar
+from datasets.engine.errors import QueryError
+
+from access import services
+from access.policy import AccessPolicy
+
+_MAX_GROUP_KEYS = getattr(grammar, "MAX_GROUP_KEYS", 6)
+_MAX_METRICS = getattr(grammar, "MAX_METRICS", 12)
+
+INSTRUCTIONS = (
+    "Gateway serves tabular datasets. Start with list_datasets, then describe_dataset for a "
+    "dataset's columns, their types, operators and valid values. Totals, counts and averages: "
+    "aggregate (the database computes them; never add up rows yourself). Records: query_rows, "
+    "or get_row by primary key. search and fetch find rows by text across every dataset.\n"
+    "Filters are an object of column or column__operator to value: operators "
+    + ", ".join(op for op in grammar.ALL_OPERATORS if op != "eq")
+    + " (in takes a list; a date column also takes __year, __quarter 1-4, __month 1-12). "
+    "group_by takes columns and date buckets column__"
+    + ", column__".join(grammar.BUCKETS)
+    + "; metrics are count or function:column with function one of "
+    + ", ".join(m for m in grammar.METRICS if m != "count")
+    + ", and their result keys are count and function_column; ordering takes keys, '-' first "
+    "for descending. Results carry count, next_offset (pass it as offset for more) and "
+    "truncated: a list with next_offset set is not complete.\n"
+    "Example, product sales for Q2 2024: aggregate with dataset 'sales', filters "
+    '{"order_date__gte": "2024-04-01", "order_date__lte": "2024-06-30"}, group_by ["product"], '
+    'metrics ["sum:revenue"], ordering ["-sum_revenue"].'
+)
+
+ANNOTATIONS = {
+    "readOnlyHint": True,
+    "destructiveHint": False,
+    "idempotentHint": True,
+    "openWorldHint": False,
+}
+
+_NAMES = {"type": ["array", "string"], "items": {"type": "string"}}
+_VALUE = {"type": ["string", "number", "integer", "boolean", "null"]}
+_ROW = {"type": "object", "additionalProperties": True}
+_PAGE = {
+    "type": "object",
+    "properties": {
+        "count": {"type": ["integer", "null"], "description": "Rows (or groups) the query matches in all."},
+        "next_offset": {"type": ["integer", "null"], "description": "The offset of the next page; null when this is the last."},
+        "truncated": {"type": "boolean", "description": "The size limit cut this page."},
+        "results": {"type": "array", "items": _ROW},
+    },
+    "required": ["count", "next_offset", "truncated", "results"],
+}
+
+
+def _dataset(slugs: list[str]) -> dict:
+    schema = {"type": "string", "description": "The dataset's slug, from list_datasets."}
+    if slugs:
+        schema["enum"] = slugs
+    return schema
+
+
+def _filters() -> dict:
+    return {
+        "type": "object",
+        "description": (
+            "column or column__operator -> value, combined with AND, e.g. "
+            '{"region": "EU", "revenue__gt": 1000, "product__in": ["A", "B"]}.'
+        ),
+        "additionalProperties": {
+            "type": ["string", "number", "integer", "boolean", "array"],
+            "items": {"type": ["string", "number", "integer", "boolean"]},
+        },
+    }
+
+
+def _names(description: str, **extra) -> dict:
+    return {**_NAMES, "description": description, **extra}
+
+
+def input_schemas(slugs: list[str]) -> dict[str, dict]:
+    """Each tool's inputSchema, with `dataset` an enum of the slugs the caller may read."""
+    dataset = _dataset(slugs)
+    search = {"type": "string", "description": "Case-insensitive text in any searchable column."}
+    offset = {"type": "integer", "minimum": 0, "description": "Skip this many (next_offset)."}
+    return {
+        "list_datasets": {"type": "object", "properties": {}},
+        "describe_dataset": {
+            "type": "object",
+            "properties": {"dataset": dataset},
+            "required": ["dataset"],
+        },
+        "query_rows": {
+            "type": "object",
+            "properties": {
+                "dataset": dataset,
+                "filters": _filters(),
+                "search": search,
+                "ordering": _names("Columns to sort by, '-' first for descending: [\"-revenue\"]."),
+                "fields": _names("Columns to return (default all)."),
+                "limit": {"type": "integer", "minimum": 1, "description": "Rows per page (the dataset's default and maximum apply)."},
+                "offset": offset,
+            },
+            "required": ["dataset"],
+        },
+        "get_row": {
+            "type": "object",
+            "properties": {
+                "dataset": dataset,
+                "key": {"type": ["string", "integer"], "description": "The row's primary key value."},
+            },
+            "required": ["dataset", "key"],
+        },
+        "aggregate": {
+            "type": "object",
+            "properties": {
+                "dataset": dataset,
+                "filters": _filters(),
+                "search": search,
+                "group_by": _names(
+                    "Columns and date buckets to group by: [\"product\", \"order_date__quarter\"].",
+                    maxItems=_MAX_GROUP_KEYS,
+                ),
+                "metrics": _names(
+                    "count, or function:column: [\"sum:revenue\", \"count\"] (default count).",
+                    maxItems=_MAX_METRICS,
+                ),
+                "ordering": _names("Group keys or result keys, '-' first for descending: [\"-sum_revenue\"]."),
+                "limit": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": grammar.MAX_AGGREGATE_LIMIT,
+                    "description": f"Groups per page (default {grammar.DEFAULT_AGGREGATE_LIMIT}).",
+                },
+                "offset": offset,
+            },
+            "required": ["dataset"],
+        },
+        "search": {
+            "type": "object",
+            "properties": {"query": {"type": "string", "description": "Text to look for."}},
+            "required": ["query"],
+        },
+        "fetch": {
+            "type": "object",
+            "properties": {"id": {"type": "string", "description": "A result id from search: <dataset>:<primary key>."}},
+            "required": ["id"],
+        },
+    }
+
+
+OUTPUT_SCHEMAS: dict[str, dict] = {
+    "list_datasets": {
+        "type": "object",
+        "properties": {
+            "count": {"type": "integer"},
+            "results": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "slug": {"type": "string"},
+                        "title": {"type": "string"},
+                        "description": {"type": "string"},
+                        "row_count": {"type": ["integer", "null"]},
+                        "url": {"type": "string"},
+                    },
+                    "required": ["slug", "title", "description", "row_count", "url"],
+                },
+            },
+        },
+        "required": ["count", "results"],
+    },
+    "describe_dataset": {
+        "type": "object",
+        "properties": {
+            "slug": {"type": "string"},
+            "title": {"type": "string"},
+            "description": {"type": "string"},
+            "primary_key": {"type": ["string", "null"]},
+            "row_count": {"type": ["integer", "null"]},
+            "columns": {"type": "array", "items": {"type": "object", "additionalProperties": True}},
+        },
+        "required": ["slug", "title", "description", "primary_key", "row_count", "columns"],
+    },
+    "query_rows": _PAGE,
+    "get_row": _ROW,
+    "aggregate": _PAGE,
+    "search": {
+        "type": "object",
+        "properties": {
+            "results": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string"},
+                        "title": {"type": "string"},
+                        "url": {"type": "string"},
+                    },
+                    "required": ["id", "title", "url"],
+                },
+            }
+        },
+        "required": ["results"],
+    },
+    "fetch": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "title": {"type": "string"},
+            "text": {"type": "string"},
+            "url": {"type": "string"},
+            "metadata": {"type": "object", "additionalProperties": True},
+        },
+        "required": ["id", "title", "text", "url", "metadata"],
+    },
+}
+
+DESCRIPTIONS = {
+    "list_datasets": "List the datasets you may read: slug, title, description, row count.",
+    "describe_dataset": (
+        "Describe a dataset: its primary key and columns, each with type, filter operators, "
+        "valid values (enum) and range (min, max). Read it before filtering or aggregating."
+    ),
+    "query_rows": (
+        "Rows of a dataset: filter, search, sort, choose fields, paginate with limit and "
+        "offset. For totals or counts use aggregate instead."
+    ),
+    "get_row": "One row of a dataset by its primary key.",
+    "aggregate": (
+        "Grouped metrics over a dataset's filtered rows, computed by the database: e.g. "
+        "revenue by product for Q2 with filters on the date, group_by [\"product\"], metrics "
+        "[\"sum:revenue\"]."
+    ),
+    "search": "Find rows by text across every dataset you may read; returns ids for fetch.",
+    "fetch": "One row found by search, by its id (<dataset>:<primary key>), as text.",
+}
+
+TITLES = {
+    "list_datasets": "List datasets",
+    "describe_dataset": "Describe a dataset",
+    "query_rows": "Query rows",
+    "get_row": "Get a row",
+    "aggregate": "Aggregate",
+    "search": "Search rows",
+    "fetch": "Fetch a row",
+}
+
+TOOL_NAMES = tuple(DESCRIPTIONS)
+
+
+def tool_definitions(slugs: list[str]) -> list[dict]:
+    """The tools as tools/list sends them, in their fixed order."""
+    inputs = input_schemas(slugs)
+    return [
+        {
+            "name": name,
+            "title": TITLES[name],
+            "description": DESCRIPTIONS[name],
+            "inputSchema": inputs[name],
+            "outputSchema": OUTPUT_SCHEMAS[name],
+            "annotations": {"title": TITLES[name], **ANNOTATIONS},
+        }
+        for name in TOOL_NAMES
+    ]
+
+
+# Arguments -> REST-grammar parameters
+
+_ARGUMENTS = {
+    "list_datasets": (),
+    "describe_dataset": ("dataset",),
+    "query_rows": ("dataset", "filters", "search", "ordering", "fields", "limit", "offset"),
+    "get_row": ("dataset", "key"),
+    "aggregate": ("dataset", "filters", "search", "group_by", "metrics", "ordering", "limit", "offset"),
+    "search": ("query",),
+    "fetch": ("id",),
+}
+_REQUIRED = {name: tuple(schema.get("required", ())) for name, schema in input_schemas([]).items()}
+
+
+def _scalar(name: str, value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float, str)):
+        return str(value)
+    raise QueryError(
+        "invalid_value",
+        f"{name} takes text, a number or true/false, not {type(value).__name__}.",
+    )
+
+
+def _filter_value(name: str, value) -> str:
+    if value is None:
+        raise QueryError(
+            "invalid_value",
+            f"Filter '{name[:40]}' is null: to find empty values use column__isnull: true.",
+        )
+    if isinstance(value, list):
+        return ",".join(_scalar(name, item) for item in value)
+    return _scalar(name, value)
+
+
+def _names_value(name: str, value) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return ",".join(value)
+    raise QueryError("invalid_value", f"{name} takes a list of names, or one comma-separated string.")
+
+
+def _number(name: str, value) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise QueryError("invalid_" + name, f"{name} must be a whole number.")
+    return str(value)
+
+
+def _params(tool: str, arguments: dict) -> dict[str, str]:
+    """The REST query parameters a tool call stands for."""
+    allowed = _ARGUMENTS[tool]
+    for name in arguments:
+        if name not in allowed:
+            raise QueryError(
+                "unknown_parameter",
+                f"Unknown argument '{str(name)[:40]}' of {tool}. Valid arguments: "
+                f"{', '.join(allowed) or 'none'}.",
+            )
+    for name in _REQUIRED[tool]:
+        if arguments.get(name) in (None, ""):
+            raise QueryError("invalid_value", f"{tool} needs the argument '{name}'.")
+    params: dict[str, str] = {}
+    filters = arguments.get("filters") or {}
+    if not isinstance(filters, dict):
+        raise QueryError(
+            "invalid_value", 'filters is an object of column__operator to value: {"region": "EU"}.'
+        )
+    for name, value in filters.items():
+        if name in grammar.RESERVED_PARAMS:
+            raise QueryError(
+                "unknown_parameter",
+                f"'{name}' is not a filter: pass it as an argument of its own.",
+            )
+        params[name] = _filter_value(name, value)
+    for name in ("ordering", "fields", "group_by", "metrics"):
+        if arguments.get(name) is not None:
+            params[name] = _names_value(name, arguments[name])
+    for name in ("limit", "offset"):
+        if arguments.get(name) is not None:
+            params[name] = _number(name, arguments[name])
+    if arguments.get("search") is not None:
+        params["search"] = _scalar("search", arguments["search"])
+    if arguments.get("key") is not None:
+        params["key"] = _scalar("key", arguments["key"])
+    return params
+
+
+# Text forms: what a client that ignores structuredContent still reads, compactly (a table
+# rather than a second copy of the JSON).
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _table(results: list[dict]) -> str:
+    if not results:
+        return ""
+    names = list(dict.fromkeys(name for row in results for name in row))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(names)
+    for row in results:
+        writer.writerow([_cell(row.get(name)) for name in names])
+    return out.getvalue().rstrip("\n")
+
+
+def _page_text(body: dict, what: str) -> str:
+    shown = len(body["results"])
+    head = f"{shown} {what} shown"
+    if body["count"] is not None:
+        head += f" of {body['count']}"
+    if body["next_offset"] is not None:
+        head += f"; more with offset={body['next_offset']}"
+    if body["truncated"]:
+        head += "; cut to the size limit"
+    table = _table(body["results"])
+    return f"{head}.\n{table}" if table else f"{head}."
+
+
+def _describe_text(body: dict) -> str:
+    lines = [
+        f"{body['slug']}: {body['title']} ({body['row_count']} rows, primary key "
+        f"{body['primary_key'] or 'none'}). {body['description']}".strip()
+    ]
+    for column in body["columns"]:
+        facts = [column["type"]]
+        if column.get("enum"):
+            facts.append("values " + "|".join(_cell(value) for value in column["enum"]))
+        if column.get("min") is not None or column.get("max") is not None:
+            facts.append(f"range {_cell(column.get('min'))}..{_cell(column.get('max'))}")
+        if column.get("operators"):
+            facts.append("operators " + ",".join(column["operators"]))
+        line = f"- {column['name']} ({'; '.join(facts)})"
+        if column.get("description"):
+            line += f": {column['description']}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _list_text(body: dict) -> str:
+    lines = [f"{body['count']} datasets."]
+    for item in body["results"]:
+        lines.append(f"- {item['slug']}: {item['title']} ({item['row_count']} rows). {item['description']}")
+    return "\n".join(lines)
+
+
+def _search_text(body: dict) -> str:
+    if not body["results"]:
+        return "No rows found."
+    return "\n".join(f"{item['id']}: {item['title']}" for item in body["results"])
+
+
+def _row_text(body: dict) -> str:
+    return "\n".join(f"{name}: {_cell(value)}" for name, value in body.items())
+
+
+@dataclass(frozen=True)
+class ToolAnswer:
+    """A tool's structured result, its text form, and what it read (for usage)."""
+
+    structured: dict
+    text: str
+    dataset: str
+    rows: int
+
+
+def tool_call(
+    name: str, arguments: dict, *, policy: AccessPolicy, base_url: str, max_chars: int
+) -> ToolAnswer:
+    """Run one tool for a caller; raises the service's errors (QueryError, ApiError, ...)."""
+    params = _params(name, arguments)
+    # structuredContent and its text form share the response: each gets about half.
+    budget = max(max_chars // 2 - 1000, 500)
+    text_of: Callable[[dict], str]
+    if name == "search":
+        text = _scalar("query", arguments["query"])
+        result = services.rows_search(policy=policy, text=text, base_url=base_url)
+        text_of = _search_text
+    elif name == "fetch":
+        row_id = _scalar("id", arguments["id"])
+        result = services.row_fetch(policy=policy, id=row_id, base_url=base_url)
+        return ToolAnswer(result.body, result.body["text"], result.dataset, result.rows)
+    else:
+        operation = {
+            "list_datasets": "list_datasets",
+            "describe_dataset": "describe_dataset",
+            "query_rows": "rows",
+            "get_row": "row",
+            "aggregate": "aggregate",
+        }[name]
+        result = services.dataset_query(
+            policy=policy,
+            slug=arguments.get("dataset"),
+            operation=operation,
+            params=params,
+            base_url=base_url,
+            max_chars=budget,
+        )
+        text_of = {
+            "list_datasets": _list_text,
+            "describe_dataset": _describe_text,
+            "query_rows": lambda body: _page_text(body, "rows"),
+            "get_row": _row_text,
+            "aggregate": lambda body: _page_text(body, "groups"),
+        }[name]
+    return ToolAnswer(result.body, text_of(result.body), result.dataset, result.rows)
+
+
+def error_text(code: str, message: str) -> str:
+    """The text form of a tool error."""
+    return json.dumps({"error": {"code": code, "message": message}}, ensure_ascii=False)

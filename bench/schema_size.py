@@ -1,0 +1,151 @@
+"""Bytes of the OpenAPI document per published column, over the demo and a few generated shapes.
+
+Run: .venv/bin/python bench/schema_size.py  (uses a throwaway data directory and SQLite file)
+
+Each dataset's cost is the size of the compact JSON document with it, minus the size of the
+document without any dataset, divided by its columns. Set SCHEMA_SIZE_ROOT to another checkout
+(for example `git archive HEAD | tar -x -C /tmp/head`) to measure that code on the same datasets.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(os.environ.get("SCHEMA_SIZE_ROOT") or Path(__file__).resolve().parent.parent)
+sys.path.insert(0, str(ROOT))
+os.environ["GATEWAY_DATA_DIR"] = tempfile.mkdtemp(prefix="gateway-bench-")
+os.environ.pop("DATABASE_URL", None)
+os.environ.pop("REDIS_URL", None)
+os.environ["GATEWAY_PUBLIC_URL"] = "https://gateway.example.com"
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gatewaysite.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+
+from datasets.demo import demo_load  # noqa: E402
+from datasets.engine.spec import ColumnSpec, DatasetSpec  # noqa: E402
+from datasets.schema.build import schema_build  # noqa: E402
+from datasets.selectors import dataset_spec  # noqa: E402
+
+SERVER = "https://gateway.example.com"
+TARGET = 1300
+CONTINENTS = ("Africa", "Americas", "Asia", "Europe", "Oceania")
+
+
+def _column(name, kind, *, enum=None, low=None, high=None, pii="none", text=""):
+    return ColumnSpec(
+        name=name,
+        physical=name,
+        type=kind,
+        description=text or f"The {name.replace('_', ' ')}.",
+        searchable=kind == "string",
+        pii=pii,
+        enum=tuple(enum) if enum is not None else None,
+        min=low,
+        max=high,
+    )
+
+
+def _dataset(number: int, slug: str, title: str, description: str, columns, key) -> DatasetSpec:
+    return DatasetSpec(
+        id=1000 + number,
+        slug=slug,
+        title=title,
+        description=description,
+        table="data",
+        primary_key=key,
+        row_count=10_000,
+        all_columns=tuple(columns),
+    )
+
+
+def gapminder() -> DatasetSpec:
+    """Country indicators by year: a generated key, two categories, measures and rates."""
+    columns = [
+        _column("row_id", "integer", low=1, high=1704),
+        _column("country", "string"),
+        _column("continent", "string", enum=CONTINENTS),
+        _column("year", "integer", low=1952, high=2007),
+        _column("life_exp", "number", low=23.6, high=82.6, text="Life expectancy in years."),
+        _column("pop", "integer", low=60011, high=1318683096, text="Population."),
+        _column("gdp_percap", "number", low=241.2, high=113523.1, text="GDP per person."),
+    ]
+    return _dataset(
+        1,
+        "gapminder",
+        "Gapminder",
+        "Life expectancy, population and GDP per person by country and year.",
+        columns,
+        "row_id",
+    )
+
+
+def weather() -> DatasetSpec:
+    """Daily weather: a date, enums, booleans and temperatures."""
+    columns = [
+        _column("day", "date", low="2012-01-01", high="2015-12-31"),
+        _column("precipitation", "number", low=0.0, high=55.9),
+        _column("temp_max", "number", low=-1.6, high=35.6),
+        _column("temp_min", "number", low=-7.1, high=18.3),
+        _column("wind", "number", low=0.4, high=9.5),
+        _column("weather", "string", enum=("drizzle", "fog", "rain", "snow", "sun")),
+        _column("windy", "boolean", enum=(False, True)),
+    ]
+    return _dataset(2, "weather", "Seattle weather", "Daily weather in Seattle.", columns, None)
+
+
+def orders_wide() -> DatasetSpec:
+    """A 40-column order table: every type, enums, ranges, a masked and a hidden column."""
+    columns = [_column("order_id", "integer", low=1, high=400_000)]
+    for number in range(1, 4):
+        columns.append(_column(f"event_{number}_date", "date", low="2021-01-01", high="2025-12-31"))
+    columns.append(
+        _column("updated_at", "datetime", low="2021-01-01T00:00:00", high="2025-12-31T23:59:59")
+    )
+    for number in range(1, 11):
+        columns.append(_column(f"segment_{number}", "string", enum=("a", "b", "c", "d")))
+    for number in range(1, 9):
+        columns.append(_column(f"note_{number}", "string"))
+    for number in range(1, 9):
+        columns.append(_column(f"amount_{number}", "number", low=0.0, high=9999.5))
+    for number in range(1, 6):
+        columns.append(_column(f"units_{number}", "integer", low=0, high=250))
+    for number in range(1, 4):
+        columns.append(_column(f"flag_{number}", "boolean", enum=(False, True)))
+    columns.append(_column("email", "string", pii="mask"))
+    columns.append(_column("secret", "string", pii="hide"))
+    return _dataset(
+        3, "orders_wide", "Orders (wide)", "Orders with 40 attributes.", columns, "order_id"
+    )
+
+
+def _size(specs: list[DatasetSpec]) -> int:
+    return len(schema_build(specs=specs, server_url=SERVER).json)
+
+
+def main() -> None:
+    call_command("migrate", verbosity=0)
+    demo_load(rows=2000)
+    specs = [dataset_spec("sales"), gapminder(), weather(), orders_wide()]
+    empty = _size([])
+    print(f"code: {ROOT}")
+    print(f"{'dataset':<14}{'columns':>8}{'bytes':>9}{'per column':>12}")
+    total_bytes = total_columns = 0
+    for spec in specs:
+        size = _size([spec]) - empty
+        columns = len(spec.columns)
+        total_bytes += size
+        total_columns += columns
+        print(f"{spec.slug:<14}{columns:>8}{size:>9}{size / columns:>12.0f}")
+    average = total_bytes / total_columns
+    print(f"{'all':<14}{total_columns:>8}{total_bytes:>9}{average:>12.0f}  (target {TARGET})")
+
+
+if __name__ == "__main__":
+    main()
