@@ -50,7 +50,7 @@ from mcp_types.version import (
 from pydantic import ValidationError
 
 from access.policy import AccessPolicy, policy_for_key, policy_spend
-from access.services import datasets_readable, usage_report
+from access.services import dataset_readable, datasets_readable, usage_report
 from access.tools import INSTRUCTIONS, TOOL_NAMES, error_text, tool_call, tool_definitions
 from datasets.engine.errors import QueryError, SourceUnavailable
 from gatewaysite.errors import ApiError, error_body, error_json
@@ -169,6 +169,15 @@ def _tool_error(status: int, code: str, message: str, retry_after: int | None = 
     )
 
 
+def _readable_slug(policy: AccessPolicy, arguments: dict) -> str:
+    """The dataset a failed call named, for its usage record, if the caller may read it."""
+    slug = arguments.get("dataset") if isinstance(arguments, dict) else None
+    try:
+        return dataset_readable(policy, slug).slug if isinstance(slug, str) else ""
+    except ApiError:
+        return ""
+
+
 def _call_tool(request, policy: AccessPolicy, params: dict) -> CallToolResult:
     name = params["name"]
     arguments = params.get("arguments") or {}
@@ -201,6 +210,8 @@ def _call_tool(request, policy: AccessPolicy, params: dict) -> CallToolResult:
         status = 500
         raise
     finally:
+        if status != 200:
+            dataset = _readable_slug(policy, arguments)
         try:
             usage_report(
                 policy=policy,

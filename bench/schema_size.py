@@ -2,6 +2,7 @@
 
 Run: .venv/bin/python bench/schema_size.py  (uses a throwaway data directory and SQLite file)
 
+Null counts are known, as imports record them (a column without nulls takes no `isnull`).
 Each dataset's cost is the size of the compact JSON document with it, minus the size of the
 document without any dataset, divided by its columns. Set SCHEMA_SIZE_ROOT to another checkout
 (for example `git archive HEAD | tar -x -C /tmp/head`) to measure that code on the same datasets.
@@ -38,7 +39,7 @@ TARGET = 1300
 CONTINENTS = ("Africa", "Americas", "Asia", "Europe", "Oceania")
 
 
-def _column(name, kind, *, enum=None, low=None, high=None, pii="none", text=""):
+def _column(name, kind, *, enum=None, low=None, high=None, pii="none", text="", nulls=0):
     return ColumnSpec(
         name=name,
         physical=name,
@@ -49,6 +50,7 @@ def _column(name, kind, *, enum=None, low=None, high=None, pii="none", text=""):
         enum=tuple(enum) if enum is not None else None,
         min=low,
         max=high,
+        null_count=nulls,
     )
 
 
@@ -69,7 +71,7 @@ def gapminder() -> DatasetSpec:
     """Country indicators by year: a generated key, two categories, measures and rates."""
     columns = [
         _column("row_id", "integer", low=1, high=1704),
-        _column("country", "string"),
+        _column("country", "string"),  # 142 countries: no enum
         _column("continent", "string", enum=CONTINENTS),
         _column("year", "integer", low=1952, high=2007),
         _column("life_exp", "number", low=23.6, high=82.6, text="Life expectancy in years."),
@@ -101,7 +103,7 @@ def weather() -> DatasetSpec:
 
 
 def orders_wide() -> DatasetSpec:
-    """A 40-column order table: every type, enums, ranges, a masked and a hidden column."""
+    """A 40-column order table: every type, enums, ranges, some nulls, a masked and a hidden column."""
     columns = [_column("order_id", "integer", low=1, high=400_000)]
     for number in range(1, 4):
         columns.append(_column(f"event_{number}_date", "date", low="2021-01-01", high="2025-12-31"))
@@ -111,9 +113,11 @@ def orders_wide() -> DatasetSpec:
     for number in range(1, 11):
         columns.append(_column(f"segment_{number}", "string", enum=("a", "b", "c", "d")))
     for number in range(1, 9):
-        columns.append(_column(f"note_{number}", "string"))
+        columns.append(_column(f"note_{number}", "string", nulls=number))
     for number in range(1, 9):
-        columns.append(_column(f"amount_{number}", "number", low=0.0, high=9999.5))
+        columns.append(
+            _column(f"amount_{number}", "number", low=0.0, high=9999.5, nulls=number % 2)
+        )
     for number in range(1, 6):
         columns.append(_column(f"units_{number}", "integer", low=0, high=250))
     for number in range(1, 4):

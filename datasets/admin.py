@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.utils import label_for_field
 from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import UploadedFile
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
@@ -172,12 +173,15 @@ class DatasetReplaceForm(forms.Form):
 
 
 class ColumnInline(admin.TabularInline):
+    """The columns of a dataset, one compact row each (the page fits a 1280 px window)."""
+
     model = Column
+    template = "admin/datasets/dataset/columns_inline.html"
     extra = 0
     max_num = 0  # columns come from the file or the table, not from the admin
     can_delete = False
     fields = [
-        "physical_name",
+        "physical",
         "name",
         "type",
         "description",
@@ -189,7 +193,41 @@ class ColumnInline(admin.TabularInline):
         "aggregation",
         "statistics",
     ]
-    readonly_fields = ["physical_name", "statistics"]
+    readonly_fields = ["physical", "statistics"]
+    # Fields that share a cell of the columns table: (header, kind, fields). A field of `fields`
+    # not named here gets a cell of its own.
+    cells = [
+        ("column and API name", "column", ["physical", "name"]),
+        ("type", "type", ["type"]),
+        ("description", "description", ["description"]),
+        ("flags", "flags", ["exposed", "filterable", "sortable", "searchable"]),
+        ("PII and aggregation", "pii", ["pii", "aggregation"]),
+        ("values", "values", ["statistics"]),
+    ]
+
+    def get_fieldsets(self, request, obj=None):
+        fields = list(self.get_fields(request, obj))
+        lines, used = [], set()
+        self.headers = []
+        for title, kind, names in self.cells:
+            line = [name for name in names if name in fields]
+            if line:
+                lines.append(line)
+                used.update(line)
+                self.headers.append({"name": kind, "title": title, "kind": kind, "help": ""})
+        for name in fields:
+            if name not in used:
+                lines.append([name])
+                label, attr = label_for_field(name, Column, self, return_attr=True)
+                field = Column._meta.get_field(name) if attr is None else None
+                help_text = str(field.help_text) if field is not None else ""
+                self.headers.append({"name": name, "title": label, "kind": "", "help": help_text})
+        return [(None, {"fields": lines})]
+
+    @admin.display(description="physical name")
+    def physical(self, column: Column) -> str:
+        """The column's name in the file or table, above its API name."""
+        return column.physical_name
 
     @admin.display(description="values")
     def statistics(self, column: Column) -> str:
@@ -201,10 +239,15 @@ class ColumnInline(admin.TabularInline):
             values = f"{column.min_value} … {column.max_value}"
         else:
             values = "-"
+        # One line of values (all of them in its tooltip), the counts on a second line.
+        full = ", ".join(str(value) for value in column.enum) if column.enum else values
+        shown = format_html('<span class="gateway-values" title="{}">{}</span>', full, values)
         if column.distinct_count is None:
-            return values
+            return shown
         counts = f"{column.distinct_count} distinct, {column.null_count} empty"
-        return f"{values} ({counts}{', unique' if column.unique else ''})"
+        return format_html(
+            '{}<span class="help">{}{}</span>', shown, counts, ", unique" if column.unique else ""
+        )
 
 
 @admin.register(Dataset)

@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
+from dotenv import load_dotenv
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -21,6 +22,17 @@ def _raw(name: str) -> str | None:
     if value is None or value.strip() == "":
         return None
     return value.strip()
+
+
+def env_file_load(default: Path) -> Path:
+    """Read `GATEWAY_ENV_FILE` (else `default`, the project's `.env`) into the environment.
+
+    Variables already set in the environment win over the file's; a missing file is no error.
+    """
+    path = Path(os.environ.get("GATEWAY_ENV_FILE") or default)
+    if path.is_file():
+        load_dotenv(path, override=False)
+    return path
 
 
 def env_str(name: str, default: str) -> str:

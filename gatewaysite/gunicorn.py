@@ -2,6 +2,12 @@
 
 import os
 import sys
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+# The same .env file as the settings read, so REDIS_URL set there counts here too.
+load_dotenv(os.environ.get("GATEWAY_ENV_FILE") or Path(__file__).resolve().parent.parent / ".env")
 
 bind = os.environ.get("GATEWAY_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))

@@ -11,6 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 from gatewaysite.env import (
     env_bool,
     env_choice,
+    env_file_load,
     env_int,
     env_list,
     env_origins,
@@ -22,6 +23,8 @@ from gatewaysite.env import (
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# KEY=value lines of the project's .env (or GATEWAY_ENV_FILE), under the environment's own values.
+GATEWAY_ENV_FILE = env_file_load(BASE_DIR / ".env")
 
 GATEWAY_DATA_DIR = Path(env_str("GATEWAY_DATA_DIR", str(BASE_DIR / "var"))).resolve()
 GATEWAY_DATA_DIR.mkdir(parents=True, exist_ok=True)

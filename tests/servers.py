@@ -43,6 +43,7 @@ def server_environment(data_dir: Path, **variables: str) -> dict[str, str]:
     }
     environment.update(
         GATEWAY_DATA_DIR=str(data_dir),
+        GATEWAY_ENV_FILE=str(data_dir / "absent.env"),
         DJANGO_SETTINGS_MODULE="gatewaysite.settings",
         PYTHONUNBUFFERED="1",
         **variables,

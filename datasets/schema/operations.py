@@ -1,24 +1,33 @@
 """Each dataset's concrete operations and component schemas, built from its DatasetSpec.
 
 ChatGPT sends only the parameters a schema declares, so every filter a GPT may need is declared
-here, with the operators that fit the column's type (ColumnSpec.operators). Comma-separated lists
-(`ordering`, `fields`, `group_by`, `metrics`) are declared as strings whose description lists the
-valid values and whose `pattern` accepts any comma-separated combination of them: an `enum` would
-reject combinations, and an array with style=form/explode=false is not reliably serialised by
-the GPT runtime, while a plain string is sent verbatim by ChatGPT and handled by every client.
+here: one parameter per operator record of datasets/engine/grammar.py that fits the column
+(ColumnSpec.operators), the very records the engine parses with. Comma-separated lists
+(`ordering`, `fields`, `group_by`, `metrics`, `{col}__in`) are declared as strings whose
+description says what they hold: an `enum` would reject combinations, an array with
+style=form/explode=false is not reliably serialised by the GPT runtime, and a regex pattern
+would only repeat the description. A plain string is sent verbatim by ChatGPT and handled by
+every client.
+
+Written for a model's context: a thing is said once per operation (the column's description on
+its equality filter, the grammar in the operation's description), comparison operators carry no
+enum, and every description is made of whole sentences that fit their budget.
 """
 
 from __future__ import annotations
 
-from datasets.engine.grammar import (
-    BUCKETS,
-    DEFAULT_AGGREGATE_LIMIT,
-    MAX_AGGREGATE_LIMIT,
-    METRIC_TYPES,
-)
+import re
+
+from datasets.engine import grammar
 from datasets.engine.spec import ColumnSpec, DatasetSpec
-from datasets.schema.guide import API, category_column, date_column, example_calls, measure_column
-from datasets.schema.rules import MAX_DESCRIPTION, MAX_PARAMETER_DESCRIPTION, text_fit
+from datasets.schema.guide import API, date_column, example_calls, example_metric
+from datasets.schema.rules import (
+    MAX_DESCRIPTION,
+    MAX_PARAMETER_DESCRIPTION,
+    MAX_SUMMARY,
+    sentences_fit,
+    text_fit,
+)
 
 ERROR_SCHEMA = "ApiError"
 ERROR_RESPONSES = {
@@ -28,16 +37,19 @@ ERROR_RESPONSES = {
     "429": "Rate limit or daily quota reached: wait Retry-After seconds.",
     "503": "The data source is unreachable or too slow: retry after Retry-After seconds.",
 }
+# Said once per operation that takes filters, instead of once per filter parameter.
+FILTERS_SENTENCE = (
+    "Filters: col=value, col__ne, __gt, __gte, __lt, __lte, __in=a,b, text __icontains, "
+    "__isnull=true, dates __year, __quarter, __month."
+)
 
-_TYPES = {
-    "string": {"type": "string"},
-    "integer": {"type": "integer"},
-    "number": {"type": "number"},
-    "boolean": {"type": "boolean"},
-    "date": {"type": "string", "format": "date"},
-    "datetime": {"type": "string", "format": "date-time"},
+
+# Every error has one shape: one response for all statuses, said once per operation.
+ERROR_RESPONSE = {
+    "description": "Error (400 bad parameter, 401 key, 404 not found, 429 rate limit, 503 source "
+    "busy): the message says how to fix the call.",
+    "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ERROR_SCHEMA}"}}},
 }
-_FORMAT_HINT = {"date": " (YYYY-MM-DD)", "datetime": " (YYYY-MM-DDTHH:MM:SS)"}
 
 
 def ref(name: str) -> dict:
@@ -50,11 +62,15 @@ def row_schema_name(spec: DatasetSpec) -> str:
     return f"{spec.slug}_row"
 
 
-def value_schema(column: ColumnSpec, *, nullable: bool) -> dict:
-    """The JSON schema of a column's values (masked and hashed values are strings)."""
-    schema = dict(_TYPES["string"] if column.protected else _TYPES[column.type])
+def value_schema(column: ColumnSpec, *, nullable: bool, enum: bool = True) -> dict:
+    """The JSON schema of a column's values (masked and hashed values are strings).
+
+    Booleans never carry an enum (`type` says it all, and generated clients drop such models).
+    """
+    kind = "string" if column.protected else column.type
+    schema = dict(grammar.TYPES[kind].schema)
     values = [value for value in column.enum or () if value is not None]
-    if values and not column.protected:
+    if enum and values and not column.protected and column.type != "boolean":
         schema["enum"] = values + ([None] if nullable else [])
     if nullable:
         schema["type"] = [schema["type"], "null"]
@@ -79,20 +95,17 @@ def column_description(column: ColumnSpec) -> str:
 
 
 def dataset_components(spec: DatasetSpec) -> dict[str, dict]:
-    """The dataset's component schemas: one row, a page of rows, and an aggregate result."""
+    """The dataset's component schemas: one row, a page of rows, and a page of groups."""
     row = row_schema_name(spec)
     properties = {}
     for column in spec.columns:
-        schema = value_schema(column, nullable=column.name != spec.primary_key)
-        description = column_description(column)
-        if description:
-            schema["description"] = description
+        schema = value_schema(column, nullable=column.name != spec.primary_key, enum=False)
+        if not column.operators:
+            # Its description is not on a filter parameter: said here instead.
+            description = column_description(column)
+            if description:
+                schema["description"] = description
         properties[column.name] = schema
-    group = {}
-    for key, schema in _group_keys(spec).items():
-        group[key] = schema
-    for key, schema in _metric_keys(spec).items():
-        group[key] = schema
     return {
         row: {
             "type": "object",
@@ -103,19 +116,12 @@ def dataset_components(spec: DatasetSpec) -> dict[str, dict]:
             "type": "object",
             "properties": {
                 "count": {"type": "integer", "description": "Rows matching the filters."},
-                "next": {
-                    "type": ["string", "null"],
-                    "description": "URL of the next page, null on the last page.",
-                },
-                "previous": {
-                    "type": ["string", "null"],
-                    "description": "URL of the previous page, null on the first page.",
-                },
+                "next": {"type": ["string", "null"], "description": "URL of the next page."},
+                "previous": {"type": ["string", "null"]},
                 "results": {"type": "array", "items": ref(row)},
                 "truncated": {
                     "type": "boolean",
-                    "description": "True when the page was cut to fit the response size; "
-                    "next continues where it stopped.",
+                    "description": "The page was cut to fit the response size; next continues.",
                 },
             },
             "required": ["count", "next", "previous", "results"],
@@ -123,16 +129,28 @@ def dataset_components(spec: DatasetSpec) -> dict[str, dict]:
         f"{spec.slug}_aggregate": {
             "type": "object",
             "properties": {
+                "count": {"type": "integer", "description": "Groups the query produces in all."},
+                "next": {
+                    "type": ["string", "null"],
+                    "description": "URL of the following groups, null when these are all.",
+                },
+                "truncated": {
+                    "type": "boolean",
+                    "description": "The groups were cut to fit the response size; next continues.",
+                },
                 "results": {
                     "type": "array",
                     "items": {
                         "type": "object",
-                        "description": "One group: its group_by keys and its metrics.",
-                        "properties": group,
+                        "description": "One group: its group_by keys and metric result keys.",
+                        "properties": {"count": {"type": "integer"}},
+                        "additionalProperties": {
+                            "type": ["string", "number", "integer", "boolean", "null"]
+                        },
                     },
-                }
+                },
             },
-            "required": ["results"],
+            "required": ["count", "next", "truncated", "results"],
         },
     }
 
@@ -167,6 +185,14 @@ def error_responses(statuses: tuple[str, ...] = ("400", "401", "404", "429", "50
     }
 
 
+def _sentences(text: str) -> list[str]:
+    text = text.strip()
+    if not text:
+        return []
+    text = text if text.endswith((".", "!", "?")) else text + "."
+    return [part for part in re.split(r"(?<=[.!?])\s+", text) if part]
+
+
 def dataset_paths(spec: DatasetSpec) -> dict[str, dict]:
     """The dataset's concrete path items: rows, a row by primary key, and aggregate."""
     examples = example_calls(spec)
@@ -175,19 +201,23 @@ def dataset_paths(spec: DatasetSpec) -> dict[str, dict]:
         (call.url for call in examples if call.operation_id.startswith("aggregate_")),
         f"{API}/{spec.slug}/aggregate/?metrics=count",
     )
-    about = spec.description.strip() or spec.title
+    about = _sentences(spec.description) or [f"{spec.title}."]
+    filtered = any(column.operators for column in spec.columns)
     paths = {
         f"{API}/{spec.slug}/rows/": {
             "get": _operation(
                 operation_id=f"list_{spec.slug}_rows",
                 summary=f"List rows of {spec.title}",
-                lead=f"Rows of {spec.slug}: {about}",
-                middle="Filter with column parameters; page with limit and offset or next.",
-                example=rows_example,
+                sentences=[
+                    (0, f"Rows of {spec.slug}."),
+                    *((1, sentence) for sentence in about),
+                    (2, f"Example: GET {rows_example}"),
+                    (3, FILTERS_SENTENCE if filtered else ""),
+                    (4, "Page with limit and offset, or follow next."),
+                ],
                 parameters=_filters(spec) + _rows_options(spec),
                 response=f"{spec.slug}_rows_page",
                 tag=spec.slug,
-                errors=("400", "401", "404", "429", "503"),
             )
         }
     }
@@ -197,34 +227,38 @@ def dataset_paths(spec: DatasetSpec) -> dict[str, dict]:
             "get": _operation(
                 operation_id=f"get_{spec.slug}_row",
                 summary=f"Get one {spec.title} row by {key.name}",
-                lead=f"One row of {spec.slug} by its {key.name}: {about}",
-                middle="",
-                example=f"{API}/{spec.slug}/rows/{_key_example(key)}/",
+                sentences=[
+                    (0, f"One row of {spec.slug} by its {key.name}."),
+                    *((2, sentence) for sentence in about),
+                    (1, f"Example: GET {API}/{spec.slug}/rows/{_key_example(key)}/"),
+                ],
                 parameters=[
                     {
                         "name": "pk",
                         "in": "path",
                         "required": True,
                         "description": f"The {key.name} of the row.",
-                        "schema": value_schema(key, nullable=False),
+                        "schema": value_schema(key, nullable=False, enum=False),
                     }
                 ],
                 response=row_schema_name(spec),
                 tag=spec.slug,
-                errors=("400", "401", "404", "429", "503"),
             )
         }
     paths[f"{API}/{spec.slug}/aggregate/"] = {
         "get": _operation(
             operation_id=f"aggregate_{spec.slug}",
             summary=f"Totals, counts and averages of {spec.title}",
-            lead=f"Grouped metrics over {spec.slug}: {about}",
-            middle="Use it for any total, count or average instead of reading rows.",
-            example=aggregate_example,
+            sentences=[
+                (0, f"Grouped metrics over {spec.slug}: use it for any total, count or average."),
+                *((1, sentence) for sentence in about),
+                (2, f"Example: GET {aggregate_example}"),
+                (3, FILTERS_SENTENCE if filtered else ""),
+                (4, "count is the number of groups in all; next gives the following ones."),
+            ],
             parameters=_filters(spec) + _aggregate_options(spec),
             response=f"{spec.slug}_aggregate",
             tag=spec.slug,
-            errors=("400", "401", "404", "429", "503"),
         )
     }
     return paths
@@ -240,24 +274,15 @@ def _operation(
     *,
     operation_id: str,
     summary: str,
-    lead: str,
-    middle: str,
-    example: str,
+    sentences: list[tuple[int, str]],
     parameters: list[dict],
     response: str,
     tag: str,
-    errors: tuple[str, ...],
 ) -> dict:
-    tail = " ".join(part for part in (middle, f"Example: GET {example}") if part)
-    room = MAX_DESCRIPTION - len(tail) - 1
-    if room < 40:
-        # A long example URL leaves no room for what the operation answers: drop the example.
-        tail, room = middle, MAX_DESCRIPTION - len(middle) - 1
-    description = f"{text_fit(lead.rstrip('.') + '.', room)} {tail}".strip()
     return {
         "operationId": operation_id,
-        "summary": text_fit(summary, MAX_DESCRIPTION),
-        "description": description,
+        "summary": text_fit(summary, MAX_SUMMARY),
+        "description": sentences_fit(sentences, MAX_DESCRIPTION),
         "tags": [tag],
         "parameters": _unique(parameters),
         "responses": {
@@ -265,7 +290,7 @@ def _operation(
                 "description": "OK",
                 "content": {"application/json": {"schema": ref(response)}},
             },
-            **error_responses(errors),
+            "default": ERROR_RESPONSE,
         },
         "x-openai-isConsequential": False,
     }
@@ -281,89 +306,96 @@ def _unique(parameters: list[dict]) -> list[dict]:
     return kept
 
 
-def _query(name: str, schema: dict, description: str, **extra) -> dict:
-    return {
-        "name": name,
-        "in": "query",
-        "description": text_fit(description, MAX_PARAMETER_DESCRIPTION),
-        "schema": schema,
-        **extra,
-    }
+def _query(name: str, schema: dict, sentences: list[tuple[int, str]] | None = None) -> dict:
+    parameter = {"name": name, "in": "query"}
+    description = sentences_fit(sentences or [], MAX_PARAMETER_DESCRIPTION)
+    if description:
+        parameter["description"] = description
+    parameter["schema"] = schema
+    return parameter
 
 
-def _filter_text(column: ColumnSpec, operator: str) -> str:
-    name, hint = column.name, _FORMAT_HINT.get(column.type, "")
-    dated = column.type in ("date", "datetime")
-    texts = {
-        "eq": f"Only rows where {name} equals this value{hint}.",
-        "ne": f"Only rows where {name} differs from this value{hint}.",
-        "gt": f"Only rows where {name} is {'after' if dated else 'greater than'} this{hint}.",
-        "gte": f"Only rows where {name} is {'on or after' if dated else 'at least'} this{hint}.",
-        "lt": f"Only rows where {name} is {'before' if dated else 'less than'} this{hint}.",
-        "lte": f"Only rows where {name} is {'on or before' if dated else 'at most'} this{hint}.",
-        "in": f"Only rows where {name} is one of these comma-separated values.",
-        "contains": f"Only rows where {name} contains this text (case-sensitive).",
-        "icontains": f"Only rows where {name} contains this text (any case).",
-        "startswith": f"Only rows where {name} starts with this text.",
-        "isnull": f"true: only rows where {name} is empty; false: only rows where it has a value.",
-        "year": f"Only rows whose {name} falls in this year, e.g. 2024.",
-        "quarter": f"Only rows whose {name} falls in this quarter (1-4); add {name}__year.",
-        "month": f"Only rows whose {name} falls in this month (1-12); add {name}__year.",
-    }
-    text = texts[operator]
-    if operator in ("eq", "gte", "lte", "year"):
-        text = f"{text} {column_description(column)}".strip()
-    return text
+def listing(names: list[str], room: int = MAX_PARAMETER_DESCRIPTION // 2) -> str:
+    """Names joined by commas, at most `room` characters: the rest counted ("and 12 more")."""
+    text = ", ".join(names)
+    if len(text) <= room:
+        return text
+    kept: list[str] = []
+    for name in names:
+        if len(", ".join([*kept, name])) + len(" and 9999 more") > room:
+            break
+        kept.append(name)
+    return f"{', '.join(kept)} and {len(names) - len(kept)} more"
 
 
-def _filter_schema(column: ColumnSpec, operator: str) -> dict:
-    if operator in ("eq", "ne", "gt", "gte", "lt", "lte"):
-        return value_schema(column, nullable=False)
-    if operator == "isnull":
-        return {"type": "boolean"}
-    if operator == "year":
-        return {"type": "integer", "minimum": 1, "maximum": 9999}
-    if operator == "quarter":
-        return {"type": "integer", "minimum": 1, "maximum": 4}
-    if operator == "month":
-        return {"type": "integer", "minimum": 1, "maximum": 12}
-    # An empty text or list is refused by the API: declared, so that no client sends one.
-    return {"type": "string", "minLength": 1}
+def _columns_phrase(spec: DatasetSpec, names: list[str]) -> str:
+    """ "any column", "any column except a, b" or the list of names, whichever is shortest."""
+    every = [column.name for column in spec.columns]
+    excluded = [name for name in every if name not in names]
+    if not excluded:
+        return "any column"
+    if len(excluded) < len(names):
+        return f"any column except {listing(excluded)}"
+    return listing(names)
+
+
+def _filter_parameter(spec: DatasetSpec, column: ColumnSpec, name: str) -> dict:
+    record = grammar.OPERATORS[name]
+    parameter = record.parameter(column.name)
+    operand = record.operand
+    if operand == grammar.Operand.VALUE:
+        schema = value_schema(column, nullable=False, enum=record.enum)
+        sentences = [(0, column_description(column))] if record.name == "eq" else []
+        return _query(parameter, schema, sentences)
+    if operand == grammar.Operand.VALUES:
+        element = (
+            f"a value of {column.name}"
+            if column.categorical and column.type != "boolean"
+            else grammar.TYPES[column.type].wording
+        )
+        sentences = [(0, f"Comma-separated, at most {grammar.MAX_IN_VALUES}; each {element}.")]
+        return _query(parameter, {"type": "string", "minLength": 1}, sentences)
+    if operand == grammar.Operand.FLAG:
+        return _query(parameter, {"type": "boolean"})
+    if operand == grammar.Operand.PART:
+        published = column if spec.values_complete else None
+        low, high = grammar.part_range(record, published)
+        return _query(parameter, {"type": "integer", "minimum": low, "maximum": high})
+    # An empty text is refused by the API: declared, so that no client sends one.
+    return _query(parameter, {"type": "string", "minLength": 1})
 
 
 def _filters(spec: DatasetSpec) -> list[dict]:
-    parameters = []
-    for column in spec.columns:
-        for operator in column.operators:
-            name = column.name if operator == "eq" else f"{column.name}__{operator}"
-            parameters.append(
-                _query(name, _filter_schema(column, operator), _filter_text(column, operator))
-            )
+    parameters = [
+        _filter_parameter(spec, column, name)
+        for column in spec.columns
+        for name in column.operators
+    ]
     searchable = [c.name for c in spec.columns if c.searchable and not c.protected]
     if searchable:
         parameters.append(
             _query(
                 "search",
                 {"type": "string"},
-                f"Case-insensitive text searched in {', '.join(searchable)}.",
+                [(0, f"Case-insensitive text searched in {listing(searchable)}.")],
             )
         )
     return parameters
 
 
-def _list_pattern(values: list[str], *, signed: bool = False) -> str:
-    # API names are [a-z0-9_] and metrics add ':', so no value needs escaping.
-    item = f"{'-?' if signed else ''}(?:{'|'.join(values)})"
-    return f"^{item}(?:,{item})*$"
-
-
-def _list_parameter(name: str, values: list[str], text: str, example: str, signed=False) -> dict:
-    return _query(
-        name,
-        {"type": "string", "pattern": _list_pattern(values, signed=signed)},
-        text,
-        example=example,
-    )
+def _limit_offset(*, maximum: int, default: int, what: str) -> list[dict]:
+    return [
+        _query(
+            "limit",
+            {"type": "integer", "minimum": 1, "maximum": maximum, "default": default},
+            [(0, f"{what} per call.")],
+        ),
+        _query(
+            "offset",
+            {"type": "integer", "minimum": 0, "maximum": grammar.MAX_OFFSET, "default": 0},
+            [(0, f"{what} to skip: the next URL of a response gives it.")],
+        ),
+    ]
 
 
 def _rows_options(spec: DatasetSpec) -> list[dict]:
@@ -374,167 +406,85 @@ def _rows_options(spec: DatasetSpec) -> list[dict]:
         date = date_column(spec)
         example = f"-{date.name}" if date is not None and date.name in sortable else sortable[0]
         parameters.append(
-            _list_parameter(
+            _query(
                 "ordering",
-                sortable,
-                "Comma-separated columns to sort by, '-' first for descending, e.g. "
-                f"{example}. Sortable: {', '.join(sortable)}.",
-                example,
-                signed=True,
+                {"type": "string"},
+                [
+                    (0, f"Comma-separated columns, '-' first for descending, e.g. {example}."),
+                    (1, f"Sortable: {_columns_phrase(spec, sortable)}."),
+                ],
             )
         )
     if names:
         parameters.append(
-            _list_parameter(
+            _query(
                 "fields",
-                names,
-                f"Comma-separated columns to return (default all): {', '.join(names)}.",
-                ",".join(names[:2]),
+                {"type": "string"},
+                [(0, f"Comma-separated columns to return, default all: {listing(names)}.")],
             )
         )
-    parameters += [
-        _query(
-            "limit",
-            {
-                "type": "integer",
-                "minimum": 1,
-                "maximum": spec.max_page_size,
-                "default": min(spec.default_page_size, spec.max_page_size),
-            },
-            f"Rows per page, 1 to {spec.max_page_size}.",
-        ),
-        _query(
-            "offset",
-            {"type": "integer", "minimum": 0, "default": 0},
-            "Rows to skip; the next URL of a response gives the following offset.",
-        ),
-    ]
-    return parameters
-
-
-def _groupable(spec: DatasetSpec) -> list[ColumnSpec]:
-    return [column for column in spec.columns if not column.protected]
-
-
-def _group_keys(spec: DatasetSpec) -> dict[str, dict]:
-    keys = {}
-    for column in _groupable(spec):
-        keys[column.name] = value_schema(column, nullable=True)
-    for column in _groupable(spec):
-        if column.type in ("date", "datetime"):
-            for bucket in BUCKETS:
-                keys[f"{column.name}__{bucket}"] = {
-                    "type": ["string", "null"],
-                    "description": f"{column.name} by {bucket}, e.g. "
-                    + {
-                        "year": "2024",
-                        "quarter": "2024-Q2",
-                        "month": "2024-04",
-                        "week": "2024-W14",
-                        "day": "2024-04-03",
-                    }[bucket],
-                }
-    return keys
-
-
-def _metrics(spec: DatasetSpec) -> dict[str, list[ColumnSpec]]:
-    """Columns each metric function applies to."""
-    found: dict[str, list[ColumnSpec]] = {name: [] for name in METRIC_TYPES}
-    for column in spec.columns:
-        for name, types in METRIC_TYPES.items():
-            if column.type not in types:
-                continue
-            if name != "count_distinct" and column.protected:
-                continue
-            if name in ("sum", "avg") and column.name == spec.primary_key:
-                continue  # a sum of identifiers answers no question
-            found[name].append(column)
-    return found
-
-
-def _metric_keys(spec: DatasetSpec) -> dict[str, dict]:
-    keys = {"count": {"type": "integer", "description": "Rows in the group."}}
-    for name, columns in _metrics(spec).items():
-        for column in columns:
-            if name in ("sum", "avg"):
-                schema = {"type": ["number", "null"]}
-            elif name == "count_distinct":
-                schema = {"type": "integer"}
-            else:
-                schema = value_schema(column, nullable=True)
-                schema.pop("enum", None)
-            keys[f"{name}_{column.name}"] = schema
-    return keys
+    default = min(spec.default_page_size, spec.max_page_size)
+    return parameters + _limit_offset(maximum=spec.max_page_size, default=default, what="Rows")
 
 
 def _aggregate_options(spec: DatasetSpec) -> list[dict]:
-    columns = _groupable(spec)
-    dated = [c for c in columns if c.type in ("date", "datetime")]
-    group_values = list(_group_keys(spec))
-    metrics = _metrics(spec)
-    metric_values = ["count"] + [
-        f"{name}:{column.name}" for name, found in metrics.items() for column in found
-    ]
-
-    def listed(name: str) -> str:
-        return ", ".join(column.name for column in metrics[name]) or "none"
-
-    category = category_column(spec)
-    example_group = category.name if category else (columns[0].name if columns else "")
+    keys = grammar.group_keys(spec)
+    plain = [key for key in keys if "__" not in key]
+    dated = [column.name for column in spec.columns if f"{column.name}__year" in keys]
+    buckets = grammar.BUCKETS_BY_NAME.values()
     parameters = []
-    if group_values:
-        buckets = (
-            f" Date buckets: {', '.join(c.name for c in dated)} with __year, __quarter, "
-            "__month, __week or __day (values like 2024, 2024-Q2, 2024-04, 2024-W14, "
-            "2024-04-03); the bucket's result key is the parameter, e.g. "
-            f"{dated[0].name}__quarter."
-            if dated
-            else ""
-        )
+    if keys:
         parameters.append(
-            _list_parameter(
+            _query(
                 "group_by",
-                group_values,
-                f"Comma-separated keys to group by: {', '.join(c.name for c in columns)}."
-                + buckets,
-                example_group,
+                {"type": "string"},
+                [
+                    (
+                        0,
+                        f"Comma-separated, at most {grammar.MAX_GROUP_KEYS} keys: {listing(plain)}.",
+                    ),
+                    (
+                        1,
+                        f"Date buckets of {listing(dated)}: "
+                        + ", ".join(f"__{bucket.name} ({bucket.example})" for bucket in buckets)
+                        + f", e.g. {dated[0]}__quarter; the result key is the same."
+                        if dated
+                        else "",
+                    ),
+                ],
             )
         )
-    found = measure_column(spec)
-    measure = found.name if found is not None else None
+    phrases = []
+    for name in ("sum", "avg", "min", "max", "count_distinct"):
+        record = grammar.METRICS_BY_NAME[name]
+        columns = grammar.metric_columns(spec, record)
+        if columns:
+            phrases.append(f"{record.call('col')} for {_columns_phrase(spec, columns)}")
+    example = example_metric(spec)
     parameters.append(
-        _list_parameter(
+        _query(
             "metrics",
-            metric_values,
-            "Comma-separated metrics, default count. count; "
-            f"sum:col and avg:col for {listed('sum')}; "
-            f"min:col and max:col for {listed('min')}; "
-            f"count_distinct:col for {listed('count_distinct')}. "
-            "Result keys: count, sum_col, avg_col, min_col, max_col, count_distinct_col.",
-            f"sum:{measure}" if measure else "count",
-        )
-    )
-    order_values = group_values + list(_metric_keys(spec))
-    parameters.append(
-        _list_parameter(
-            "ordering",
-            order_values,
-            "Comma-separated group keys or result keys to sort by, '-' first for descending, "
-            f"e.g. -{f'sum_{measure}' if measure else 'count'}.",
-            f"-sum_{measure}" if measure else "-count",
-            signed=True,
+            {"type": "string", "default": "count"},
+            [
+                (
+                    0,
+                    f"Comma-separated, at most {grammar.MAX_METRICS}: count; {'; '.join(phrases)}.",
+                ),
+                (1, "Result keys: count, sum_col, avg_col, min_col, max_col, count_distinct_col."),
+                (2, f"e.g. {example.metric}."),
+            ],
         )
     )
     parameters.append(
         _query(
-            "limit",
-            {
-                "type": "integer",
-                "minimum": 1,
-                "maximum": MAX_AGGREGATE_LIMIT,
-                "default": DEFAULT_AGGREGATE_LIMIT,
-            },
-            f"Groups to return, 1 to {MAX_AGGREGATE_LIMIT}.",
+            "ordering",
+            {"type": "string"},
+            [
+                (0, "Comma-separated group_by keys or result keys, '-' first for descending."),
+                (1, f"e.g. -{example.key}."),
+            ],
         )
     )
-    return parameters
+    return parameters + _limit_offset(
+        maximum=grammar.MAX_AGGREGATE_LIMIT, default=grammar.DEFAULT_AGGREGATE_LIMIT, what="Groups"
+    )

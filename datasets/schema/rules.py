@@ -73,6 +73,26 @@ def text_fit(text: str, limit: int) -> str:
     return cut.rstrip(" ,;:.") + "…"
 
 
+def sentences_fit(sentences: list[tuple[int, str]], limit: int) -> str:
+    """Whole sentences, most important first (lowest priority number), that fit in `limit`.
+
+    The kept sentences stay in their given order; a sentence that does not fit is left out
+    whole, so that a description never ends mid-sentence. Only a first sentence longer than the
+    limit by itself is shortened.
+    """
+    indexed = [(priority, i, text.strip()) for i, (priority, text) in enumerate(sentences)]
+    indexed = [item for item in indexed if item[2]]
+    kept: set[int] = set()
+    used = -1
+    for _, i, text in sorted(indexed):
+        if used + 1 + len(text) <= limit:
+            kept.add(i)
+            used += 1 + len(text)
+    if not kept and indexed:
+        return text_fit(min(indexed)[2], limit)
+    return " ".join(text for _, i, text in indexed if i in kept)
+
+
 def import_rules_enforce(document: dict, *, fix: bool = True) -> list[Finding]:
     """Check `document` against every import rule; with `fix`, repair what is safe to repair."""
     findings: list[Finding] = []

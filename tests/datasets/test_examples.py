@@ -27,7 +27,7 @@ pytestmark = pytest.mark.django_db
 PUBLIC_URL = "https://gateway.example.com"
 EXAMPLE = re.compile(r"Example: GET (\S+)")
 RUN_BUTTON = re.compile(r'data-url="([^"]+)"')
-INSTRUCTION = re.compile(r"-> GET (\S+)")
+INSTRUCTION = re.compile(r"-> GET ([^\s<]+)")
 
 
 def _tips(rng: random.Random) -> str:

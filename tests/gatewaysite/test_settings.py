@@ -29,8 +29,12 @@ def _start(tmp_path, *arguments: str, **variables) -> subprocess.CompletedProces
         if not k.startswith("GATEWAY_") and k not in ("DATABASE_URL", "REDIS_URL")
     }
     environment.update(
-        GATEWAY_DATA_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="gatewaysite.settings", **variables
+        GATEWAY_DATA_DIR=str(tmp_path),
+        # A developer's own .env must not change what these tests see.
+        GATEWAY_ENV_FILE=str(tmp_path / "absent.env"),
+        DJANGO_SETTINGS_MODULE="gatewaysite.settings",
     )
+    environment.update(variables)
     command = ["manage.py", *arguments] if arguments else ["-c", "import django; django.setup()"]
     return subprocess.run(
         [sys.executable, *command],
@@ -111,6 +115,11 @@ def test_env_example_lists_every_variable_the_settings_read():
     read = set(re.findall(r'env_\w+\("([A-Z_]+)"', settings_source)) | set(
         re.findall(r'(?:public_url|secret_key)\("([A-Z_]+)"', settings_source)
     )
+    # Variables read straight from the environment elsewhere (the server, the demo command).
+    for path in (ROOT / "gatewaysite").glob("*.py"):
+        read |= set(re.findall(r'environ\.get\("([A-Z_]+)"', path.read_text()))
+    for path in (ROOT / "datasets" / "management" / "commands").glob("*.py"):
+        read |= set(re.findall(r'environ\.get\("(GATEWAY_[A-Z_]+)"', path.read_text()))
     listed = set(re.findall(r"^#?\s*([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.MULTILINE))
     assert read, "no variables found in settings.py"
     assert read <= listed, f"missing from .env.example: {sorted(read - listed)}"
@@ -297,3 +306,26 @@ def test_a_dataset_of_150_columns_saves_through_the_admin_change_form(admin_clie
         "The last measure."
     )
     assert Dataset.objects.get(pk=dataset.pk).title == dataset.title
+
+
+def test_a_dot_env_file_is_read_and_the_environment_wins(tmp_path):
+    env_file = tmp_path / "gateway.env"
+    env_file.write_text("GATEWAY_DEFAULT_RATE=7/m\nGATEWAY_MAX_RESPONSE_CHARS=5000\n")
+    shown = "from django.conf import settings; print(settings.GATEWAY_DEFAULT_RATE, settings.GATEWAY_MAX_RESPONSE_CHARS)"
+    result = _start(
+        tmp_path,
+        "shell",
+        "-c",
+        shown,
+        GATEWAY_ENV_FILE=str(env_file),
+        GATEWAY_MAX_RESPONSE_CHARS="9000",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1].split() == ["7/m", "9000"]
+
+
+def test_an_invalid_value_in_the_dot_env_file_names_the_variable(tmp_path):
+    env_file = tmp_path / "gateway.env"
+    env_file.write_text("GATEWAY_DEBUG=perhaps\n")
+    result = _start(tmp_path, GATEWAY_ENV_FILE=str(env_file))
+    assert result.returncode != 0 and "GATEWAY_DEBUG" in result.stderr
