@@ -35,7 +35,6 @@ from mcp_types import (
 )
 from mcp_types import methods as mcp_methods
 from mcp_types.jsonrpc import (
-    INTERNAL_ERROR,
     INVALID_PARAMS,
     INVALID_REQUEST,
     METHOD_NOT_FOUND,
@@ -158,7 +157,9 @@ def _tools(policy: AccessPolicy) -> list[Tool]:
     return [Tool.model_validate(tool) for tool in tool_definitions(slugs)]
 
 
-def _tool_error(status: int, code: str, message: str, retry_after: int | None = None) -> CallToolResult:
+def _tool_error(
+    status: int, code: str, message: str, retry_after: int | None = None
+) -> CallToolResult:
     error = error_body(status, code, message)
     if retry_after is not None:
         error["error"]["retry_after"] = retry_after
@@ -232,7 +233,9 @@ def _handle(request, policy: AccessPolicy, message: JSONRPCRequest, *, version: 
     try:
         typed = mcp_methods.parse_client_request(method, version, params)
     except KeyError:
-        return _error(message.id, METHOD_NOT_FOUND, f"Method not found: {method[:60]}", modern=modern)
+        return _error(
+            message.id, METHOD_NOT_FOUND, f"Method not found: {method[:60]}", modern=modern
+        )
     except ValidationError as error:
         first = error.errors()[0] if error.errors() else {}
         where = ".".join(str(part) for part in first.get("loc", ()))
@@ -270,7 +273,9 @@ def _handle(request, policy: AccessPolicy, message: JSONRPCRequest, *, version: 
             )
         result = _call_tool(request, policy, {"name": name, "arguments": typed.params.arguments})
     else:
-        return _error(message.id, METHOD_NOT_FOUND, f"Method not found: {method[:60]}", modern=modern)
+        return _error(
+            message.id, METHOD_NOT_FOUND, f"Method not found: {method[:60]}", modern=modern
+        )
     dumped = mcp_methods.serialize_server_result(method, version, _dump(result))
     if modern:
         dumped.setdefault("resultType", "complete")
@@ -309,7 +314,11 @@ def mcp_endpoint(request):
     try:
         message = JSONRPCRequest.model_validate(body)
     except ValidationError:
-        return _error(body.get("id") if isinstance(body.get("id"), (int, str)) else None, INVALID_REQUEST, "Not a JSON-RPC 2.0 request.")
+        return _error(
+            body.get("id") if isinstance(body.get("id"), (int, str)) else None,
+            INVALID_REQUEST,
+            "Not a JSON-RPC 2.0 request.",
+        )
     if _is_modern(request, body):
         headers = {name.lower(): value for name, value in request.headers.items()}
         verdict = classify_inbound_request(body, headers=headers)

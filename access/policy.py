@@ -35,7 +35,9 @@ class AccessPolicy:
             return False
         # A row filter on a column that no longer exists cannot be enforced: show nothing rather
         # than everything.
-        missing = [name for name in self.row_filters.get(spec.id, {}) if spec.any_column(name) is None]
+        missing = [
+            name for name in self.row_filters.get(spec.id, {}) if spec.any_column(name) is None
+        ]
         if missing:
             logger.warning(
                 "%s has a row filter on %s.%s, which does not exist: dataset refused.",

@@ -14,6 +14,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from access.policy import AccessPolicy
 from datasets.engine import execute
 from datasets.engine.errors import NotFound, QueryError
 from datasets.engine.parse import parse_aggregate, parse_forced, parse_rows
@@ -23,8 +24,6 @@ from datasets.selectors import dataset_spec, dataset_specs
 from datasets.serializers import DatasetSerializer, DatasetSummarySerializer
 from gatewaysite.errors import ApiError
 from keys.usage import record
-
-from access.policy import AccessPolicy
 
 OPERATIONS = ("list_datasets", "describe_dataset", "rows", "row", "aggregate")
 SEARCH_PER_DATASET = 5
@@ -122,7 +121,9 @@ def _aggregate(
         found = execute.run_aggregate(spec, query)
         count = offset + len(found) if len(found) < query.limit else None
     results, truncated = _cut(found, max_chars)
-    return QueryResult(_page(count, offset, results, truncated), dataset=spec.slug, rows=len(results))
+    return QueryResult(
+        _page(count, offset, results, truncated), dataset=spec.slug, rows=len(results)
+    )
 
 
 def dataset_query(
@@ -143,7 +144,9 @@ def dataset_query(
         specs = datasets_readable(policy)
         context = {"base_url": base_url}
         results = [
-            DatasetSummarySerializer(statistics_for(spec, policy.filters_for(spec)), context=context).data
+            DatasetSummarySerializer(
+                statistics_for(spec, policy.filters_for(spec)), context=context
+            ).data
             for spec in specs
         ]
         return QueryResult({"count": len(results), "results": results}, rows=len(results))

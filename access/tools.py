@@ -14,11 +14,10 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from datasets.engine import grammar
-from datasets.engine.errors import QueryError
-
 from access import services
 from access.policy import AccessPolicy
+from datasets.engine import grammar
+from datasets.engine.errors import QueryError
 
 _MAX_GROUP_KEYS = getattr(grammar, "MAX_GROUP_KEYS", 6)
 _MAX_METRICS = getattr(grammar, "MAX_METRICS", 12)
@@ -56,8 +55,14 @@ _ROW = {"type": "object", "additionalProperties": True}
 _PAGE = {
     "type": "object",
     "properties": {
-        "count": {"type": ["integer", "null"], "description": "Rows (or groups) the query matches in all."},
-        "next_offset": {"type": ["integer", "null"], "description": "The offset of the next page; null when this is the last."},
+        "count": {
+            "type": ["integer", "null"],
+            "description": "Rows (or groups) the query matches in all.",
+        },
+        "next_offset": {
+            "type": ["integer", "null"],
+            "description": "The offset of the next page; null when this is the last.",
+        },
         "truncated": {"type": "boolean", "description": "The size limit cut this page."},
         "results": {"type": "array", "items": _ROW},
     },
@@ -110,7 +115,11 @@ def input_schemas(slugs: list[str]) -> dict[str, dict]:
                 "search": search,
                 "ordering": _names("Columns to sort by, '-' first for descending: [\"-revenue\"]."),
                 "fields": _names("Columns to return (default all)."),
-                "limit": {"type": "integer", "minimum": 1, "description": "Rows per page (the dataset's default and maximum apply)."},
+                "limit": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "description": "Rows per page (the dataset's default and maximum apply).",
+                },
                 "offset": offset,
             },
             "required": ["dataset"],
@@ -119,7 +128,10 @@ def input_schemas(slugs: list[str]) -> dict[str, dict]:
             "type": "object",
             "properties": {
                 "dataset": dataset,
-                "key": {"type": ["string", "integer"], "description": "The row's primary key value."},
+                "key": {
+                    "type": ["string", "integer"],
+                    "description": "The row's primary key value.",
+                },
             },
             "required": ["dataset", "key"],
         },
@@ -130,14 +142,16 @@ def input_schemas(slugs: list[str]) -> dict[str, dict]:
                 "filters": _filters(),
                 "search": search,
                 "group_by": _names(
-                    "Columns and date buckets to group by: [\"product\", \"order_date__quarter\"].",
+                    'Columns and date buckets to group by: ["product", "order_date__quarter"].',
                     maxItems=_MAX_GROUP_KEYS,
                 ),
                 "metrics": _names(
-                    "count, or function:column: [\"sum:revenue\", \"count\"] (default count).",
+                    'count, or function:column: ["sum:revenue", "count"] (default count).',
                     maxItems=_MAX_METRICS,
                 ),
-                "ordering": _names("Group keys or result keys, '-' first for descending: [\"-sum_revenue\"]."),
+                "ordering": _names(
+                    "Group keys or result keys, '-' first for descending: [\"-sum_revenue\"]."
+                ),
                 "limit": {
                     "type": "integer",
                     "minimum": 1,
@@ -155,7 +169,12 @@ def input_schemas(slugs: list[str]) -> dict[str, dict]:
         },
         "fetch": {
             "type": "object",
-            "properties": {"id": {"type": "string", "description": "A result id from search: <dataset>:<primary key>."}},
+            "properties": {
+                "id": {
+                    "type": "string",
+                    "description": "A result id from search: <dataset>:<primary key>.",
+                }
+            },
             "required": ["id"],
         },
     }
@@ -242,8 +261,8 @@ DESCRIPTIONS = {
     "get_row": "One row of a dataset by its primary key.",
     "aggregate": (
         "Grouped metrics over a dataset's filtered rows, computed by the database: e.g. "
-        "revenue by product for Q2 with filters on the date, group_by [\"product\"], metrics "
-        "[\"sum:revenue\"]."
+        'revenue by product for Q2 with filters on the date, group_by ["product"], metrics '
+        '["sum:revenue"].'
     ),
     "search": "Find rows by text across every dataset you may read; returns ids for fetch.",
     "fetch": "One row found by search, by its id (<dataset>:<primary key>), as text.",
@@ -285,7 +304,16 @@ _ARGUMENTS = {
     "describe_dataset": ("dataset",),
     "query_rows": ("dataset", "filters", "search", "ordering", "fields", "limit", "offset"),
     "get_row": ("dataset", "key"),
-    "aggregate": ("dataset", "filters", "search", "group_by", "metrics", "ordering", "limit", "offset"),
+    "aggregate": (
+        "dataset",
+        "filters",
+        "search",
+        "group_by",
+        "metrics",
+        "ordering",
+        "limit",
+        "offset",
+    ),
     "search": ("query",),
     "fetch": ("id",),
 }
@@ -319,7 +347,9 @@ def _names_value(name: str, value) -> str:
         return value
     if isinstance(value, list) and all(isinstance(item, str) for item in value):
         return ",".join(value)
-    raise QueryError("invalid_value", f"{name} takes a list of names, or one comma-separated string.")
+    raise QueryError(
+        "invalid_value", f"{name} takes a list of names, or one comma-separated string."
+    )
 
 
 def _number(name: str, value) -> str:
@@ -427,7 +457,9 @@ def _describe_text(body: dict) -> str:
 def _list_text(body: dict) -> str:
     lines = [f"{body['count']} datasets."]
     for item in body["results"]:
-        lines.append(f"- {item['slug']}: {item['title']} ({item['row_count']} rows). {item['description']}")
+        lines.append(
+            f"- {item['slug']}: {item['title']} ({item['row_count']} rows). {item['description']}"
+        )
     return "\n".join(lines)
 
 

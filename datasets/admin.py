@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import re
+from pathlib import PurePath
 
 import sqlalchemy as sa
 from django import forms
@@ -20,6 +22,7 @@ from datasets import admin_sources  # noqa: F401  (registers the Source admin)
 from datasets.engine.connections import connect, duckdb_files
 from datasets.ingest import FORMATS, IngestError, file_format, quote
 from datasets.models import Column, Dataset, DatasetImport, PrivacyPolicy
+from datasets.naming import snake_case
 from datasets.selectors import source_url
 from datasets.services import (
     DatasetImportError,
@@ -37,6 +40,24 @@ FILE_HELP = (
     "CSV/TSV (any delimiter, UTF-8), XLSX (first sheet), JSON (array of objects), NDJSON or "
     "Parquet. Column names, types and the primary key are inferred; you can edit them afterwards."
 )
+
+
+SLUG_PATTERN = "[a-z][a-z0-9_]{0,39}"
+SLUG_RULE = "Lower-case letters, digits and _, starting with a letter (at most 40)."
+
+
+def slug_proposal(filename: str) -> str:
+    """A free slug made from a file name: 'seattle-weather.csv' -> 'seattle_weather'."""
+    stem = PurePath(filename).name.split(".")[0] if filename else ""
+    base = snake_case(stem)[:40].strip("_") if stem else "dataset"
+    base = base if re.fullmatch(SLUG_PATTERN, base) else "dataset"
+    taken = set(Dataset.objects.filter(slug__startswith=base).values_list("slug", flat=True))
+    slug, number = base, 2
+    while slug in taken:
+        suffix = f"_{number}"
+        slug = f"{base[: 40 - len(suffix)]}{suffix}"
+        number += 1
+    return slug
 
 
 class UploadFileField(forms.FileField):
@@ -100,7 +121,8 @@ class DatasetUploadForm(forms.ModelForm):
         fields = ["slug", "title", "description"]
         widgets = {"description": forms.Textarea(attrs={"rows": 3})}
         help_texts = {
-            "slug": "URL name, e.g. sales: lower-case letters, digits and _, starting with a letter.",
+            "slug": "URL name, e.g. sales: lower-case letters, digits and _, starting with a "
+            "letter. Default: from the file name.",
             "title": "Default: from the slug.",
         }
 
@@ -108,26 +130,54 @@ class DatasetUploadForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["slug"].required = False
+        # The browser checks the pattern before sending: a wrong slug never costs the chosen file.
+        self.fields["slug"].widget.attrs.update(
+            {"pattern": SLUG_PATTERN, "title": SLUG_RULE, "data-slug-from": "id_file"}
+        )
         self.fields["title"].required = False
         self.started: DatasetImport | None = None
 
     def clean_slug(self) -> str:
-        slug = self.cleaned_data["slug"]
-        if Dataset.objects.filter(slug=slug).exists():
+        slug = self.cleaned_data["slug"].strip()
+        if slug and Dataset.objects.filter(slug=slug).exists():
             raise forms.ValidationError(
                 "A dataset with this slug already exists: open it and use 'Replace file'."
             )
         return slug
 
     def clean_title(self) -> str:
-        title = self.cleaned_data.get("title", "").strip()
-        slug = self.cleaned_data.get("slug") or ""
-        return title or slug.replace("_", " ").capitalize()
+        return self.cleaned_data.get("title", "").strip()
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        upload = cleaned.get("file")
+        if "slug" in cleaned and not cleaned["slug"] and upload is not None:
+            cleaned["slug"] = slug_proposal(upload.name or "")
+        if not cleaned.get("title"):
+            cleaned["title"] = (cleaned.get("slug") or "").replace("_", " ").capitalize()
+        return cleaned
+
+    def _propose_slug(self) -> None:
+        """A rejected slug comes back replaced by one proposed from the file name, and says so."""
+        upload = self.cleaned_data.get("file")
+        typed = self.data.get(self.add_prefix("slug"), "")
+        if upload is None and not typed:
+            return
+        proposal = slug_proposal(upload.name if upload is not None else typed)
+        if proposal == typed:
+            return
+        self._errors["slug"].append(f"Proposed instead: {proposal} (filled in below).")
+        data = self.data.copy()
+        data[self.add_prefix("slug")] = proposal
+        self.data = data
 
     def _post_clean(self) -> None:
         # Start the import only once the model's own validation (slug pattern, lengths) has
         # passed: the import writes the dataset itself, so this form never saves an instance.
         super()._post_clean()
+        if "slug" in self._errors:
+            self._propose_slug()
         if not self.errors:
             self.started = start_import(
                 self,
@@ -241,7 +291,9 @@ class ColumnInline(admin.TabularInline):
             values = "-"
         # One line of values (all of them in its tooltip), the counts on a second line.
         full = ", ".join(str(value) for value in column.enum) if column.enum else values
-        shown = format_html('<span class="gateway-values" title="{}">{}</span>', full, values)
+        # A range may wrap between its ends; a list of values is cut to one line.
+        kind = "gateway-values" if column.enum else "gateway-range"
+        shown = format_html('<span class="{}" title="{}">{}</span>', kind, full, values)
         if column.distinct_count is None:
             return shown
         counts = f"{column.distinct_count} distinct, {column.null_count} empty"
@@ -492,7 +544,7 @@ def dataset_preview(dataset: Dataset) -> dict:
     columns = list(dataset.columns.order_by("position"))
     if not columns:
         return {"error": "No columns yet."}
-    headers = [format_html("{}<br><small>{}</small>", c.name, c.physical_name) for c in columns]
+    headers = [_preview_header(column) for column in columns]
     try:
         if dataset.is_upload:
             rows = _preview_file(dataset, columns)
@@ -501,7 +553,30 @@ def dataset_preview(dataset: Dataset) -> dict:
     except Exception as error:  # a preview must never break the page that fixes the problem
         logger.warning("Preview of %s failed: %s", dataset.slug, error)
         return {"error": f"No preview: {error}"}
-    return {"columns": headers, "rows": [[_shown(value) for value in row] for row in rows]}
+    return {
+        "columns": headers,
+        "rows": [[_shown(value) for value in row] for row in rows],
+        "protected": any(column.pii != Column.Pii.NONE or not column.exposed for column in columns),
+    }
+
+
+# What the API does with a column's values, for the preview's label: the preview shows them as
+# stored, which only an admin sees.
+PREVIEW_PROTECTED = {
+    Column.Pii.MASK: "admin only: the API masks these values",
+    Column.Pii.HASH: "admin only: the API hashes these values",
+    Column.Pii.HIDE: "admin only: the API hides these values",
+}
+
+
+def _preview_header(column: Column):
+    """A preview column's header: its API name, and a label when the API does not show its values."""
+    label = PREVIEW_PROTECTED.get(column.pii)
+    if label is None and not column.exposed:
+        label = "admin only: not exposed by the API"
+    if label is None:
+        return column.name
+    return format_html('{}<small class="gateway-admin-only">{}</small>', column.name, label)
 
 
 def _preview_file(dataset: Dataset, columns: list[Column]) -> list[tuple]:

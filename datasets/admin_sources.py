@@ -55,6 +55,7 @@ class SourceForm(forms.ModelForm):
         model = Source
         fields = ["name", "url", "password", "clear_password", "statement_timeout"]
         widgets = {"url": forms.TextInput(attrs={"size": 80})}
+        labels = {"url": "Connection URL"}
         help_texts = {"url": URL_HELP}
 
     def __init__(self, *args, **kwargs):
@@ -67,7 +68,10 @@ class SourceForm(forms.ModelForm):
         if self.instance.pk is None:
             del self.fields["clear_password"]
             self.fields["password"].help_text = "Or put it in the URL."
-        elif self.instance.password_encrypted:
+            return
+        # Beside the stored password's line: this field replaces it.
+        self.fields["password"].label = "New password"
+        if self.instance.password_encrypted:
             self.fields["password"].help_text = "A password is stored: leave blank to keep it."
         else:
             self.fields["password"].help_text = "No password is stored."
@@ -150,11 +154,11 @@ class SourceAdmin(admin.ModelAdmin):
             "statement_timeout",
         ]
 
-    @admin.display(description="URL", ordering="url")
+    @admin.display(description="connection URL", ordering="url")
     def connection_url(self, obj: Source) -> str:
         return url_without_password(obj.url)
 
-    @admin.display(description="password")
+    @admin.display(description="stored password")
     def password_stored(self, obj: Source) -> str:
         return "stored, encrypted" if obj.password_encrypted else "none"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch
+from django.db.models import Prefetch, QuerySet
 
 from datasets.engine.connections import url_with_password
 from datasets.engine.spec import ColumnSpec, DatasetSpec, SourceSpec
@@ -10,7 +10,8 @@ from datasets.models import Column, Dataset, Source
 from gatewaysite.generations import ProcessCache
 
 # Dropped in every process when a change to a source, dataset, column or privacy policy commits.
-_specs: ProcessCache[DatasetSpec | None] = ProcessCache("catalog")
+_spec_by_slug: ProcessCache[DatasetSpec | None] = ProcessCache("catalog")
+_all_specs: ProcessCache[list[DatasetSpec]] = ProcessCache("catalog")
 
 
 def source_url(source: Source) -> str:
@@ -61,7 +62,7 @@ def build_spec(dataset: Dataset) -> DatasetSpec:
         description=dataset.description,
         table=dataset.table,
         schema_name=dataset.schema_name,
-        source=source_spec(dataset.source) if dataset.source_id else None,
+        source=source_spec(dataset.source) if dataset.source is not None else None,
         file_path=str(dataset.file_path()) if dataset.is_upload and dataset.version else "",
         primary_key=dataset.primary_key or None,
         default_ordering=ordering,
@@ -72,7 +73,7 @@ def build_spec(dataset: Dataset) -> DatasetSpec:
     )
 
 
-def _servable() -> QuerySet[Dataset]:  # noqa: F821
+def _servable() -> QuerySet[Dataset]:
     return (
         Dataset.objects.filter(enabled=True)
         .select_related("source")
@@ -91,7 +92,7 @@ def dataset_spec(slug: str) -> DatasetSpec | None:
         dataset = _servable().filter(slug=slug).first()
         return build_spec(dataset) if dataset is not None and _ready(dataset) else None
 
-    return _specs.get(("dataset", slug), load)
+    return _spec_by_slug.get(slug, load)
 
 
 def dataset_specs() -> list[DatasetSpec]:
@@ -100,4 +101,4 @@ def dataset_specs() -> list[DatasetSpec]:
     def load() -> list[DatasetSpec]:
         return [build_spec(dataset) for dataset in _servable() if _ready(dataset)]
 
-    return _specs.get(("all",), load)
+    return _all_specs.get("all", load)

@@ -6,6 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from datasets.engine.spec import ColumnSpec, DatasetSpec
+from datasets.measures import aggregation_default
 
 
 @extend_schema_field({"type": ["string", "number", "integer", "boolean"]})
@@ -13,13 +14,33 @@ class ValueField(serializers.JSONField):
     """A column value: a string, number or boolean (dates as ISO strings)."""
 
 
+COLUMN_TYPES = ["string", "integer", "number", "boolean", "date", "datetime"]
+AGGREGATIONS = ["sum", "average", "none"]
+
+
+# An enum without drf-spectacular's "* `x` - x" list: the values say it all.
+@extend_schema_field({"type": "string", "enum": COLUMN_TYPES})
+class ColumnTypeField(serializers.CharField):
+    """A column type."""
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "enum": AGGREGATIONS,
+        "description": "The statistic that fits the column: sum (revenue, units), average "
+        "(prices, rates, temperatures) or none.",
+    }
+)
+class AggregationField(serializers.CharField):
+    """How a column adds up."""
+
+
 class ColumnSerializer(serializers.Serializer):
     """A column as a client plans its call from it."""
 
     name = serializers.CharField()
-    type = serializers.ChoiceField(
-        choices=["string", "integer", "number", "boolean", "date", "datetime"]
-    )
+    type = ColumnTypeField()
     description = serializers.CharField()
     operators = serializers.ListField(child=serializers.CharField())
     enum = serializers.ListField(child=ValueField(), allow_null=True)
@@ -33,11 +54,7 @@ class ColumnSerializer(serializers.Serializer):
         allow_null=True,
         help_text="No value occurs twice: the column identifies a row (an e-mail, an order id).",
     )
-    aggregation = serializers.ChoiceField(
-        choices=["sum", "average", "none"],
-        help_text="The statistic that fits the column: sum (revenue, units), average (prices, "
-        "rates, temperatures) or none.",
-    )
+    aggregation = AggregationField()
 
     def to_representation(self, column: ColumnSpec) -> dict:
         ranged = column.type in ("integer", "number", "date", "datetime") and not column.protected
@@ -52,7 +69,10 @@ class ColumnSerializer(serializers.Serializer):
             "distinct_count": column.distinct_count,
             "null_count": column.null_count,
             "unique": column.unique,
-            "aggregation": column.aggregation,
+            # A masked or hashed column is only counted (count_distinct), never summed.
+            "aggregation": "none"
+            if column.protected
+            else column.aggregation or aggregation_default(column.name, column.type),
         }
 
 

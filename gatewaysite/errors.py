@@ -88,8 +88,9 @@ def exception_handler(exc: Exception, context: dict) -> Response:
         )
     if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):
         response = error_response(401, "unauthorized", _message(exc.detail))
-        if getattr(exc, "auth_header", None):
-            response["WWW-Authenticate"] = exc.auth_header
+        auth_header = getattr(exc, "auth_header", None)
+        if auth_header:
+            response["WWW-Authenticate"] = auth_header
         return response
     if isinstance(exc, (PermissionDenied, exceptions.PermissionDenied)):
         # Never 403: a dataset outside the key's scope must not reveal that it exists.
@@ -98,7 +99,10 @@ def exception_handler(exc: Exception, context: dict) -> Response:
         )
     if isinstance(exc, exceptions.Throttled):
         return error_response(
-            429, "rate_limited", _message(exc.detail), retry_after=int(exc.wait or 60)
+            429,
+            "rate_limited",
+            _message(exc.detail),
+            retry_after=int(getattr(exc, "wait", None) or 60),
         )
     if isinstance(exc, exceptions.APIException):
         status = exc.status_code

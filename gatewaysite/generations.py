@@ -45,7 +45,7 @@ _request = threading.local()
 
 
 def _shared_cache() -> bool:
-    backend = settings.CACHES["default"]["BACKEND"]
+    backend = str(settings.CACHES["default"]["BACKEND"])
     return not backend.endswith(("LocMemCache", "DummyCache"))
 
 
@@ -138,12 +138,12 @@ request_finished.connect(_request_finished, dispatch_uid="gateway-generations-fi
 
 def bump(name: str) -> None:
     """Move the generation of `name` now: every process reloads it on its next read."""
-    value = uuid.uuid4().hex
+    value: str | None = uuid.uuid4().hex
     try:
         if _shared_cache():
             cache.set(_KEY_PREFIX + name, value, timeout=None)
         else:
-            _write_file(name, value)
+            _write_file(name, str(value))
     except Exception:
         warn_cache_down("Could not announce a change of %s: other processes see it later", name)
         value = None
@@ -189,9 +189,9 @@ def _record(model: type[models.Model], using: str | None) -> None:
 
 
 def _untracked(model: type[models.Model], fields: Iterable[str]) -> bool:
-    ignored = getattr(model, "generation_ignores", frozenset())
-    fields = set(fields)
-    return bool(fields) and fields <= ignored
+    ignored: frozenset[str] = getattr(model, "generation_ignores", frozenset())
+    written = set(fields)
+    return bool(written) and written <= ignored
 
 
 def _on_save(sender, instance, using, update_fields=None, **kwargs) -> None:

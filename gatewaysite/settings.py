@@ -61,7 +61,7 @@ if GATEWAY_HTTPS:
     # preload the domain, is the domain owner's decision, not Gateway's (security.W005, W021).
     SILENCED_SYSTEM_CHECKS += ["security.W005", "security.W021"]
 
-GATEWAY_SCHEMA_AUTH = env_choice("GATEWAY_SCHEMA_AUTH", "bearer", ("bearer", "header"))
+GATEWAY_SCHEMA_AUTH = env_choice("GATEWAY_SCHEMA_AUTH", "bearer", ("bearer", "header", "oauth"))
 GATEWAY_SCHEMA_PUBLIC = env_bool("GATEWAY_SCHEMA_PUBLIC", True)
 GATEWAY_DEFAULT_RATE = env_rate("GATEWAY_DEFAULT_RATE", "60/m")
 GATEWAY_MAX_RESPONSE_CHARS = env_int("GATEWAY_MAX_RESPONSE_CHARS", 100_000, minimum=1000)
@@ -94,6 +94,8 @@ INSTALLED_APPS = [
     "datasets",
     "keys",
     "access",
+    "oauth2_provider",
+    "accounts",
 ]
 
 MIDDLEWARE = [
@@ -207,7 +209,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 12 * 2000 + 200
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["keys.authentication.ApiKeyAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.OAuthTokenAuthentication",
+        "keys.authentication.ApiKeyAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["keys.permissions.HasApiKey"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
@@ -215,6 +220,41 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "gatewaysite.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
     "URL_FORMAT_OVERRIDE": None,
+}
+
+# OAuth 2.1 authorization server (django-oauth-toolkit): people sign in instead of sharing a key.
+# Authorization code only, PKCE S256 (required for every client but the admin's GPT Actions
+# clients: accounts/oauth.py), refresh tokens rotated, tokens and client secrets stored hashed.
+# See docs/oauth.md.
+GATEWAY_OAUTH_REGISTRATION_RATE = env_rate("GATEWAY_OAUTH_REGISTRATION_RATE", "10/h")
+GATEWAY_OAUTH_TOKEN_SECONDS = env_int("GATEWAY_OAUTH_TOKEN_SECONDS", 3600, minimum=60)
+OAUTH2_PROVIDER = {
+    "OAUTH2_VALIDATOR_CLASS": "accounts.oauth.GatewayOAuth2Validator",
+    "ACCESS_TOKEN_GENERATOR": "accounts.oauth.access_token_generate",
+    "REFRESH_TOKEN_GENERATOR": "accounts.oauth.refresh_token_generate",
+    "SCOPES": {"datasets": "Read the datasets you are granted"},
+    "DEFAULT_SCOPES": ["datasets"],
+    "ACCESS_TOKEN_EXPIRE_SECONDS": GATEWAY_OAUTH_TOKEN_SECONDS,
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+    "REFRESH_TOKEN_EXPIRE_SECONDS": 30 * 24 * 3600,
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "PKCE_REQUIRED": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https", "http"],
+    "ALLOW_LOCALHOST_LOOPBACK": True,
+    "OIDC_ISS_ENDPOINT": GATEWAY_PUBLIC_URL or "",
+    "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "refresh_token"],
+    "OAUTH2_PROTECTED_RESOURCE_NAME": "Gateway",
+    "DCR_ENABLED": True,
+    "DCR_REGISTRATION_PERMISSION_CLASSES": ("oauth2_provider.dcr.AllowAllDCRPermission",),
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
 }
 
 SPECTACULAR_SETTINGS = {

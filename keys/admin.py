@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, Q
+from django.db.models import Count, OuterRef, Q, Subquery
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from datasets.models import Dataset
 from keys.models import ApiKey, KeyRowFilter, UsageRecord
@@ -23,6 +26,8 @@ from keys.services import IssuedKey, api_key_revoke, api_key_rotate, api_key_set
 from keys.usage import usage_flush
 
 CONNECT_URL = "/admin/connect/"
+# "View site" in the admin header: Gateway has no public site, its page for a visitor is Connect.
+admin.site.site_url = CONNECT_URL
 ISSUE_TOKEN_PREFIX = "gateway:key-issue-form:"
 ISSUE_TOKEN_SECONDS = 24 * 3600
 CHART_HEIGHT = 120
@@ -58,6 +63,14 @@ def usage_chart(summary: UsageSummary) -> dict:
         "first": summary.days[0].day if summary.days else None,
         "last": summary.days[-1].day if summary.days else None,
     }
+
+
+def _minute(moment: datetime) -> str:
+    return f"{timezone.localtime(moment):%Y-%m-%d %H:%M}"
+
+
+def _second(moment: datetime) -> str:
+    return f"{timezone.localtime(moment):%Y-%m-%d %H:%M:%S}"
 
 
 NO_SCOPE_MESSAGE = (
@@ -98,17 +111,15 @@ class KeyRowFilterInline(admin.TabularInline):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
+    # Few, short columns: state, last use and creation must show without scrolling at 1280 px.
     list_display = [
-        "name",
+        "key_name",
         "key_prefix",
-        "owner",
         "scope",
-        "rate_shown",
-        "quota_per_day",
-        "expires_at",
+        "limits",
         "state_shown",
-        "last_used",
-        "created",
+        "last_used_shown",
+        "created_shown",
     ]
     list_filter = ["revoked", "all_datasets"]
     search_fields = ["name", "owner", "key_id"]
@@ -138,9 +149,32 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return self.readonly_after if obj is not None else []
 
+    @admin.display(description="name and owner", ordering="name")
+    def key_name(self, obj: ApiKey) -> str:
+        if not obj.owner:
+            return obj.name
+        return format_html('{}<br><span class="help">{}</span>', obj.name, obj.owner)
+
     @admin.display(description="key")
     def key_prefix(self, obj: ApiKey) -> str:
-        return format_html("<code>{}</code>", obj.display_prefix)
+        return format_html('<code class="gateway-code">{}</code>', obj.display_prefix)
+
+    @admin.display(description="limits")
+    def limits(self, obj: ApiKey) -> str:
+        parts = [obj.rate or f"{settings.GATEWAY_DEFAULT_RATE} (default)"]
+        if obj.quota_per_day:
+            parts.append(f"{obj.quota_per_day}/day")
+        if obj.expires_at:
+            parts.append(f"expires {timezone.localtime(obj.expires_at):%Y-%m-%d}")
+        return format_html_join(mark_safe("<br>"), "{}", ((part,) for part in parts))
+
+    @admin.display(description="last used", ordering="last_used")
+    def last_used_shown(self, obj: ApiKey) -> str:
+        return _minute(obj.last_used) if obj.last_used else "never"
+
+    @admin.display(description="created", ordering="created")
+    def created_shown(self, obj: ApiKey) -> str:
+        return _minute(obj.created)
 
     @admin.display(description="scope")
     def scope(self, obj: ApiKey) -> str:
@@ -302,13 +336,113 @@ class ApiKeyAdmin(admin.ModelAdmin):
         self.message_user(request, f"{count} key(s) revoked.", messages.SUCCESS)
 
 
+class UsageKeyFilter(admin.SimpleListFilter):
+    """Usage of one key (records name the key by its id, which outlives the key)."""
+
+    title = "key"
+    parameter_name = "key"
+
+    def lookups(self, request, model_admin):
+        return [
+            (key.key_id, f"{key.name} ({key.key_id})") for key in ApiKey.objects.order_by("name")
+        ]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(key_id=self.value()) if self.value() else queryset
+
+
+class UsageDatasetFilter(admin.SimpleListFilter):
+    """Usage of one dataset."""
+
+    title = "dataset"
+    parameter_name = "dataset"
+
+    def lookups(self, request, model_admin):
+        return [
+            (slug, slug) for slug in Dataset.objects.order_by("slug").values_list("slug", flat=True)
+        ]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(dataset=self.value()) if self.value() else queryset
+
+
+class UsageStatusFilter(admin.SimpleListFilter):
+    """Answered calls, failed ones, or one status."""
+
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        statuses = (
+            UsageRecord.objects.order_by("status").values_list("status", flat=True).distinct()
+        )
+        return [("ok", "answered (below 400)"), ("failed", "failed (400 and above)")] + [
+            (str(status), str(status)) for status in statuses
+        ]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == "ok":
+            return queryset.filter(status__lt=400)
+        if value == "failed":
+            return queryset.filter(status__gte=400)
+        if value and value.isdigit():
+            return queryset.filter(status=int(value))
+        return queryset
+
+
 @admin.register(UsageRecord)
 class UsageRecordAdmin(admin.ModelAdmin):
-    list_display = ["time", "key_id", "dataset", "operation", "status", "duration_ms", "rows"]
-    list_filter = ["status", "operation"]
-    search_fields = ["key_id", "dataset"]
+    list_display = [
+        "time_shown",
+        "key_shown",
+        "dataset",
+        "operation",
+        "status_shown",
+        "duration_shown",
+        "rows",
+    ]
+    list_display_links = None
+    list_filter = [
+        UsageKeyFilter,
+        UsageDatasetFilter,
+        UsageStatusFilter,
+        "operation",
+        ("time", admin.DateFieldListFilter),
+    ]
+    search_fields = ["key_id", "dataset", "error_code"]
     date_hierarchy = "time"
+    actions = None  # records are pruned by age (prune_usage), not picked by hand
     change_list_template = "admin/keys/usagerecord/change_list.html"
+
+    def get_queryset(self, request):
+        names = ApiKey.objects.filter(key_id=OuterRef("key_id")).values("name")[:1]
+        return super().get_queryset(request).annotate(key_name=Subquery(names))
+
+    @admin.display(description="time (UTC)", ordering="time")
+    def time_shown(self, record: UsageRecord) -> str:
+        return _second(record.time)
+
+    @admin.display(description="key", ordering="key_id")
+    def key_shown(self, record: UsageRecord) -> str:
+        if not record.key_id:
+            return "-"
+        name = getattr(record, "key_name", None) or "(deleted key)"
+        return format_html(
+            '{} <span class="gateway-code gateway-quiet">{}</span>', name, record.key_id
+        )
+
+    @admin.display(description="status", ordering="status")
+    def status_shown(self, record: UsageRecord) -> str:
+        if not record.error_code:
+            return str(record.status)
+        return format_html(
+            '{} <code class="gateway-code">{}</code>', record.status, record.error_code
+        )
+
+    @admin.display(description="ms", ordering="duration_ms")
+    def duration_shown(self, record: UsageRecord) -> str:
+        return f"{record.duration_ms:.1f}"
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -179,7 +179,7 @@ def usage_by_dataset() -> list[dict]:
     from keys.usage import usage_flush
 
     usage_flush()
-    return list(
+    rows = (
         UsageRecord.objects.exclude(dataset="")
         .values("dataset")
         .annotate(
@@ -189,3 +189,4 @@ def usage_by_dataset() -> list[dict]:
         )
         .order_by("-requests", "dataset")
     )
+    return [dict(row) for row in rows]

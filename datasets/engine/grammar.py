@@ -39,22 +39,27 @@ class ColumnType:
     name: str
     schema: dict
     wording: str  # "a number such as 19.99": what an invalid value should have been
+    plural: str  # "numbers": the elements of a comma-separated list of such values
 
 
 TYPES: dict[str, ColumnType] = {
     record.name: record
     for record in (
-        ColumnType("string", {"type": "string"}, "any text"),
-        ColumnType("integer", {"type": "integer"}, "a whole number such as 42"),
-        ColumnType("number", {"type": "number"}, "a number such as 19.99"),
-        ColumnType("boolean", {"type": "boolean"}, "true or false"),
+        ColumnType("string", {"type": "string"}, "any text", "texts"),
+        ColumnType("integer", {"type": "integer"}, "a whole number such as 42", "whole numbers"),
+        ColumnType("number", {"type": "number"}, "a number such as 19.99", "numbers"),
+        ColumnType("boolean", {"type": "boolean"}, "true or false", "true or false"),
         ColumnType(
-            "date", {"type": "string", "format": "date"}, "a date as YYYY-MM-DD, such as 2024-04-01"
+            "date",
+            {"type": "string", "format": "date"},
+            "a date as YYYY-MM-DD, such as 2024-04-01",
+            "dates (YYYY-MM-DD)",
         ),
         ColumnType(
             "datetime",
             {"type": "string", "format": "date-time"},
             "a date-time as YYYY-MM-DDTHH:MM:SS, such as 2024-04-01T09:30:00",
+            "date-times (YYYY-MM-DDTHH:MM:SS)",
         ),
     )
 }
@@ -96,6 +101,7 @@ class Operator:
     # A whole-number range for Operand.PART; a year's range narrows to the column's years.
     range: tuple[int, int] | None = None
     free_text: bool = False  # only on columns without published values (no enum)
+    categorical: bool = False  # only on booleans and columns with published values
     needs_nulls: bool = False  # only on columns that may be empty
     enum: bool = False  # the parameter's schema carries the column's published values
 
@@ -108,6 +114,8 @@ class Operator:
         if column.type not in self.types:
             return False
         if self.free_text and column.categorical:
+            return False
+        if self.categorical and not (column.categorical or column.type == "boolean"):
             return False
         return not (self.needs_nulls and column.nullable is False)
 
@@ -134,6 +142,8 @@ OPERATORS: dict[str, Operator] = {
             lambda dialect, expr, value: sa.or_(expr != value, expr.is_(None)),
             "{col} differs from the value (empty values included)",
             enum=True,
+            # "Every region but EU" is a question; "every revenue but 19.99" is not.
+            categorical=True,
         ),
         Operator("gt", ORDERED, Operand.VALUE, _compare(python_operator.gt), "{col} is greater (later) than the value"),
         Operator("gte", ORDERED, Operand.VALUE, _compare(python_operator.ge), "{col} is at least (on or after) the value"),

@@ -19,7 +19,9 @@ from drf_spectacular.generators import SchemaGenerator
 
 from datasets.engine.spec import DatasetSpec
 from datasets.schema.operations import (
+    AGGREGATE_SCHEMA,
     ERROR_SCHEMA,
+    aggregate_component,
     dataset_components,
     dataset_paths,
     error_component,
@@ -144,6 +146,8 @@ def document_complete(document: dict, *, specs: list[DatasetSpec], server_url: s
             responses.setdefault(status, response)
     _nullable_unions_flatten(document)
     paths = document.setdefault("paths", {})
+    if specs:
+        schemas[AGGREGATE_SCHEMA] = aggregate_component()
     for spec in specs:
         schemas.update(dataset_components(spec))
         paths.update(dataset_paths(spec))

@@ -46,8 +46,7 @@ FILTERS_SENTENCE = (
 
 # Every error has one shape: one response for all statuses, said once per operation.
 ERROR_RESPONSE = {
-    "description": "Error (400 bad parameter, 401 key, 404 not found, 429 rate limit, 503 source "
-    "busy): the message says how to fix the call.",
+    "description": "Error: its message says how to fix the call.",
     "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ERROR_SCHEMA}"}}},
 }
 
@@ -95,7 +94,7 @@ def column_description(column: ColumnSpec) -> str:
 
 
 def dataset_components(spec: DatasetSpec) -> dict[str, dict]:
-    """The dataset's component schemas: one row, a page of rows, and a page of groups."""
+    """The dataset's component schemas: one row and a page of rows (groups: AGGREGATE_SCHEMA)."""
     row = row_schema_name(spec)
     properties = {}
     for column in spec.columns:
@@ -115,43 +114,41 @@ def dataset_components(spec: DatasetSpec) -> dict[str, dict]:
         f"{spec.slug}_rows_page": {
             "type": "object",
             "properties": {
-                "count": {"type": "integer", "description": "Rows matching the filters."},
-                "next": {"type": ["string", "null"], "description": "URL of the next page."},
+                "count": {"type": "integer"},
+                "next": {"type": ["string", "null"]},
                 "previous": {"type": ["string", "null"]},
                 "results": {"type": "array", "items": ref(row)},
-                "truncated": {
-                    "type": "boolean",
-                    "description": "The page was cut to fit the response size; next continues.",
-                },
+                "truncated": {"type": "boolean", "description": "Cut to fit the response size."},
             },
             "required": ["count", "next", "previous", "results"],
         },
-        f"{spec.slug}_aggregate": {
-            "type": "object",
-            "properties": {
-                "count": {"type": "integer", "description": "Groups the query produces in all."},
-                "next": {
-                    "type": ["string", "null"],
-                    "description": "URL of the following groups, null when these are all.",
-                },
-                "truncated": {
-                    "type": "boolean",
-                    "description": "The groups were cut to fit the response size; next continues.",
-                },
-                "results": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "description": "One group: its group_by keys and metric result keys.",
-                        "properties": {"count": {"type": "integer"}},
-                        "additionalProperties": {
-                            "type": ["string", "number", "integer", "boolean", "null"]
-                        },
+    }
+
+
+AGGREGATE_SCHEMA = "AggregatePage"
+
+
+def aggregate_component() -> dict:
+    """A page of aggregate groups, the same for every dataset (group keys depend on the call)."""
+    return {
+        "type": "object",
+        "properties": {
+            "count": {"type": "integer", "description": "Groups in all."},
+            "next": {"type": ["string", "null"]},
+            "truncated": {"type": "boolean", "description": "Cut to fit the response size."},
+            "results": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "description": "group_by keys and metric result keys.",
+                    "properties": {"count": {"type": "integer"}},
+                    "additionalProperties": {
+                        "type": ["string", "number", "integer", "boolean", "null"]
                     },
                 },
             },
-            "required": ["count", "next", "truncated", "results"],
         },
+        "required": ["count", "next", "truncated", "results"],
     }
 
 
@@ -196,11 +193,10 @@ def _sentences(text: str) -> list[str]:
 def dataset_paths(spec: DatasetSpec) -> dict[str, dict]:
     """The dataset's concrete path items: rows, a row by primary key, and aggregate."""
     examples = example_calls(spec)
-    rows_example = next(call.url for call in examples if call.operation_id.startswith("list_"))
-    aggregate_example = next(
-        (call.url for call in examples if call.operation_id.startswith("aggregate_")),
-        f"{API}/{spec.slug}/aggregate/?metrics=count",
-    )
+    rows_examples = [call.url for call in examples if call.operation_id.startswith("list_")]
+    aggregate_examples = [
+        call.url for call in examples if call.operation_id.startswith("aggregate_")
+    ] or [f"{API}/{spec.slug}/aggregate/?metrics=count"]
     about = _sentences(spec.description) or [f"{spec.title}."]
     filtered = any(column.operators for column in spec.columns)
     paths = {
@@ -210,9 +206,9 @@ def dataset_paths(spec: DatasetSpec) -> dict[str, dict]:
                 summary=f"List rows of {spec.title}",
                 sentences=[
                     (0, f"Rows of {spec.slug}."),
-                    *((1, sentence) for sentence in about),
-                    (2, f"Example: GET {rows_example}"),
-                    (3, FILTERS_SENTENCE if filtered else ""),
+                    *((3, sentence) for sentence in about),
+                    (1, _example(rows_examples, room=MAX_DESCRIPTION - 20)),
+                    (2, FILTERS_SENTENCE if filtered else ""),
                     (4, "Page with limit and offset, or follow next."),
                 ],
                 parameters=_filters(spec) + _rows_options(spec),
@@ -229,7 +225,6 @@ def dataset_paths(spec: DatasetSpec) -> dict[str, dict]:
                 summary=f"Get one {spec.title} row by {key.name}",
                 sentences=[
                     (0, f"One row of {spec.slug} by its {key.name}."),
-                    *((2, sentence) for sentence in about),
                     (1, f"Example: GET {API}/{spec.slug}/rows/{_key_example(key)}/"),
                 ],
                 parameters=[
@@ -245,23 +240,43 @@ def dataset_paths(spec: DatasetSpec) -> dict[str, dict]:
                 tag=spec.slug,
             )
         }
+    example = _example(aggregate_examples, room=MAX_DESCRIPTION - _length(about))
+    options = _aggregate_options(spec)
+    if example not in sentences_fit(
+        [(0, text) for text in about] + [(1, example)], MAX_DESCRIPTION
+    ):
+        # The dataset's own description comes first: the example call then goes with metrics.
+        for parameter in options:
+            if parameter["name"] == "metrics":
+                parameter["description"] = sentences_fit(
+                    [(0, parameter["description"]), (1, example)], MAX_PARAMETER_DESCRIPTION
+                )
     paths[f"{API}/{spec.slug}/aggregate/"] = {
         "get": _operation(
             operation_id=f"aggregate_{spec.slug}",
             summary=f"Totals, counts and averages of {spec.title}",
             sentences=[
-                (0, f"Grouped metrics over {spec.slug}: use it for any total, count or average."),
-                *((1, sentence) for sentence in about),
-                (2, f"Example: GET {aggregate_example}"),
+                *((0, sentence) for sentence in about),
+                (1, example),
+                (2, "Use it for any total, count or average instead of reading rows."),
                 (3, FILTERS_SENTENCE if filtered else ""),
-                (4, "count is the number of groups in all; next gives the following ones."),
             ],
-            parameters=_filters(spec) + _aggregate_options(spec),
-            response=f"{spec.slug}_aggregate",
+            parameters=_filters(spec) + options,
+            response=AGGREGATE_SCHEMA,
             tag=spec.slug,
         )
     }
     return paths
+
+
+def _length(sentences: list[str]) -> int:
+    return sum(len(sentence) + 1 for sentence in sentences)
+
+
+def _example(urls: list[str], *, room: int) -> str:
+    """ "Example: GET …" with the first example call that fits in `room`, else the first one."""
+    sentences = [f"Example: GET {url}" for url in urls]
+    return next((sentence for sentence in sentences if len(sentence) < room), sentences[0])
 
 
 def _key_example(column: ColumnSpec) -> str:
@@ -344,17 +359,21 @@ def _filter_parameter(spec: DatasetSpec, column: ColumnSpec, name: str) -> dict:
     parameter = record.parameter(column.name)
     operand = record.operand
     if operand == grammar.Operand.VALUE:
-        schema = value_schema(column, nullable=False, enum=record.enum)
+        # The equality filter alone lists the published values: `ne` and `in` are checked
+        # against the same list, which the model has already read there.
+        schema = value_schema(column, nullable=False, enum=record.name == "eq")
         sentences = [(0, column_description(column))] if record.name == "eq" else []
         return _query(parameter, schema, sentences)
     if operand == grammar.Operand.VALUES:
         element = (
-            f"a value of {column.name}"
+            f"values of {column.name}"
             if column.categorical and column.type != "boolean"
-            else grammar.TYPES[column.type].wording
+            else grammar.TYPES[column.type].plural
         )
-        sentences = [(0, f"Comma-separated, at most {grammar.MAX_IN_VALUES}; each {element}.")]
-        return _query(parameter, {"type": "string", "minLength": 1}, sentences)
+        sentences = [(0, f"Comma-separated {element}, at most {grammar.MAX_IN_VALUES}.")]
+        if column.categorical and column.type != "boolean":
+            sentences = [(0, f"Comma-separated values, at most {grammar.MAX_IN_VALUES}.")]
+        return _query(parameter, {"type": "string"}, sentences)
     if operand == grammar.Operand.FLAG:
         return _query(parameter, {"type": "boolean"})
     if operand == grammar.Operand.PART:
@@ -388,12 +407,11 @@ def _limit_offset(*, maximum: int, default: int, what: str) -> list[dict]:
         _query(
             "limit",
             {"type": "integer", "minimum": 1, "maximum": maximum, "default": default},
-            [(0, f"{what} per call.")],
         ),
         _query(
             "offset",
-            {"type": "integer", "minimum": 0, "maximum": grammar.MAX_OFFSET, "default": 0},
-            [(0, f"{what} to skip: the next URL of a response gives it.")],
+            {"type": "integer", "minimum": 0, "default": 0},
+            [(0, f"{what} to skip (next gives it).")],
         ),
     ]
 
@@ -447,19 +465,22 @@ def _aggregate_options(spec: DatasetSpec) -> list[dict]:
                         1,
                         f"Date buckets of {listing(dated)}: "
                         + ", ".join(f"__{bucket.name} ({bucket.example})" for bucket in buckets)
-                        + f", e.g. {dated[0]}__quarter; the result key is the same."
+                        + f", e.g. {dated[0]}__quarter."
                         if dated
                         else "",
                     ),
                 ],
             )
         )
-    phrases = []
-    for name in ("sum", "avg", "min", "max", "count_distinct"):
-        record = grammar.METRICS_BY_NAME[name]
-        columns = grammar.metric_columns(spec, record)
+    phrases: dict[tuple[str, ...], list[str]] = {}
+    for record in grammar.METRICS_BY_NAME.values():
+        columns = tuple(grammar.metric_columns(spec, record)) if record.types else ()
         if columns:
-            phrases.append(f"{record.call('col')} for {_columns_phrase(spec, columns)}")
+            phrases.setdefault(columns, []).append(record.call("col"))
+    listed = "; ".join(
+        f"{', '.join(calls)} for {_columns_phrase(spec, list(columns))}"
+        for columns, calls in phrases.items()
+    )
     example = example_metric(spec)
     parameters.append(
         _query(
@@ -468,9 +489,17 @@ def _aggregate_options(spec: DatasetSpec) -> list[dict]:
             [
                 (
                     0,
-                    f"Comma-separated, at most {grammar.MAX_METRICS}: count; {'; '.join(phrases)}.",
+                    f"Comma-separated, at most {grammar.MAX_METRICS}: count; {listed}.",
                 ),
-                (1, "Result keys: count, sum_col, avg_col, min_col, max_col, count_distinct_col."),
+                (
+                    1,
+                    "Result keys: "
+                    + ", ".join(
+                        r.result_key(None if not r.types else "col")
+                        for r in grammar.METRICS_BY_NAME.values()
+                    )
+                    + ".",
+                ),
                 (2, f"e.g. {example.metric}."),
             ],
         )

@@ -73,7 +73,9 @@ def _post(client: Client, body, **headers):
 
 
 def rpc(client: Client, method: str, params: dict | None = None, **headers) -> dict:
-    response = _post(client, {"jsonrpc": "2.0", "id": 7, "method": method, "params": params or {}}, **headers)
+    response = _post(
+        client, {"jsonrpc": "2.0", "id": 7, "method": method, "params": params or {}}, **headers
+    )
     assert response["Content-Type"] == "application/json", response.content
     body = response.json()
     assert body["jsonrpc"] == "2.0" and body["id"] in (7, None)
@@ -89,7 +91,12 @@ def modern(client: Client, method: str, params: dict | None = None, **headers) -
 
 
 def call(client: Client, name: str, arguments: dict) -> dict:
-    body = rpc(client, "tools/call", {"name": name, "arguments": arguments}, **{"MCP-Protocol-Version": "2025-06-18"})
+    body = rpc(
+        client,
+        "tools/call",
+        {"name": name, "arguments": arguments},
+        **{"MCP-Protocol-Version": "2025-06-18"},
+    )
     assert body["status"] == 200, body
     return body["result"]
 
@@ -136,14 +143,27 @@ def test_origin_outside_the_allowed_list_is_403(reader, origin):
 def test_allowed_origins_and_no_origin_are_served(reader, settings):
     for origin in ("https://chatgpt.com", "https://claude.ai", None):
         headers = {"Origin": origin} if origin else {}
-        assert rpc(reader, "ping", **headers) == {"jsonrpc": "2.0", "id": 7, "result": {}, "status": 200}
+        assert rpc(reader, "ping", **headers) == {
+            "jsonrpc": "2.0",
+            "id": 7,
+            "result": {},
+            "status": 200,
+        }
     settings.GATEWAY_ALLOWED_ORIGINS = ["https://inspector.example"]
-    assert _post(reader, {"jsonrpc": "2.0", "id": 1, "method": "ping"}, Origin="https://chatgpt.com").status_code == 403
+    assert (
+        _post(
+            reader, {"jsonrpc": "2.0", "id": 1, "method": "ping"}, Origin="https://chatgpt.com"
+        ).status_code
+        == 403
+    )
 
 
 def test_allowed_origins_setting_is_strict(monkeypatch):
     monkeypatch.setenv("GATEWAY_ALLOWED_ORIGINS", "https://chatgpt.com, https://Claude.ai/")
-    assert env.env_origins("GATEWAY_ALLOWED_ORIGINS", []) == ["https://chatgpt.com", "https://claude.ai"]
+    assert env.env_origins("GATEWAY_ALLOWED_ORIGINS", []) == [
+        "https://chatgpt.com",
+        "https://claude.ai",
+    ]
     monkeypatch.setenv("GATEWAY_ALLOWED_ORIGINS", "chatgpt.com")
     with pytest.raises(ImproperlyConfigured, match="GATEWAY_ALLOWED_ORIGINS"):
         env.env_origins("GATEWAY_ALLOWED_ORIGINS", [])
@@ -179,8 +199,20 @@ def test_notifications_and_responses_are_accepted_with_202(reader, message):
 
 
 def test_initialize_agrees_on_a_known_revision_and_teaches_the_grammar(reader):
-    for asked, agreed in [("2025-06-18", "2025-06-18"), ("2025-11-25", "2025-11-25"), ("1999-01-01", "2025-11-25")]:
-        result = rpc(reader, "initialize", {"protocolVersion": asked, "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}})["result"]
+    for asked, agreed in [
+        ("2025-06-18", "2025-06-18"),
+        ("2025-11-25", "2025-11-25"),
+        ("1999-01-01", "2025-11-25"),
+    ]:
+        result = rpc(
+            reader,
+            "initialize",
+            {
+                "protocolVersion": asked,
+                "capabilities": {},
+                "clientInfo": {"name": "t", "version": "1"},
+            },
+        )["result"]
         assert result["protocolVersion"] == agreed
         assert result["capabilities"]["tools"] == {"listChanged": False}
         assert result["serverInfo"]["name"] == "gateway"
@@ -189,7 +221,19 @@ def test_initialize_agrees_on_a_known_revision_and_teaches_the_grammar(reader):
 
 
 def test_no_session_id_is_issued_and_none_is_needed(reader):
-    response = _post(reader, {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
+    response = _post(
+        reader,
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "t", "version": "1"},
+            },
+        },
+    )
     assert "Mcp-Session-Id" not in response
     # Any worker answers a call without an initialize before it.
     assert call(reader, "list_datasets", {})["structuredContent"]["count"] == 1
@@ -207,7 +251,13 @@ def test_unknown_method_and_bad_params(reader):
 def test_tools_are_fixed_read_only_and_scoped(reader, outsider):
     tools = rpc(reader, "tools/list")["result"]["tools"]
     assert [tool["name"] for tool in tools] == [
-        "list_datasets", "describe_dataset", "query_rows", "get_row", "aggregate", "search", "fetch"
+        "list_datasets",
+        "describe_dataset",
+        "query_rows",
+        "get_row",
+        "aggregate",
+        "search",
+        "fetch",
     ]
     for tool in tools:
         assert tool["annotations"] | {"title": None} == {
@@ -220,7 +270,10 @@ def test_tools_are_fixed_read_only_and_scoped(reader, outsider):
         assert tool["inputSchema"]["type"] == "object"
         assert tool["outputSchema"]["type"] == "object"
     by_name = {tool["name"]: tool for tool in tools}
-    assert by_name["aggregate"]["inputSchema"]["properties"]["dataset"]["enum"] == ["other", "sales"]
+    assert by_name["aggregate"]["inputSchema"]["properties"]["dataset"]["enum"] == [
+        "other",
+        "sales",
+    ]
     theirs = {tool["name"]: tool for tool in rpc(outsider, "tools/list")["result"]["tools"]}
     assert theirs["query_rows"]["inputSchema"]["properties"]["dataset"]["enum"] == ["other"]
 
@@ -272,7 +325,12 @@ def test_an_envelope_without_its_header_is_32020(reader):
 
 def test_an_unknown_revision_is_32022_with_the_supported_ones(reader):
     meta = {**META, "io.modelcontextprotocol/protocolVersion": "2030-01-01"}
-    body = rpc(reader, "tools/list", {"_meta": meta}, **{"MCP-Protocol-Version": "2030-01-01", "Mcp-Method": "tools/list"})
+    body = rpc(
+        reader,
+        "tools/list",
+        {"_meta": meta},
+        **{"MCP-Protocol-Version": "2030-01-01", "Mcp-Method": "tools/list"},
+    )
     assert body["status"] == 400
     assert body["error"]["code"] == -32022
     assert body["error"]["data"]["supported"] == [MODERN]
@@ -303,18 +361,41 @@ def test_q2_aggregate_matches_rest(reader):
 
 
 def test_comma_separated_strings_are_accepted(reader):
-    listed = call(reader, "aggregate", {**Q2, "group_by": "product", "metrics": "sum:revenue,count", "ordering": "-sum_revenue"})
+    listed = call(
+        reader,
+        "aggregate",
+        {**Q2, "group_by": "product", "metrics": "sum:revenue,count", "ordering": "-sum_revenue"},
+    )
     assert set(listed["structuredContent"]["results"][0]) == {"product", "sum_revenue", "count"}
 
 
 def test_rows_page_and_continue(reader, rows):
-    first = call(reader, "query_rows", {"dataset": "sales", "filters": {"region__in": ["EU", "US"]}, "fields": ["order_id", "region"], "limit": 50})
+    first = call(
+        reader,
+        "query_rows",
+        {
+            "dataset": "sales",
+            "filters": {"region__in": ["EU", "US"]},
+            "fields": ["order_id", "region"],
+            "limit": 50,
+        },
+    )
     page = first["structuredContent"]
     expected = [row["order_id"] for row in rows if row["region"] in ("EU", "US")]
     assert page["count"] == len(expected)
     assert [row["order_id"] for row in page["results"]] == expected[:50]
     assert page["next_offset"] == 50
-    second = call(reader, "query_rows", {"dataset": "sales", "filters": {"region__in": "EU,US"}, "fields": "order_id,region", "limit": 50, "offset": 50})
+    second = call(
+        reader,
+        "query_rows",
+        {
+            "dataset": "sales",
+            "filters": {"region__in": "EU,US"},
+            "fields": "order_id,region",
+            "limit": 50,
+            "offset": 50,
+        },
+    )
     assert [row["order_id"] for row in second["structuredContent"]["results"]] == expected[50:100]
 
 
@@ -326,11 +407,17 @@ def test_rows_page_and_continue(reader, rows):
         ("query_rows", {"ordering": ["-customer_email"]}, "rows/?ordering=-customer_email"),
         ("query_rows", {"limit": 100000}, "rows/?limit=100000"),
         ("aggregate", {"metrics": ["sum:product"]}, "aggregate/?metrics=sum:product"),
-        ("aggregate", {"group_by": ["order_date__fortnight"]}, "aggregate/?group_by=order_date__fortnight"),
+        (
+            "aggregate",
+            {"group_by": ["order_date__fortnight"]},
+            "aggregate/?group_by=order_date__fortnight",
+        ),
         ("aggregate", {"ordering": ["-sum_units"]}, "aggregate/?ordering=-sum_units"),
     ],
 )
-def test_a_bad_argument_is_a_tool_error_with_the_rest_code_and_message(reader, tool, arguments, url):
+def test_a_bad_argument_is_a_tool_error_with_the_rest_code_and_message(
+    reader, tool, arguments, url
+):
     result = call(reader, tool, {"dataset": "sales", **arguments})
     expected = rest_error(reader, f"/api/v1/datasets/sales/{url}")
     assert result["isError"] is True
@@ -341,9 +428,14 @@ def test_a_bad_argument_is_a_tool_error_with_the_rest_code_and_message(reader, t
 
 def test_unknown_arguments_and_reserved_filters_are_tool_errors(reader):
     unknown = call(reader, "query_rows", {"dataset": "sales", "where": "1=1"})
-    assert unknown["isError"] and unknown["structuredContent"]["error"]["code"] == "unknown_parameter"
+    assert (
+        unknown["isError"] and unknown["structuredContent"]["error"]["code"] == "unknown_parameter"
+    )
     reserved = call(reader, "query_rows", {"dataset": "sales", "filters": {"limit": 5}})
-    assert reserved["isError"] and reserved["structuredContent"]["error"]["code"] == "unknown_parameter"
+    assert (
+        reserved["isError"]
+        and reserved["structuredContent"]["error"]["code"] == "unknown_parameter"
+    )
     missing = call(reader, "describe_dataset", {})
     assert missing["isError"] and "dataset" in missing["structuredContent"]["error"]["message"]
 
@@ -359,11 +451,20 @@ def test_a_dataset_outside_the_scope_is_refused_like_an_unknown_one(outsider):
         ("fetch", {"id": "sales:1"}),
     ]:
         refused = call(outsider, tool, arguments)
-        unknown = call(outsider, tool, {**arguments, "dataset": "nosuch"} if "dataset" in arguments else {"id": "nosuch:1"})
+        unknown = call(
+            outsider,
+            tool,
+            {**arguments, "dataset": "nosuch"} if "dataset" in arguments else {"id": "nosuch:1"},
+        )
         assert refused["isError"] and unknown["isError"]
         assert refused["structuredContent"]["error"]["code"] == "dataset_not_found"
-        assert refused["structuredContent"]["error"]["message"].replace("sales", "X") == unknown["structuredContent"]["error"]["message"].replace("nosuch", "X")
-    assert all(not item["id"].startswith("sales:") for item in call(outsider, "search", {"query": "gift"})["structuredContent"]["results"])
+        assert refused["structuredContent"]["error"]["message"].replace("sales", "X") == unknown[
+            "structuredContent"
+        ]["error"]["message"].replace("nosuch", "X")
+    assert all(
+        not item["id"].startswith("sales:")
+        for item in call(outsider, "search", {"query": "gift"})["structuredContent"]["results"]
+    )
 
 
 def test_row_filter_holds_on_every_tool(eu_reader, rows):
@@ -372,9 +473,16 @@ def test_row_filter_holds_on_every_tool(eu_reader, rows):
     page = call(eu_reader, "query_rows", {"dataset": "sales", "limit": 1000})["structuredContent"]
     assert page["count"] == sum(row["region"] == "EU" for row in rows)
     assert {row["region"] for row in page["results"]} == {"EU"}
-    groups = call(eu_reader, "aggregate", {"dataset": "sales", "group_by": ["region"]})["structuredContent"]
+    groups = call(eu_reader, "aggregate", {"dataset": "sales", "group_by": ["region"]})[
+        "structuredContent"
+    ]
     assert [group["region"] for group in groups["results"]] == ["EU"]
-    assert call(eu_reader, "get_row", {"dataset": "sales", "key": eu_row})["structuredContent"]["region"] == "EU"
+    assert (
+        call(eu_reader, "get_row", {"dataset": "sales", "key": eu_row})["structuredContent"][
+            "region"
+        ]
+        == "EU"
+    )
     hidden = call(eu_reader, "get_row", {"dataset": "sales", "key": us_row})
     assert hidden["isError"] and hidden["structuredContent"]["error"]["code"] == "not_found"
     found = call(eu_reader, "search", {"query": "gift"})["structuredContent"]["results"]
@@ -413,7 +521,15 @@ def test_get_row_matches_rest(reader):
 
 def test_size_guard_cuts_the_page_and_says_where_to_continue(reader, settings):
     settings.GATEWAY_MAX_RESPONSE_CHARS = 4000
-    response = _post(reader, {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "query_rows", "arguments": {"dataset": "sales", "limit": 240}}})
+    response = _post(
+        reader,
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/call",
+            "params": {"name": "query_rows", "arguments": {"dataset": "sales", "limit": 240}},
+        },
+    )
     assert len(response.content.decode()) < 4000
     page = response.json()["result"]["structuredContent"]
     assert page["truncated"] is True
@@ -441,5 +557,9 @@ def test_usage_records_each_tool_call_once(reader):
     call(reader, "query_rows", {"dataset": "sales", "filters": {"nope": 1}})
     rpc(reader, "tools/list")
     usage_flush()
-    records = list(UsageRecord.objects.order_by("time", "id").values_list("operation", "dataset", "status", "rows"))
+    records = list(
+        UsageRecord.objects.order_by("time", "id").values_list(
+            "operation", "dataset", "status", "rows"
+        )
+    )
     assert records == [("mcp:aggregate", "sales", 200, 4), ("mcp:query_rows", "sales", 400, None)]

@@ -8,7 +8,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from datasets.engine.connections import duckdb_files
-from datasets.models import Column, Dataset, Source
+from datasets.models import Column, Dataset, DatasetImport, Source
 from datasets.services import dataset_import
 
 pytestmark = pytest.mark.django_db
@@ -135,6 +135,50 @@ def test_existing_slug_is_a_form_error(admin_client, tmp_path):
     response = add(admin_client)
     assert response.status_code == 200
     assert "already exists" in response.content.decode()
+
+
+def test_a_rejected_slug_comes_back_replaced_by_one_from_the_file_name(admin_client):
+    response = add(admin_client, name="seattle-weather.csv", slug="seattle-weather")
+    assert response.status_code == 200
+    form = response.context["adminform"].form
+    assert "Proposed instead: seattle_weather" in " ".join(form.errors["slug"])
+    assert form["slug"].value() == "seattle_weather"
+    assert 'value="seattle_weather"' in response.content.decode()
+    assert not DatasetImport.objects.exists()
+
+
+def test_a_taken_slug_is_replaced_by_a_free_one(admin_client, tmp_path):
+    imported(tmp_path)
+    response = add(admin_client, name="sales.csv", slug="sales")
+    assert response.context["adminform"].form["slug"].value() == "sales_2"
+
+
+def test_a_blank_slug_is_made_from_the_file_name(admin_client):
+    # A file type that is refused before any import starts: the form shows what it made.
+    response = add(admin_client, name="Seattle Weather 2024.pdf", slug="")
+    form = response.context["adminform"].form
+    assert (form.cleaned_data["slug"], form.cleaned_data["title"]) == (
+        "seattle_weather_2024",
+        "Seattle weather 2024",
+    )
+    assert "Unsupported file type" in " ".join(form.errors["file"])
+
+
+def test_the_add_form_checks_the_slug_pattern_in_the_browser(admin_client):
+    page = admin_client.get(ADD_URL).content.decode()
+    assert 'pattern="[a-z][a-z0-9_]{0,39}"' in page
+    assert "datasets/slug_from_file.js" in page
+
+
+def test_the_preview_labels_the_values_the_api_does_not_show(admin_client, tmp_path):
+    dataset = imported(tmp_path)
+    Column.objects.filter(dataset=dataset, physical_name="customer_email").update(pii="mask")
+    Column.objects.filter(dataset=dataset, physical_name="amount").update(exposed=False)
+    page = admin_client.get(change_url(dataset)).content.decode()
+    preview = page[page.index('id="dataset-preview"') :]
+    assert "admin only: the API masks these values" in preview
+    assert "admin only: not exposed by the API" in preview
+    assert preview.count("admin only: the API") == 1  # region and order_id are shown as they are
 
 
 def test_a_source_dataset_page_previews_the_table_and_has_no_replace(admin_client, tmp_path):

@@ -70,3 +70,8 @@ def test_debug_shots(page, demo_with_usage):
     for name, path in pages.items():
         page.goto(path)
         page.screenshot(path=f"/tmp/h16/{name}.png", full_page=True)
+        if name == "dataset":
+            print(page.evaluate("[...document.querySelectorAll('#columns-group thead th')].map(t => t.className + ':' + Math.round(t.getBoundingClientRect().width))"))
+            print(page.evaluate("[document.querySelector('#columns-group table').scrollWidth, document.querySelector('#columns-group').clientWidth]"))
+            page.locator("#columns-group").screenshot(path="/tmp/h16/columns.png")
+            page.locator("#dataset-preview").screenshot(path="/tmp/h16/preview.png")

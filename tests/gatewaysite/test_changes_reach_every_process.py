@@ -1,8 +1,9 @@
 """A change made by another process reaches a running server on the very next request.
 
 On the embedded default (runserver, SQLite, no shared cache) and in production (gunicorn with two
-workers, PostgreSQL and Redis): a new dataset, a replaced one, a new key, a revoked key and an
-admin-style column edit, each from a `manage.py` process, each seen by the next request.
+workers, PostgreSQL and Redis): a new dataset, a replaced one, a column made hidden, a new key, a
+revoked key and an admin-style column edit, each from a `manage.py` process, each seen by the
+next request.
 """
 
 from __future__ import annotations
@@ -103,6 +104,20 @@ def test_every_change_reaches_the_server_on_the_next_request(gateway, tmp_path):
         assert "Restaurant bills, replaced." in schema
 
     _seen(port, key, replaced)
+
+    manage(
+        environment,
+        *("import_dataset", _tips(tmp_path / "tips3.csv", bills=20), "--slug", "tips"),
+        *("--replace", "--pii", "total=hide"),
+    )
+
+    def hidden(listed, described, schema):
+        assert "total" not in {column["name"] for column in described[2]["columns"]}
+        rows = get(port, "/api/v1/datasets/tips/rows/?limit=3", key)
+        assert rows[0] == 200 and rows[2]["results"]
+        assert all("total" not in row for row in rows[2]["results"])
+
+    _seen(port, key, hidden)
 
     manage(environment, "shell", "-c", COLUMN_EDIT)
 

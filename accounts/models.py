@@ -1,0 +1,146 @@
+"""What a person may read: a grant held by a user or by a group, with row filters per dataset,
+and the OAuth clients the admin created for GPT Actions."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.utils import timezone
+from oauth2_provider.settings import oauth2_settings
+
+from datasets.models import Dataset
+from keys.models import validate_rate
+
+
+class AccessGrant(models.Model):
+    """The datasets (or all), row filters, rate limit and daily quota of a user or a group.
+
+    The same policy as an API key's. A user's access is the union of the user's own grant and
+    the grants of the user's groups (see docs/oauth.md, "Grants").
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="access_grant",
+    )
+    group = models.OneToOneField(
+        Group, null=True, blank=True, on_delete=models.CASCADE, related_name="access_grant"
+    )
+    all_datasets = models.BooleanField(
+        "all datasets",
+        default=False,
+        help_text="Every dataset, present and future. Otherwise only the datasets chosen below.",
+    )
+    datasets = models.ManyToManyField(
+        Dataset, blank=True, related_name="access_grants", help_text="Datasets this grant reads."
+    )
+    rate = models.CharField(
+        max_length=20,
+        blank=True,
+        default="",
+        validators=[validate_rate],
+        help_text="Rate limit such as 60/m or 1000/h; empty: GATEWAY_DEFAULT_RATE.",
+    )
+    quota_per_day = models.PositiveIntegerField(
+        "daily quota",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Requests per UTC day; empty: no quota.",
+    )
+    created = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created"]
+        verbose_name = "grant"
+        constraints = [
+            models.CheckConstraint(
+                condition=(models.Q(user__isnull=False) & models.Q(group__isnull=True))
+                | (models.Q(user__isnull=True) & models.Q(group__isnull=False)),
+                name="access_grant_one_holder",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Grant to {self.holder}"
+
+    @property
+    def holder(self) -> str:
+        """Who holds the grant, in words."""
+        if self.user_id is not None:
+            return f"user {self.user}"
+        return f"group {self.group}"
+
+    def clean(self) -> None:
+        if (self.user_id is None) == (self.group_id is None):
+            raise ValidationError("A grant belongs to exactly one user or one group.")
+
+
+class GrantRowFilter(models.Model):
+    """An equality filter a grant imposes on every query of one dataset (e.g. region = EU)."""
+
+    grant = models.ForeignKey(AccessGrant, on_delete=models.CASCADE, related_name="row_filters")
+    dataset = models.ForeignKey(
+        Dataset, on_delete=models.CASCADE, related_name="grant_row_filters"
+    )
+    column = models.CharField(
+        max_length=64, help_text="API name of the column (hidden columns allowed)."
+    )
+    value = models.CharField(max_length=500)
+
+    class Meta:
+        ordering = ["dataset", "column"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["grant", "dataset", "column"], name="grant_row_filter_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dataset_id}: {self.column} = {self.value}"
+
+    def clean(self) -> None:
+        if self.dataset_id is None or not self.column:
+            return
+        from datasets.engine.errors import QueryError
+        from datasets.engine.values import parse_value
+
+        types = dict(self.dataset.columns.values_list("name", "type"))
+        if self.column not in types:
+            raise ValidationError(
+                {
+                    "column": f"{self.dataset.slug} has no column {self.column!r}; "
+                    f"columns: {', '.join(types) or 'none'}."
+                }
+            )
+        try:
+            parse_value(self.value, types[self.column], name=self.column)
+        except QueryError as error:
+            raise ValidationError({"value": error.message}) from None
+
+
+class GptActionsClient(models.Model):
+    """An OAuth client the admin created for one custom GPT's Actions.
+
+    Only these clients may skip PKCE (the GPT Builder sends none), and only they accept the GPT
+    Builder's callback pattern https://chatgpt.com/aip/g-<GPT id>/oauth/callback.
+    """
+
+    application = models.OneToOneField(
+        oauth2_settings.APPLICATION_MODEL,
+        on_delete=models.CASCADE,
+        related_name="gpt_actions",
+    )
+    created = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = "GPT Actions client"
+
+    def __str__(self) -> str:
+        return str(self.application)
