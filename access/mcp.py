@@ -51,6 +51,7 @@ from pydantic import ValidationError
 from access.policy import AccessPolicy, policy_for_key, policy_spend
 from access.services import dataset_readable, datasets_readable, usage_report
 from access.tools import INSTRUCTIONS, TOOL_NAMES, error_text, tool_call, tool_definitions
+from accounts.authentication import access_token_policy, is_access_token
 from datasets.engine.errors import QueryError, SourceUnavailable
 from gatewaysite.errors import ApiError, error_body, error_json
 from keys.authentication import KeyRejected, key_authenticate, presented_key
@@ -86,6 +87,8 @@ def _authenticate(request) -> AccessPolicy | JsonResponse:
         if raw_key is None:
             rejected_count("missing")
             return _unauthorized(request, KEY_REQUIRED)
+        if is_access_token(raw_key):
+            return access_token_policy(request, raw_key, door="mcp")
         key = key_authenticate(raw_key)
     except KeyRejected as rejected:
         rejected_count(rejected.reason)

@@ -6,3 +6,7 @@ class AccountsConfig(AppConfig):
 
     name = "accounts"
     verbose_name = "People and connected apps"
+
+    def ready(self) -> None:
+        # Registers the schema extension of OAuth tokens with drf-spectacular.
+        from accounts import schema  # noqa: F401

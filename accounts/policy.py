@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
+
 from access.policy import AccessPolicy
 from accounts.models import AccessGrant
 from keys.models import RATE_PATTERN
@@ -79,10 +81,11 @@ def _budget(grants: list[GrantSnapshot]) -> tuple[str, int | None]:
     own = [grant for grant in grants if grant.own]
     if own:
         return own[0].rate, own[0].quota_per_day
-    # An empty rate is GATEWAY_DEFAULT_RATE, which a group's explicit rate may undercut: the
-    # most generous is the highest explicit rate when there is one, else the default.
-    rates = [grant.rate for grant in grants if grant.rate]
-    rate = max(rates, key=rate_per_second) if rates and all(g.rate for g in grants) else ""
+    # An empty rate stands for GATEWAY_DEFAULT_RATE.
+    rate = max(
+        (grant.rate for grant in grants),
+        key=lambda rate: rate_per_second(rate or settings.GATEWAY_DEFAULT_RATE),
+    )
     quotas = [grant.quota_per_day for grant in grants]
     quota = None if any(q is None for q in quotas) else max(quotas)  # type: ignore[type-var]
     return rate, quota

@@ -20,6 +20,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/v1/", include("datasets.urls")),
     path("mcp", mcp_endpoint, name="mcp"),
+    path("", include("accounts.urls")),
     path("", include("datasets.schema.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -155,9 +155,9 @@ class ApiKeyAdmin(admin.ModelAdmin):
             return obj.name
         return format_html('{}<br><span class="help">{}</span>', obj.name, obj.owner)
 
-    @admin.display(description="key")
+    @admin.display(description="key id", ordering="key_id")
     def key_prefix(self, obj: ApiKey) -> str:
-        return format_html('<code class="gateway-code">{}</code>', obj.display_prefix)
+        return format_html('<code class="gateway-code">{}</code>', obj.key_id)
 
     @admin.display(description="limits")
     def limits(self, obj: ApiKey) -> str:
@@ -174,7 +174,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     @admin.display(description="created", ordering="created")
     def created_shown(self, obj: ApiKey) -> str:
-        return _minute(obj.created)
+        return f"{timezone.localtime(obj.created):%Y-%m-%d}"
 
     @admin.display(description="scope")
     def scope(self, obj: ApiKey) -> str:
@@ -429,7 +429,7 @@ class UsageRecordAdmin(admin.ModelAdmin):
             return "-"
         name = getattr(record, "key_name", None) or "(deleted key)"
         return format_html(
-            '{} <span class="gateway-code gateway-quiet">{}</span>', name, record.key_id
+            '{}<br><span class="gateway-code gateway-quiet">{}</span>', name, record.key_id
         )
 
     @admin.display(description="status", ordering="status")
@@ -437,7 +437,7 @@ class UsageRecordAdmin(admin.ModelAdmin):
         if not record.error_code:
             return str(record.status)
         return format_html(
-            '{} <code class="gateway-code">{}</code>', record.status, record.error_code
+            '{}<br><code class="gateway-code">{}</code>', record.status, record.error_code
         )
 
     @admin.display(description="ms", ordering="duration_ms")

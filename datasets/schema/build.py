@@ -93,6 +93,17 @@ def schema_cached(*, specs: list[DatasetSpec], server_url: str) -> BuiltSchema:
     return _built.get(key, lambda: schema_build(specs=specs, server_url=server_url))
 
 
+# Whether each dataset's own document meets the import rules: a yes/no per spec, cheap to keep
+# even when the document itself is too large for the cache.
+_alone: ProcessCache[bool] = ProcessCache("catalog")
+
+
+def servable_alone(*, spec: DatasetSpec, server_url: str) -> bool:
+    """Does a document of this dataset alone meet the GPT Builder's import rules?"""
+    key = (spec, server_url, settings.GATEWAY_SCHEMA_AUTH)
+    return _alone.get(key, lambda: not schema_build(specs=[spec], server_url=server_url).blocking)
+
+
 def datasets_select(*, requested: str | None, specs: list[DatasetSpec]) -> list[DatasetSpec]:
     """The datasets named by `?datasets=a,b` (all of `specs` when absent or blank)."""
     if not requested or not requested.strip():

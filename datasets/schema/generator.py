@@ -52,8 +52,12 @@ SLUG_PATH = re.compile(r"^/api/v1/datasets/\{[^/}]+\}/$")
 DEFAULT_SERVER = "https://localhost"
 
 
-def security_scheme() -> dict:
+def security_scheme(server_url: str = DEFAULT_SERVER) -> dict:
     """The one security scheme GATEWAY_SCHEMA_AUTH selects."""
+    if settings.GATEWAY_SCHEMA_AUTH == "oauth":
+        from accounts.schema import oauth_scheme
+
+        return oauth_scheme(server_url)
     if settings.GATEWAY_SCHEMA_AUTH == "header":
         return {
             "type": "apiKey",
@@ -123,7 +127,7 @@ def document_complete(document: dict, *, specs: list[DatasetSpec], server_url: s
     components = document.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     schemas[ERROR_SCHEMA] = error_component()
-    components["securitySchemes"] = {SECURITY_SCHEME: security_scheme()}
+    components["securitySchemes"] = {SECURITY_SCHEME: security_scheme(server_url)}
     document["security"] = [{SECURITY_SCHEME: []}]
     slugs = [spec.slug for spec in specs]
     for path, method, operation in list(operations(document)):

@@ -359,9 +359,7 @@ def _filter_parameter(spec: DatasetSpec, column: ColumnSpec, name: str) -> dict:
     parameter = record.parameter(column.name)
     operand = record.operand
     if operand == grammar.Operand.VALUE:
-        # The equality filter alone lists the published values: `ne` and `in` are checked
-        # against the same list, which the model has already read there.
-        schema = value_schema(column, nullable=False, enum=record.name == "eq")
+        schema = value_schema(column, nullable=False, enum=record.enum)
         sentences = [(0, column_description(column))] if record.name == "eq" else []
         return _query(parameter, schema, sentences)
     if operand == grammar.Operand.VALUES:

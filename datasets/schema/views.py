@@ -20,6 +20,7 @@ from datasets.schema.build import (
     blocking_error,
     datasets_select,
     schema_cached,
+    servable_alone,
     server_url_for,
 )
 from gatewaysite.errors import ApiError, error_json
@@ -88,6 +89,13 @@ def _built(request: HttpRequest) -> BuiltSchema:
     specs = _published(selected, caller)
     server_url = server_url_for(request)
     built = schema_cached(specs=specs, server_url=server_url)
+    if built.blocking and not (request.GET.get("datasets") or "").strip():
+        # One dataset that cannot be imported on its own (far too many columns) must not take the
+        # whole document down: it is left out here and refused, with the reason, when asked for.
+        servable = [spec for spec in specs if servable_alone(spec=spec, server_url=server_url)]
+        if len(servable) < len(specs):
+            specs = servable
+            built = schema_cached(specs=specs, server_url=server_url)
     error = blocking_error(built, specs=specs)
     if error is not None:
         raise error

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from datasets.engine.connections import duckdb_files
-from datasets.ingest import ID_LIKE, id_like_rank
 from datasets.services import dataset_import
 
 pytestmark = pytest.mark.django_db
@@ -117,4 +116,6 @@ def test_declared_key_wins_when_it_is_unique(tmp_path, declared, key):
     ],
 )
 def test_id_like_names(name, id_like):
+    from datasets.ingest import ID_LIKE, id_like_rank
+
     assert (id_like_rank(name) < len(ID_LIKE)) is id_like

@@ -1,0 +1,107 @@
+"""OAuth access tokens on the request path: `Authorization: Bearer gwo_...`, at REST and /mcp.
+
+A token stands for a user signed in through an app. It authenticates when it is known (only its
+SHA-256 checksum is stored), not expired, issued for the door it is presented at (RFC 8707), and
+its user is active and holds a grant; the policy is then the user's (accounts/policy.py), read
+again on every call, so a revoked grant or a deleted token is refused on the next call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.utils import timezone
+from oauth2_provider.models import get_access_token_model
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+
+from access.policy import AccessPolicy
+from accounts.oauth import ACCESS_TOKEN_PREFIX
+from accounts.policy import policy_for_user
+from accounts.resources import API, MCP, token_allows
+from keys.authentication import VALID, KeyRefused, KeyRejected
+from keys.ratelimit import failed_key_check
+
+UNKNOWN = (
+    "Unknown access token: it was revoked, replaced by a refresh, or never issued. Sign in "
+    "again through the app to get a new one."
+)
+EXPIRED = "The access token has expired: use the refresh token, or sign in again."
+OTHER_RESOURCE = (
+    "The access token was issued for another resource (RFC 8707): a token for {issued} is not "
+    "valid at {door}. Authorize again with resource={wanted}."
+)
+NO_GRANT = (
+    "{user} has no access to any dataset any more: the grant was revoked. Ask the data admin."
+)
+DOOR_NAMES = {MCP: "/mcp", API: "/api/v1/"}
+
+
+def is_access_token(raw: str) -> bool:
+    """Does this bearer value look like one of Gateway's OAuth access tokens?"""
+    return raw.startswith(ACCESS_TOKEN_PREFIX)
+
+
+def access_token_policy(request, raw_token: str, *, door: str) -> AccessPolicy:
+    """The policy of the user an access token stands for, or KeyRejected saying why not.
+
+    `door` is "mcp" or "api". Sets request.gateway_key_id (what usage records name).
+    """
+    from accounts.resources import resource_identifiers
+
+    checksum = hashlib.sha256(raw_token.encode("utf-8")).hexdigest()
+    token = (
+        get_access_token_model()
+        .objects.select_related("application", "user")
+        .filter(token_checksum=checksum)
+        .first()
+    )
+    if token is None or token.user is None:
+        raise KeyRejected(UNKNOWN, reason="unknown")
+    if token.expires <= timezone.now():
+        raise KeyRejected(EXPIRED, reason="expired")
+    if not token_allows(request, token.resource, door):
+        raise KeyRejected(
+            OTHER_RESOURCE.format(
+                issued=" ".join(token.resource) or "no resource",
+                door=DOOR_NAMES[door],
+                wanted=resource_identifiers(request)[door][0],
+            ),
+            reason="unknown",
+        )
+    policy = policy_for_user(token.user, token.application)
+    if policy is None:
+        raise KeyRefused(
+            NO_GRANT.format(user=token.user.get_username()),
+            reason="revoked",
+            key_id=f"u:{token.user_id}",
+        )
+    request.gateway_key_id = policy.principal
+    return policy
+
+
+class OAuthTokenAuthentication(BaseAuthentication):
+    """DRF authentication by OAuth access token; request.auth is the user's policy as a key.
+
+    Returns None for anything but `Authorization: Bearer gwo_...`, so API keys go on to
+    keys.authentication.ApiKeyAuthentication.
+    """
+
+    def authenticate(self, request):
+        header = get_authorization_header(request).decode("latin-1").strip()
+        scheme, _, rest = header.partition(" ")
+        raw = rest.strip()
+        if scheme.lower() != "bearer" or not is_access_token(raw):
+            return None
+        django_request = getattr(request, "_request", request)
+        try:
+            policy = access_token_policy(django_request, raw, door=API)
+        except KeyRejected as rejected:
+            django_request.gateway_auth = rejected.reason
+            failed_key_check(django_request)
+            raise
+        django_request.gateway_auth = VALID
+        return (None, policy.key)
+
+    def authenticate_header(self, request) -> str:
+        # Defined so that DRF answers 401 (with WWW-Authenticate) rather than 403.
+        return 'Bearer realm="api"'
