@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 from datasets.models import Column, Dataset
 from datasets.services import dataset_import
 from gatewaysite import env
+from tests.servers import server_environment
 from tests.services import POSTGRES_URL, REDIS_URL
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,17 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _start(tmp_path, *arguments: str, **variables) -> subprocess.CompletedProcess:
     """Start Django in a fresh process with only these variables (and `arguments` to manage.py)."""
-    environment = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("GATEWAY_") and k not in ("DATABASE_URL", "REDIS_URL")
-    }
-    environment.update(
-        GATEWAY_DATA_DIR=str(tmp_path),
-        # A developer's own .env must not change what these tests see.
-        GATEWAY_ENV_FILE=str(tmp_path / "absent.env"),
-        DJANGO_SETTINGS_MODULE="gatewaysite.settings",
-    )
+    environment = server_environment(tmp_path)
     environment.update(variables)
     command = ["manage.py", *arguments] if arguments else ["-c", "import django; django.setup()"]
     return subprocess.run(
@@ -173,17 +163,8 @@ print(json.dumps(answers))
 
 
 def _https_answers(tmp_path, **variables) -> dict:
-    environment = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("GATEWAY_") and k not in ("DATABASE_URL", "REDIS_URL")
-    }
-    environment.update(
-        GATEWAY_DATA_DIR=str(tmp_path),
-        DJANGO_SETTINGS_MODULE="gatewaysite.settings",
-        GATEWAY_ALLOWED_HOSTS="testserver",
-        **variables,
-    )
+    environment = server_environment(tmp_path, GATEWAY_ALLOWED_HOSTS="testserver")
+    environment.update(variables)
     result = subprocess.run(
         [sys.executable, "-c", HTTPS_PROBE],
         cwd=ROOT,
