@@ -186,7 +186,7 @@ def _call_tool(request, policy: AccessPolicy, params: dict) -> CallToolResult:
     name = params["name"]
     arguments = params.get("arguments") or {}
     started, began = time.time(), time.perf_counter()
-    status, dataset, rows = 200, "", None
+    status, dataset, rows, code = 200, "", None, ""
     try:
         policy_spend(policy, request)
         answer = tool_call(
@@ -202,16 +202,16 @@ def _call_tool(request, policy: AccessPolicy, params: dict) -> CallToolResult:
             structured_content=answer.structured,
         )
     except ApiError as error:
-        status = error.status_code
+        status, code = error.status_code, error.code
         return _tool_error(status, error.code, error.message, error.retry_after)
     except QueryError as error:
-        status = error.status
+        status, code = error.status, error.code
         return _tool_error(status, error.code, error.message)
     except SourceUnavailable as error:
-        status = 503
+        status, code = 503, error.code
         return _tool_error(503, error.code, error.message, error.retry_after)
     except Exception:
-        status = 500
+        status, code = 500, "server_error"
         raise
     finally:
         if status != 200:
@@ -225,6 +225,7 @@ def _call_tool(request, policy: AccessPolicy, params: dict) -> CallToolResult:
                 started=started,
                 began=began,
                 rows=rows,
+                error_code=code,
             )
         except Exception:
             # Usage is bookkeeping: it never turns a served answer into an error.

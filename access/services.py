@@ -246,6 +246,7 @@ def usage_report(
     started: float,
     began: float,
     rows: int | None,
+    error_code: str = "",
 ) -> None:
     """Record one call for usage (the same record REST calls get), once per call."""
     duration_ms = (time.perf_counter() - began) * 1000
@@ -258,5 +259,6 @@ def usage_report(
             status,
             round(duration_ms, 3),
             rows if isinstance(rows, int) and rows >= 0 else None,
+            error_code[:40],
         ]
     )

@@ -49,20 +49,25 @@ ANNOTATIONS = {
     "openWorldHint": False,
 }
 
-_NAMES = {"type": ["array", "string"], "items": {"type": "string"}}
-_VALUE = {"type": ["string", "number", "integer", "boolean", "null"]}
+# Each schema position has one `type` (nullable values are anyOf with null): clients that map
+# tool schemas onto a single-type dialect (Gemini's function declarations) reject type lists.
+# Lists of names are declared as arrays; a comma-separated string is accepted all the same.
+_NAMES = {"type": "array", "items": {"type": "string"}}
+_SCALARS = [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]
+
+
+def _nullable(type_: str, **extra) -> dict:
+    return {"anyOf": [{"type": type_}, {"type": "null"}], **extra}
+
+
 _ROW = {"type": "object", "additionalProperties": True}
 _PAGE = {
     "type": "object",
     "properties": {
-        "count": {
-            "type": ["integer", "null"],
-            "description": "Rows (or groups) the query matches in all.",
-        },
-        "next_offset": {
-            "type": ["integer", "null"],
-            "description": "The offset of the next page; null when this is the last.",
-        },
+        "count": _nullable("integer", description="Rows (or groups) the query matches in all."),
+        "next_offset": _nullable(
+            "integer", description="The offset of the next page; null when this is the last."
+        ),
         "truncated": {"type": "boolean", "description": "The size limit cut this page."},
         "results": {"type": "array", "items": _ROW},
     },
@@ -85,8 +90,7 @@ def _filters() -> dict:
             '{"region": "EU", "revenue__gt": 1000, "product__in": ["A", "B"]}.'
         ),
         "additionalProperties": {
-            "type": ["string", "number", "integer", "boolean", "array"],
-            "items": {"type": ["string", "number", "integer", "boolean"]},
+            "anyOf": [*_SCALARS, {"type": "array", "items": {"anyOf": _SCALARS}}]
         },
     }
 
@@ -129,8 +133,8 @@ def input_schemas(slugs: list[str]) -> dict[str, dict]:
             "properties": {
                 "dataset": dataset,
                 "key": {
-                    "type": ["string", "integer"],
-                    "description": "The row's primary key value.",
+                    "type": "string",
+                    "description": "The row's primary key value (a number may be sent as one).",
                 },
             },
             "required": ["dataset", "key"],
@@ -193,7 +197,7 @@ OUTPUT_SCHEMAS: dict[str, dict] = {
                         "slug": {"type": "string"},
                         "title": {"type": "string"},
                         "description": {"type": "string"},
-                        "row_count": {"type": ["integer", "null"]},
+                        "row_count": _nullable("integer"),
                         "url": {"type": "string"},
                     },
                     "required": ["slug", "title", "description", "row_count", "url"],
@@ -208,8 +212,8 @@ OUTPUT_SCHEMAS: dict[str, dict] = {
             "slug": {"type": "string"},
             "title": {"type": "string"},
             "description": {"type": "string"},
-            "primary_key": {"type": ["string", "null"]},
-            "row_count": {"type": ["integer", "null"]},
+            "primary_key": _nullable("string"),
+            "row_count": _nullable("integer"),
             "columns": {"type": "array", "items": {"type": "object", "additionalProperties": True}},
         },
         "required": ["slug", "title", "description", "primary_key", "row_count", "columns"],

@@ -293,6 +293,11 @@ class ColumnInline(admin.TabularInline):
         full = ", ".join(str(value) for value in column.enum) if column.enum else values
         # A range may wrap between its ends; a list of values is cut to one line.
         kind = "gateway-values" if column.enum else "gateway-range"
+        if not column.enum and values != "-":
+            # Each end on one line: a date range breaks at its " … ", never inside a date.
+            values = format_html(
+                "<span>{}</span> … <span>{}</span>", column.min_value, column.max_value
+            )
         shown = format_html('<span class="{}" title="{}">{}</span>', kind, full, values)
         if column.distinct_count is None:
             return shown

@@ -325,7 +325,8 @@ def gpt_instructions(specs: list[DatasetSpec]) -> str:
         "- Use list_<dataset>_rows for individual records: filter with column parameters, sort "
         "with ordering (-col for descending), choose columns with fields. When a response has "
         "a next URL, call again with its offset to get more; if truncated is true, say so.",
-        "- Use describe_dataset to learn a dataset's columns, valid values and ranges.",
+        "- Use describe_dataset to learn a dataset's columns, valid values and ranges, and which "
+        "columns are unique (an e-mail or an id identifies a thing; a name may be shared).",
         "- If a call returns an error, read its message, fix the parameter it names and retry.",
     ]
     if example is not None:

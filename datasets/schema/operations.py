@@ -207,9 +207,9 @@ def dataset_paths(spec: DatasetSpec) -> dict[str, dict]:
                 sentences=[
                     (0, f"Rows of {spec.slug}."),
                     *((3, sentence) for sentence in about),
-                    (1, _example(rows_examples, room=MAX_DESCRIPTION - 20)),
                     (2, FILTERS_SENTENCE if filtered else ""),
                     (4, "Page with limit and offset, or follow next."),
+                    (1, _example(rows_examples, room=MAX_DESCRIPTION - 20)),
                 ],
                 parameters=_filters(spec) + _rows_options(spec),
                 response=f"{spec.slug}_rows_page",
@@ -257,9 +257,9 @@ def dataset_paths(spec: DatasetSpec) -> dict[str, dict]:
             summary=f"Totals, counts and averages of {spec.title}",
             sentences=[
                 *((0, sentence) for sentence in about),
-                (1, example),
                 (2, "Use it for any total, count or average instead of reading rows."),
                 (3, FILTERS_SENTENCE if filtered else ""),
+                (1, example),
             ],
             parameters=_filters(spec) + options,
             response=AGGREGATE_SCHEMA,
@@ -378,8 +378,7 @@ def _filter_parameter(spec: DatasetSpec, column: ColumnSpec, name: str) -> dict:
         published = column if spec.values_complete else None
         low, high = grammar.part_range(record, published)
         return _query(parameter, {"type": "integer", "minimum": low, "maximum": high})
-    # An empty text is refused by the API: declared, so that no client sends one.
-    return _query(parameter, {"type": "string", "minLength": 1})
+    return _query(parameter, {"type": "string"})
 
 
 def _filters(spec: DatasetSpec) -> list[dict]:
@@ -408,7 +407,7 @@ def _limit_offset(*, maximum: int, default: int, what: str) -> list[dict]:
         ),
         _query(
             "offset",
-            {"type": "integer", "minimum": 0, "default": 0},
+            {"type": "integer", "minimum": 0},
             [(0, f"{what} to skip (next gives it).")],
         ),
     ]
@@ -498,7 +497,7 @@ def _aggregate_options(spec: DatasetSpec) -> list[dict]:
                     )
                     + ".",
                 ),
-                (2, f"e.g. {example.metric}."),
+                (2, f"For example metrics={example.metric}."),
             ],
         )
     )
@@ -508,7 +507,7 @@ def _aggregate_options(spec: DatasetSpec) -> list[dict]:
             {"type": "string"},
             [
                 (0, "Comma-separated group_by keys or result keys, '-' first for descending."),
-                (1, f"e.g. -{example.key}."),
+                (1, f"For example ordering=-{example.key}."),
             ],
         )
     )

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('keys', '0002_rejectedcalls'),
+        ("keys", "0002_rejectedcalls"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='usagerecord',
-            name='error_code',
-            field=models.CharField(blank=True, default='', max_length=40),
+            model_name="usagerecord",
+            name="error_code",
+            field=models.CharField(blank=True, default="", max_length=40),
         ),
     ]

@@ -269,6 +269,8 @@ def test_tools_are_fixed_read_only_and_scoped(reader, outsider):
         }
         assert tool["inputSchema"]["type"] == "object"
         assert tool["outputSchema"]["type"] == "object"
+        # One type per schema position: clients with single-type dialects (Gemini) reject lists.
+        assert '"type": [' not in json.dumps(tool)
     by_name = {tool["name"]: tool for tool in tools}
     assert by_name["aggregate"]["inputSchema"]["properties"]["dataset"]["enum"] == [
         "other",
@@ -559,7 +561,10 @@ def test_usage_records_each_tool_call_once(reader):
     usage_flush()
     records = list(
         UsageRecord.objects.order_by("time", "id").values_list(
-            "operation", "dataset", "status", "rows"
+            "operation", "dataset", "status", "rows", "error_code"
         )
     )
-    assert records == [("mcp:aggregate", "sales", 200, 4), ("mcp:query_rows", "sales", 400, None)]
+    assert records == [
+        ("mcp:aggregate", "sales", 200, 4, ""),
+        ("mcp:query_rows", "sales", 400, None, "unknown_parameter"),
+    ]

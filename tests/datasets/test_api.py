@@ -297,6 +297,72 @@ class TestSizeGuard:
         assert body["results"][0]["order_id"] == 1
 
 
+class TestAggregatePages:
+    URL = "/api/v1/datasets/sales/aggregate/?group_by=order_date__month&metrics=count,sum:units"
+
+    def test_count_says_how_many_groups_and_next_continues_with_offset(self, api, rows):
+        months = {row["order_date"].strftime("%Y-%m") for row in rows}
+        seen, url = [], self.URL + "&limit=10"
+        while url:
+            body = api.get(url).json()
+            assert body["count"] == len(months) and body["truncated"] is False
+            seen += [group["order_date__month"] for group in body["results"]]
+            url = body["next"]
+            assert url is None or "offset=" in url
+        assert seen == sorted(months)
+
+    def test_the_last_page_has_no_next(self, api):
+        body = api.get("/api/v1/datasets/sales/aggregate/?group_by=region").json()
+        assert body == {
+            "count": 3,
+            "next": None,
+            "truncated": False,
+            "results": [
+                {"region": "APAC", "count": 80},
+                {"region": "EU", "count": 80},
+                {"region": "US", "count": 80},
+            ],
+        }
+
+    def test_groups_are_cut_to_the_size_limit_and_next_continues_exactly(self, api, settings):
+        everything = api.get(self.URL + "&limit=1000").json()["results"]
+        settings.GATEWAY_MAX_RESPONSE_CHARS = 1200
+        seen, url, cut = [], self.URL + "&limit=1000", False
+        while url:
+            response = api.get(url)
+            assert len(response.content.decode()) < 1200
+            body = response.json()
+            cut = cut or body["truncated"]
+            seen += body["results"]
+            url = body["next"]
+        assert cut and seen == everything
+
+    def test_one_group_larger_than_the_limit_is_a_400(self, api, settings):
+        settings.GATEWAY_MAX_RESPONSE_CHARS = 60
+        _error(api.get(self.URL), 400, "response_too_large")
+
+
+def test_a_value_outside_the_published_values_is_400_with_the_closest(api):
+    error = _error(api.get("/api/v1/datasets/sales/rows/?region=eu"), 400, "invalid_value")
+    assert "Did you mean 'EU'?" in error["message"] and "APAC, EU, US" in error["message"]
+    url = "/api/v1/datasets/sales/aggregate/?order_date__year=24&group_by=region"
+    error = _error(api.get(url), 400, "invalid_value")
+    assert "2023 to 2024" in error["message"]
+
+
+def test_a_row_filtered_key_is_told_only_its_own_values(sales):
+    from keys.services import RowFilter, api_key_issue
+
+    issued = api_key_issue(
+        name="EU team",
+        datasets=["sales"],
+        row_filters=[RowFilter(slug="sales", column="region", value="EU")],
+    )
+    client = Client(headers={"Authorization": f"Bearer {issued.raw_key}"})
+    error = _error(client.get("/api/v1/datasets/sales/rows/?region=us"), 400, "invalid_value")
+    assert "Valid values: EU." in error["message"] and "APAC" not in error["message"]
+
+
 class TestCsv:
     def _read(self, response) -> list[dict]:
         assert response["Content-Type"].startswith("text/csv")

@@ -149,3 +149,31 @@ def test_sql_source_counts_at_registration_and_refresh(tmp_path):
         "email": (2, 0, False),
         "note": (1, 1, False),
     }
+
+
+def test_sql_source_aggregation_is_inferred_at_registration_and_kept_on_refresh(tmp_path):
+    path = tmp_path / "shop.db"
+    db = sqlite3.connect(path)
+    db.executescript(
+        """
+        CREATE TABLE orders (id INTEGER PRIMARY KEY, amount REAL, unit_price REAL, year INTEGER);
+        INSERT INTO orders VALUES (1, 10.0, 2.5, 2024), (2, 20.0, 5.0, 2024);
+        """
+    )
+    db.commit()
+    db.close()
+    source = source_create(name="shop", url=f"sqlite:///{path}")
+    dataset = dataset_register(source=source, table="orders", slug="shop_orders")
+
+    def aggregations() -> dict[str, str]:
+        return {column.name: column.aggregation for column in dataset.columns.all()}
+
+    assert aggregations() == {
+        "id": "none",
+        "amount": "sum",
+        "unit_price": "average",
+        "year": "none",
+    }
+    dataset.columns.filter(name="amount").update(aggregation="average")  # the admin's choice
+    dataset_statistics_refresh(dataset=dataset)
+    assert aggregations()["amount"] == "average"

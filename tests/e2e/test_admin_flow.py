@@ -83,12 +83,7 @@ def test_admin_uploads_a_csv_sees_its_columns_and_describes_one(page, expect, ad
         Column.objects.get(dataset=dataset, physical_name="region").description
         == "Sales region: EU, US or APAC."
     )
-    # The columns table is wider than 1280 pixels: fold the sidebar away and zoom out to 85%,
-    # as an admin would, so that the flags, PII and values show in one picture.
-    page.click("#toggle-nav-sidebar")
-    page.evaluate("document.documentElement.style.zoom = '0.85'")
-    page.locator("#columns-group").evaluate("group => group.scrollIntoView({block: 'start'})")
-    screenshot(page, "admin-dataset-columns.png")
+    # The page at 1280 px and its screenshot: tests/e2e/test_admin_layout.py.
 
 
 def test_upload_in_the_browser_shows_the_import_message(page, expect, admin_user, tmp_path):

@@ -111,9 +111,7 @@ def test_no_admin_page_scrolls_sideways_at_1280_pixels(page, expect, demo_with_u
     page.wait_for_url("**/admin/connect/")
 
 
-def test_the_key_list_shows_state_last_use_and_creation_without_scrolling(
-    page, demo_with_usage
-):
+def test_the_key_list_shows_state_last_use_and_creation_without_scrolling(page, demo_with_usage):
     admin_login(page)
     page.goto("/admin/keys/apikey/")
     assert _cut(page, "#changelist-form .results") <= 0
@@ -171,14 +169,14 @@ def test_the_upload_form_proposes_a_slug_from_the_file_name(page, expect, admin_
     page.set_input_files("#id_file", str(csv_path))
     expect(page.locator("#id_slug")).to_have_value("seattle_weather")
 
-    # A slug the server would refuse is refused in the browser: the chosen file stays.
+    # A slug the server would refuse is replaced before anything is sent: the file stays chosen.
     page.fill("#id_slug", "seattle-weather")
     page.click("input[name=_save]")
+    expect(page.locator("#slug-proposal")).to_contain_text("proposed seattle_weather instead")
     assert page.url.endswith("/admin/datasets/dataset/add/")
-    assert page.locator("#id_slug").evaluate("input => input.validity.patternMismatch")
+    expect(page.locator("#id_slug")).to_have_value("seattle_weather")
     assert page.locator("#id_file").evaluate("input => input.files.length") == 1
 
-    page.fill("#id_slug", "seattle_weather")
     page.click("input[name=_save]")
     page.wait_for_url(re.compile(r"/admin/datasets/dataset/\d+/change/$"))
     expect(page.locator("ul.messagelist")).to_contain_text("Imported 3 rows into 'seattle_weather'")

@@ -81,9 +81,12 @@ def test_a_failed_call_is_recorded_with_the_code_of_its_error(orders, issue, bac
     client.get("/api/v1/datasets/orders/rows/")  # the 4th call of a 3/m key
     usage_flush()
     assert unknown.startswith("unknown_")
-    assert list(
-        UsageRecord.objects.order_by("time", "id").values_list("status", "error_code")
-    ) == [(400, unknown), (404, "dataset_not_found"), (200, ""), (429, "rate_limited")]
+    assert list(UsageRecord.objects.order_by("time", "id").values_list("status", "error_code")) == [
+        (400, unknown),
+        (404, "dataset_not_found"),
+        (200, ""),
+        (429, "rate_limited"),
+    ]
 
 
 def test_records_buffered_without_an_error_code_are_still_written(orders):

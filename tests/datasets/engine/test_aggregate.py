@@ -348,3 +348,32 @@ def test_too_many_hashed_groups_is_a_400_asking_for_filters(sales, monkeypatch):
 
     assert raised.value.code == "too_many_groups"
     assert "filters" in raised.value.message
+
+
+def _groups(spec, query: str):
+    from datasets.engine.execute import run_groups
+    from datasets.engine.parse import parse_aggregate
+    from tests.datasets.engine.sales_table import _params
+
+    return run_groups(spec, parse_aggregate(spec, _params(query)))
+
+
+def test_groups_are_counted_in_all_and_offset_continues(sales):
+    everything = get_aggregate(sales, "group_by=day__month&metrics=count&limit=1000")
+    first = _groups(sales, "group_by=day__month&metrics=count&limit=2")
+    rest = _groups(sales, "group_by=day__month&metrics=count&limit=1000&offset=2")
+
+    assert first.count == len(everything) > 2
+    assert first.results + rest.results == everything
+    assert rest.count == len(everything)
+
+
+def test_an_offset_past_the_last_group_counts_them_all(sales):
+    everything = get_aggregate(sales, "group_by=region&metrics=count")
+    past = _groups(sales, "group_by=region&metrics=count&offset=50")
+
+    assert past.results == [] and past.count == len(everything)
+
+
+def test_an_aggregate_without_groups_is_one_group(sales):
+    assert _groups(sales, "metrics=count").count == 1

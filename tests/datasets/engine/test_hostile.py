@@ -76,7 +76,6 @@ HOSTILE = [
 # Filter values on string columns have a correct answer to compare with.
 STRING_FILTERS: dict[str, Callable[[str], Callable[[dict], bool]]] = {
     "label": lambda h: lambda r: r["label"] == h,
-    "label__ne": lambda h: lambda r: r["label"] != h,
     "label__contains": lambda h: lambda r: r["label"] is not None and h in r["label"],
     "label__icontains": lambda h: (
         lambda r: r["label"] is not None and h.lower() in r["label"].lower()

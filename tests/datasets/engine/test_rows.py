@@ -91,7 +91,6 @@ FILTER_CASES = [
     # integer
     case("qty=5", lambda r: r["qty"] == 5),
     case("qty=-3", lambda r: r["qty"] == -3),
-    case("qty__ne=5", lambda r: r["qty"] != 5),
     case("qty__gt=10", having("qty", lambda v: v > 10)),
     case("qty__gte=10", having("qty", lambda v: v >= 10)),
     case("qty__lt=0", having("qty", lambda v: v < 0)),
@@ -109,7 +108,6 @@ FILTER_CASES = [
         f"price__in={ROWS[1]['price']},{ROWS[2]['price']}",
         lambda r: r["price"] in (ROWS[1]["price"], ROWS[2]["price"]),
     ),
-    case(f"price__ne={ROWS[4]['price']}", lambda r: r["price"] != ROWS[4]["price"]),
     case("price__isnull=true", lambda r: r["price"] is None),
     # boolean
     case("active=true", lambda r: r["active"] is True),
@@ -119,7 +117,6 @@ FILTER_CASES = [
     case("active__isnull=true", lambda r: r["active"] is None),
     # date
     case("day=2024-04-01", lambda r: r["day"] == D(2024, 4, 1)),
-    case("day__ne=2024-04-01", lambda r: r["day"] != D(2024, 4, 1)),
     case("day__gt=2024-06-30", having("day", lambda v: v > D(2024, 6, 30))),
     case("day__gte=2024-06-30", having("day", lambda v: v >= D(2024, 6, 30))),
     case("day__lt=2024-01-01", having("day", lambda v: v < D(2024, 1, 1))),
@@ -159,7 +156,6 @@ FILTER_CASES = [
     ),
     case("moment=2024-07-01T00:00:00", lambda r: r["moment"] == T(2024, 7, 1)),
     case("moment=2024-06-30T23:59:59", lambda r: r["moment"] == T(2024, 6, 30, 23, 59, 59)),
-    case("moment__ne=2024-07-01T00:00:00", lambda r: r["moment"] != T(2024, 7, 1)),
     case(
         "moment__in=2024-07-01T00:00:00,2024-04-01T00:00:01",
         lambda r: r["moment"] in (T(2024, 7, 1), T(2024, 4, 1, 0, 0, 1)),
@@ -455,7 +451,6 @@ def test_sqlite_datetimes_in_other_writers_formats_compare_as_times(tmp_path):
                 "at__gt=2024-06-30T12:30:00",
                 "at__lte=2024-06-30",
                 "at__in=2024-06-30T13:00:00,2024-07-01T00:00:00",
-                "at__ne=2024-06-30T12:00:00",
             )
         }
     finally:
@@ -467,5 +462,4 @@ def test_sqlite_datetimes_in_other_writers_formats_compare_as_times(tmp_path):
         "at__gt=2024-06-30T12:30:00": [2, 3],
         "at__lte=2024-06-30": [1, 2],
         "at__in=2024-06-30T13:00:00,2024-07-01T00:00:00": [2, 3],
-        "at__ne=2024-06-30T12:00:00": [2, 3],
     }

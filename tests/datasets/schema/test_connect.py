@@ -102,6 +102,18 @@ def test_every_example_call_on_the_page_succeeds(staff, demo, public_url, raw_ke
         assert response.status_code == 200, (url, response.content)
 
 
+def test_questions_are_natural_and_instructions_say_what_to_sum(staff, demo, public_url):
+    page = _page(staff)
+    assert "&ldquo;Total revenue by product in 2025 Q2&rdquo;" in _raw_page(staff)
+    assert "Show me" not in page
+    assert "Sum: revenue, units. Average: unit_price." in page
+    assert f"- Example: Total revenue by product in 2025 Q2 -> GET {SEED_Q2}" in page
+
+
+def _raw_page(client: Client) -> str:
+    return client.get("/admin/connect/").content.decode()
+
+
 def _staff_with(*codenames: str) -> Client:
     """A staff user (not a superuser) with exactly these permissions."""
     from django.contrib.auth.models import Permission, User

@@ -33,8 +33,10 @@ GENERATOR = shutil.which("openapi-python-client") or str(
 )
 pytestmark = [
     pytest.mark.django_db(transaction=True),
+    # CI installs the dev extras: there a missing generator fails the test instead.
     pytest.mark.skipif(
-        not Path(GENERATOR).exists(), reason="openapi-python-client is not installed (dev extras)"
+        not Path(GENERATOR).exists() and os.environ.get("CI", "").lower() != "true",
+        reason="openapi-python-client is not installed (dev extras)",
     ),
 ]
 PACKAGE = "gateway_client"
@@ -80,7 +82,7 @@ def _class_name(schema_name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^A-Za-z0-9]+", schema_name))
 
 
-def _generate(document: dict, directory: Path) -> tuple[types.ModuleType, str]:
+def _generate(document: dict, directory: Path, monkeypatch) -> tuple[types.ModuleType, str]:
     spec_path = directory / "openapi.json"
     spec_path.write_text(json.dumps(document), encoding="utf-8")
     config = directory / "config.json"
@@ -109,7 +111,7 @@ def _generate(document: dict, directory: Path) -> tuple[types.ModuleType, str]:
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
-    sys.path.insert(0, str(directory))
+    monkeypatch.syspath_prepend(str(directory))
     for name in [name for name in sys.modules if name.split(".")[0] == PACKAGE]:
         del sys.modules[name]
     return importlib.import_module(PACKAGE), output
@@ -169,9 +171,11 @@ def _call(client_package, client, operation_id: str, tag: str, url: str, path_va
     assert rows, f"{url} returned no rows"
 
 
-def test_generated_client_has_every_model_and_round_trips_every_operation(served, tmp_path):
+def test_generated_client_has_every_model_and_round_trips_every_operation(
+    served, tmp_path, monkeypatch
+):
     document = httpx.get(f"{served['url']}/openapi.json", timeout=30).json()
-    package, output = _generate(document, tmp_path)
+    package, output = _generate(document, tmp_path, monkeypatch)
 
     # A schema the generator cannot read is skipped with a warning: a model silently missing.
     assert "Warning" not in output and "Unable to" not in output, output
