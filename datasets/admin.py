@@ -11,7 +11,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import label_for_field
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.core.files.uploadedfile import UploadedFile
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
@@ -222,6 +222,19 @@ class DatasetReplaceForm(forms.Form):
         return cleaned
 
 
+def _help_of(names: list[str]) -> str:
+    """The help texts of the model fields of one cell of the columns table, for its header."""
+    texts = []
+    for name in names:
+        try:
+            text = str(Column._meta.get_field(name).help_text)
+        except FieldDoesNotExist:
+            continue
+        if text:
+            texts.append(text)
+    return " ".join(texts)
+
+
 class ColumnInline(admin.TabularInline):
     """The columns of a dataset, one compact row each (the page fits a 1280 px window)."""
 
@@ -264,7 +277,9 @@ class ColumnInline(admin.TabularInline):
             if line:
                 lines.append(line)
                 used.update(line)
-                self.headers.append({"name": kind, "title": title, "kind": kind, "help": ""})
+                self.headers.append(
+                    {"name": kind, "title": title, "kind": kind, "help": _help_of(line)}
+                )
         for name in fields:
             if name not in used:
                 lines.append([name])

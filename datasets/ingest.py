@@ -1,7 +1,8 @@
 """Ingestion: an uploaded file (CSV/TSV, XLSX, JSON, NDJSON, Parquet) -> a new DuckDB database file.
 
 The file is read once by DuckDB itself (dialect and types sniffed by DuckDB, not by hand) into a
-table named `data`, its primary key indexed, and every column profiled (type, enum, min, max).
+table named `data`, its primary key indexed, and every column profiled (type, enum, min, max,
+distinct and null counts).
 XLSX is the exception: DuckDB's excel extension cannot be loaded here, so openpyxl streams the
 sheet row by row into a typed temporary CSV that DuckDB then reads. Nothing holds the whole file
 in Python.

@@ -2,9 +2,10 @@
 read, never over the others.
 
 A dataset's stored statistics (row count, each column's enum, minimum, maximum, distinct and null
-counts) describe every row. A credential with row filters (a key for `tenant=A`) must not learn from them what the other
-rows hold: `statistics_for` recomputes them under its filters, and `statistics_withheld` leaves
-them out where no reader is known (the public schema of a dataset some row filter restricts).
+counts) describe every row. A credential with row filters (a key for `tenant=A`) must not learn
+from them what the other rows hold: `statistics_for` recomputes them under its filters, and
+`statistics_withheld` leaves them out where no reader is known (the public schema of a dataset
+some row filter restricts).
 """
 
 from __future__ import annotations

@@ -78,7 +78,7 @@ def test_a_filter_on_a_dataset_another_grant_does_not_cover_still_applies(
     ("own", "groups", "expected"),
     [
         (("10/m", 100), [("600/m", None)], ("10/m", 100)),  # the user's own grant sets the budget
-        (None, [("10/m", 100), ("1000/h", 50)], ("10/m", 100)),  # 10/m beats 1000/h
+        (None, [("10/m", 100), ("1000/h", 50)], ("1000/h", 100)),  # each at its most generous
         (None, [("10/m", 100), ("", None)], ("", None)),  # the default 60/m, no quota
         (None, [("120/m", 5), ("", 10)], ("120/m", 10)),
     ],

@@ -93,6 +93,7 @@ def test_columns_are_edited_inline(admin_client, tmp_path):
                 prefix + "filterable": "on",
                 prefix + "sortable": "on",
                 prefix + "pii": column.pii,
+                prefix + "aggregation": column.aggregation,
             }
         )
     data["columns-2-name"] = "email"

@@ -42,7 +42,7 @@ class Command(BaseCommand):
     def handle(self, *args, username, password_stdin, datasets, all, rate, quota_per_day, row_filter, **options):
         password = None
         if password_stdin:
-            password = (options.get("stdin") or sys.stdin).read().rstrip("\r\n")
+            password = sys.stdin.read().rstrip("\r\n")
             if not password:
                 raise CommandError("--password-stdin read an empty password.")
         slugs = [slug.strip() for slug in (datasets or "").split(",") if slug.strip()]
