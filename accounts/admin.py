@@ -11,6 +11,13 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
+from oauth2_provider.models import (
+    get_access_token_model,
+    get_application_model,
+    get_grant_model,
+    get_id_token_model,
+    get_refresh_token_model,
+)
 
 from accounts.models import AccessGrant, GptActionsClient, GrantRowFilter
 from accounts.oauth import GPT_CALLBACK_RULE
@@ -19,6 +26,18 @@ from accounts.services import gpt_actions_client_create
 from keys.admin import usage_chart
 from keys.models import UsageRecord
 from keys.selectors import _summary
+
+# django-oauth-toolkit's own admin pages (applications, tokens, codes) are not offered: revoking
+# is done by deleting the grant, deactivating the user, or deleting a GPT Actions client.
+for model in (
+    get_application_model(),
+    get_access_token_model(),
+    get_refresh_token_model(),
+    get_grant_model(),
+    get_id_token_model(),
+):
+    if admin.site.is_registered(model):
+        admin.site.unregister(model)
 
 COMBINING_RULE = (
     "A user's access is the union of the user's own grant and the grants of the user's groups. "
@@ -80,7 +99,8 @@ class AccessGrantAdmin(admin.ModelAdmin):
 
 class GptActionsClientForm(forms.Form):
     name = forms.CharField(
-        max_length=200, help_text="The GPT's name: the consent page shows it to the people who sign in."
+        max_length=200,
+        help_text="The GPT's name: the consent page shows it to the people who sign in.",
     )
 
 
@@ -96,6 +116,14 @@ class GptActionsClientAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+    def delete_model(self, request, obj: GptActionsClient) -> None:
+        # The OAuth client goes too, and with it every code and token issued to it.
+        obj.application.delete()
+
+    def delete_queryset(self, request, queryset) -> None:
+        for client in queryset.select_related("application"):
+            client.application.delete()
 
     def add_view(self, request, form_url="", extra_context=None):
         if not self.has_add_permission(request):

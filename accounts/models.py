@@ -86,9 +86,7 @@ class GrantRowFilter(models.Model):
     """An equality filter a grant imposes on every query of one dataset (e.g. region = EU)."""
 
     grant = models.ForeignKey(AccessGrant, on_delete=models.CASCADE, related_name="row_filters")
-    dataset = models.ForeignKey(
-        Dataset, on_delete=models.CASCADE, related_name="grant_row_filters"
-    )
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="grant_row_filters")
     column = models.CharField(
         max_length=64, help_text="API name of the column (hidden columns allowed)."
     )

@@ -114,7 +114,9 @@ def _invalid_target(resource: str, state: str | None, redirect_uri: str) -> OAut
 def _callback_policy(redirect_uri: str | None) -> str:
     """This page's policy, letting its form (and the redirect that follows) reach the callback."""
     parts = urlsplit(redirect_uri or "")
-    if parts.scheme not in ("http", "https") or not re.fullmatch(r"[A-Za-z0-9.\-:\[\]]+", parts.netloc):
+    if parts.scheme not in ("http", "https") or not re.fullmatch(
+        r"[A-Za-z0-9.\-:\[\]]+", parts.netloc
+    ):
         return content_security_policy()
     directives = []
     for name, sources in POLICY.items():
@@ -192,7 +194,9 @@ class ConsentView(AuthorizationView):
         resources = (form.cleaned_data.get("resource") or "").split()
         for resource in resources:
             if resource_door(self.request, resource) is None:
-                return self.error_response(_invalid_target(resource, state, redirect_uri), application)
+                return self.error_response(
+                    _invalid_target(resource, state, redirect_uri), application
+                )
         if not resources:
             form.cleaned_data["resource"] = self._default_resource(application)
         policy = self._policy(application)
@@ -284,4 +288,3 @@ class RegistrationView(DynamicClientRegistrationView):
                 status=400,
             )
         return super().post(request, *args, **kwargs)
-

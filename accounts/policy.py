@@ -45,9 +45,13 @@ class GrantSnapshot:
 def user_grants(user) -> list[GrantSnapshot]:
     """The user's own grant (first) and the grants of the user's groups, by group name."""
     grants = (
-        AccessGrant.objects.filter(user=user)
-        | AccessGrant.objects.filter(group__in=user.groups.all())
-    ).select_related("group").prefetch_related("datasets", "row_filters")
+        (
+            AccessGrant.objects.filter(user=user)
+            | AccessGrant.objects.filter(group__in=user.groups.all())
+        )
+        .select_related("group")
+        .prefetch_related("datasets", "row_filters")
+    )
     snapshots = []
     for grant in grants:
         filters: dict[int, dict[str, str]] = {}

@@ -56,7 +56,9 @@ def user_grant_set(
         raise ValidationError("A user needs a username.")
     scope = [] if all_datasets else _datasets(datasets)
     if not all_datasets and not scope:
-        raise ValidationError("Choose at least one dataset, or all: a grant of nothing reads nothing.")
+        raise ValidationError(
+            "Choose at least one dataset, or all: a grant of nothing reads nothing."
+        )
     if rate:
         validate_rate(rate)
     if quota_per_day is not None and quota_per_day < 1:

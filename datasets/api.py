@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.request import Request
@@ -186,7 +187,7 @@ class AggregateView(DatasetView):
     @extend_schema(
         operation_id="aggregate", responses={200: OpenApiResponse(description="Grouped metrics.")}
     )
-    def get(self, request: Request, slug: str) -> Response:
+    def get(self, request: Request, slug: str) -> HttpResponse:
         spec = self.dataset(request, slug)
         query = parse_aggregate(
             spec,

@@ -3,70 +3,177 @@
 import django.core.validators
 import django.db.models.deletion
 import django.utils.timezone
-import keys.models
 from django.conf import settings
 from django.db import migrations, models
 
+import keys.models
+
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('auth', '0012_alter_user_first_name_max_length'),
-        ('datasets', '0003_column_aggregation_statistics'),
+        ("auth", "0012_alter_user_first_name_max_length"),
+        ("datasets", "0003_column_aggregation_statistics"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
         migrations.swappable_dependency(settings.OAUTH2_PROVIDER_APPLICATION_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AccessGrant',
+            name="AccessGrant",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('all_datasets', models.BooleanField(default=False, help_text='Every dataset, present and future. Otherwise only the datasets chosen below.', verbose_name='all datasets')),
-                ('rate', models.CharField(blank=True, default='', help_text='Rate limit such as 60/m or 1000/h; empty: GATEWAY_DEFAULT_RATE.', max_length=20, validators=[keys.models.validate_rate])),
-                ('quota_per_day', models.PositiveIntegerField(blank=True, help_text='Requests per UTC day; empty: no quota.', null=True, validators=[django.core.validators.MinValueValidator(1)], verbose_name='daily quota')),
-                ('created', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('datasets', models.ManyToManyField(blank=True, help_text='Datasets this grant reads.', related_name='access_grants', to='datasets.dataset')),
-                ('group', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='access_grant', to='auth.group')),
-                ('user', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='access_grant', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "all_datasets",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Every dataset, present and future. Otherwise only the datasets chosen below.",
+                        verbose_name="all datasets",
+                    ),
+                ),
+                (
+                    "rate",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="Rate limit such as 60/m or 1000/h; empty: GATEWAY_DEFAULT_RATE.",
+                        max_length=20,
+                        validators=[keys.models.validate_rate],
+                    ),
+                ),
+                (
+                    "quota_per_day",
+                    models.PositiveIntegerField(
+                        blank=True,
+                        help_text="Requests per UTC day; empty: no quota.",
+                        null=True,
+                        validators=[django.core.validators.MinValueValidator(1)],
+                        verbose_name="daily quota",
+                    ),
+                ),
+                (
+                    "created",
+                    models.DateTimeField(default=django.utils.timezone.now, editable=False),
+                ),
+                (
+                    "datasets",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="Datasets this grant reads.",
+                        related_name="access_grants",
+                        to="datasets.dataset",
+                    ),
+                ),
+                (
+                    "group",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="access_grant",
+                        to="auth.group",
+                    ),
+                ),
+                (
+                    "user",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="access_grant",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'grant',
-                'ordering': ['-created'],
+                "verbose_name": "grant",
+                "ordering": ["-created"],
             },
         ),
         migrations.CreateModel(
-            name='GptActionsClient',
+            name="GptActionsClient",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('application', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='gpt_actions', to=settings.OAUTH2_PROVIDER_APPLICATION_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "created",
+                    models.DateTimeField(default=django.utils.timezone.now, editable=False),
+                ),
+                (
+                    "application",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="gpt_actions",
+                        to=settings.OAUTH2_PROVIDER_APPLICATION_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'GPT Actions client',
+                "verbose_name": "GPT Actions client",
             },
         ),
         migrations.CreateModel(
-            name='GrantRowFilter',
+            name="GrantRowFilter",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('column', models.CharField(help_text='API name of the column (hidden columns allowed).', max_length=64)),
-                ('value', models.CharField(max_length=500)),
-                ('dataset', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='grant_row_filters', to='datasets.dataset')),
-                ('grant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='row_filters', to='accounts.accessgrant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "column",
+                    models.CharField(
+                        help_text="API name of the column (hidden columns allowed).", max_length=64
+                    ),
+                ),
+                ("value", models.CharField(max_length=500)),
+                (
+                    "dataset",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="grant_row_filters",
+                        to="datasets.dataset",
+                    ),
+                ),
+                (
+                    "grant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="row_filters",
+                        to="accounts.accessgrant",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['dataset', 'column'],
+                "ordering": ["dataset", "column"],
             },
         ),
         migrations.AddConstraint(
-            model_name='accessgrant',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('user__isnull', False), ('group__isnull', True)), models.Q(('user__isnull', True), ('group__isnull', False)), _connector='OR'), name='access_grant_one_holder'),
+            model_name="accessgrant",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("user__isnull", False), ("group__isnull", True)),
+                    models.Q(("user__isnull", True), ("group__isnull", False)),
+                    _connector="OR",
+                ),
+                name="access_grant_one_holder",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='grantrowfilter',
-            constraint=models.UniqueConstraint(fields=('grant', 'dataset', 'column'), name='grant_row_filter_unique'),
+            model_name="grantrowfilter",
+            constraint=models.UniqueConstraint(
+                fields=("grant", "dataset", "column"), name="grant_row_filter_unique"
+            ),
         ),
     ]

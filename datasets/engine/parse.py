@@ -55,6 +55,12 @@ def _csv(raw: str | None) -> list[str]:
 # Filters
 
 
+def _kind(column: ColumnSpec) -> str:
+    if column.categorical and column.type != "boolean":
+        return f"{column.type} with published values"
+    return column.type
+
+
 def _forms(column: ColumnSpec) -> str:
     return ", ".join(grammar.OPERATORS[name].parameter(column.name) for name in column.operators)
 
@@ -90,7 +96,8 @@ def _parse_filter(
     if op not in column.operators:
         raise QueryError(
             "operator_not_allowed",
-            f"'{op}' does not apply to {column.name} ({column.type}). Valid forms: {_forms(column)}.",
+            f"'{op}' ({record.wording.format(col=column.name)}) does not apply to {column.name} "
+            f"({_kind(column)}). Valid forms: {_forms(column)}.",
         )
     shown_column = _published_column(spec, published, column)
     low_high = grammar.part_range(record, shown_column) if record.range else None
@@ -337,7 +344,8 @@ def _metric(spec: DatasetSpec, raw: str) -> Metric:
         )
         raise QueryError(
             "metric_not_allowed",
-            f"{function} does not apply to {column.name} ({why}). Columns it applies to: "
+            f"{function} ({record.wording}) does not apply to {column.name} ({why}). Columns it "
+            "applies to: "
             f"{', '.join(fitting) or 'none'}.",
         )
     return Metric(function, column)

@@ -113,13 +113,20 @@ def parse_int_in(raw: str, *, name: str, low: int, high: int) -> int:
     return number
 
 
-def parse_operand(record: grammar.Operator, column, raw: str, *, name: str, low_high=None):
+def parse_operand(
+    record: grammar.Operator,
+    column,
+    raw: str,
+    *,
+    name: str,
+    low_high: tuple[int, int] | None = None,
+):
     """The value of a filter `name` using operator `record` on `column`, parsed by its operand kind."""
     operand = record.operand
     if operand == grammar.Operand.FLAG:
         return parse_bool(raw, name=name)
     if operand == grammar.Operand.PART:
-        low, high = low_high or record.range
+        low, high = low_high or record.range or grammar.YEAR_RANGE
         try:
             return parse_int_in(raw, name=name, low=low, high=high)
         except QueryError as error:

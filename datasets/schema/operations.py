@@ -322,7 +322,7 @@ def _unique(parameters: list[dict]) -> list[dict]:
 
 
 def _query(name: str, schema: dict, sentences: list[tuple[int, str]] | None = None) -> dict:
-    parameter = {"name": name, "in": "query"}
+    parameter: dict = {"name": name, "in": "query"}
     description = sentences_fit(sentences or [], MAX_PARAMETER_DESCRIPTION)
     if description:
         parameter["description"] = description

@@ -21,7 +21,9 @@ def _add_user(*args: str, password: str | None = PASSWORD) -> str:
 
 
 def test_add_user_creates_the_user_and_the_grant(orders):
-    output = _add_user("eve", "--password-stdin", "--datasets", "orders", "--row-filter", "orders:region=EU")
+    output = _add_user(
+        "eve", "--password-stdin", "--datasets", "orders", "--row-filter", "orders:region=EU"
+    )
     assert "Created user eve." in output
     user = User.objects.get(username="eve")
     assert user.check_password(PASSWORD)
@@ -44,13 +46,26 @@ def test_add_user_again_replaces_the_grant_and_keeps_the_password(orders, secret
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("eve", "--password-stdin", "--datasets", "nope"), "Unknown dataset nope; datasets: orders."),
+        (
+            ("eve", "--password-stdin", "--datasets", "nope"),
+            "Unknown dataset nope; datasets: orders.",
+        ),
         (("eve", "--datasets", "orders"), "A new user needs a password."),
         (
-            ("eve", "--password-stdin", "--datasets", "orders", "--row-filter", "orders:colour=red"),
+            (
+                "eve",
+                "--password-stdin",
+                "--datasets",
+                "orders",
+                "--row-filter",
+                "orders:colour=red",
+            ),
             "orders has no column 'colour'",
         ),
-        (("eve", "--password-stdin", "--datasets", "orders", "--row-filter", "bad"), "SLUG:COLUMN=VALUE"),
+        (
+            ("eve", "--password-stdin", "--datasets", "orders", "--row-filter", "bad"),
+            "SLUG:COLUMN=VALUE",
+        ),
     ],
 )
 def test_add_user_refuses_with_the_reason(orders, args, message):

@@ -65,7 +65,12 @@ def gateway(tmp_path_factory):
             "c = create(name='Sales GPT'); print(c.application.client_id, c.client_secret)",
         )
         eu_key = manage(
-            environment, "issue_key", "EU team", "--datasets", "sales", "--row-filter",
+            environment,
+            "issue_key",
+            "EU team",
+            "--datasets",
+            "sales",
+            "--row-filter",
             "sales:region=EU",
         ).splitlines()[-1]
         port = stack.enter_context(running(environment, gunicorn_workers=2))
@@ -127,9 +132,12 @@ def _mcp(api, token: str, method: str, params: dict | None = None) -> httpx.Resp
     return api.post(
         "/mcp",
         content=json.dumps(body),
-        headers={**_bearer(token), "Content-Type": "application/json",
-                 "Accept": "application/json, text/event-stream",
-                 "MCP-Protocol-Version": "2025-06-18"},
+        headers={
+            **_bearer(token),
+            "Content-Type": "application/json",
+            "Accept": "application/json, text/event-stream",
+            "MCP-Protocol-Version": "2025-06-18",
+        },
     )
 
 
@@ -198,8 +206,9 @@ def test_metadata_documents_name_the_server_and_both_resources(gateway, api):
     # The 401 of /mcp points the client at its resource metadata.
     refused = api.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
     assert refused.status_code == 401
-    assert f'resource_metadata="{base}/.well-known/oauth-protected-resource/mcp"' in (
-        refused.headers["WWW-Authenticate"]
+    assert (
+        f'resource_metadata="{base}/.well-known/oauth-protected-resource/mcp"'
+        in (refused.headers["WWW-Authenticate"])
     )
 
 
@@ -297,7 +306,9 @@ def test_user_granted_sales_eu_sees_exactly_what_an_eu_key_sees(gateway, browser
 
 def test_mcp_client_registers_and_calls_mcp_with_pkce_and_resource(gateway, browser, api):
     issued = _mcp_token(gateway, browser, api)
-    listed = _mcp(api, issued["access_token"], "tools/call", {"name": "list_datasets", "arguments": {}})
+    listed = _mcp(
+        api, issued["access_token"], "tools/call", {"name": "list_datasets", "arguments": {}}
+    )
     assert listed.status_code == 200, listed.text
     result = listed.json()["result"]
     assert not result.get("isError"), result
@@ -436,7 +447,12 @@ def test_expired_and_revoked_tokens_are_refused(gateway, browser, api):
 
 def test_revoked_grant_is_refused_on_the_next_call(gateway, browser, api):
     manage(
-        gateway["environment"], "add_user", "gina", "--password-stdin", "--datasets", "sales",
+        gateway["environment"],
+        "add_user",
+        "gina",
+        "--password-stdin",
+        "--datasets",
+        "sales",
         stdin=PASSWORD + "\n",
     )
     issued = _mcp_token(gateway, browser, api, username="gina")
@@ -451,9 +467,7 @@ def test_revoked_grant_is_refused_on_the_next_call(gateway, browser, api):
     assert "grant was revoked" in refused.json()["error"]["message"]
 
 
-def test_user_without_a_grant_is_told_there_is_nothing_to_share_and_gets_no_code(
-    gateway, browser
-):
+def test_user_without_a_grant_is_told_there_is_nothing_to_share_and_gets_no_code(gateway, browser):
     page = browser.authorize(
         {
             "response_type": "code",

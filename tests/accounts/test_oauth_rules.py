@@ -25,7 +25,9 @@ REGISTRATION = {
 
 def _register(client: Client, **metadata):
     return client.post(
-        "/oauth/register/", data=json.dumps({**REGISTRATION, **metadata}), content_type="application/json"
+        "/oauth/register/",
+        data=json.dumps({**REGISTRATION, **metadata}),
+        content_type="application/json",
     )
 
 
@@ -78,7 +80,9 @@ def signed_in(alice, orders):
         ("https://chatgpt.com.evil.example/aip/g-1/oauth/callback", False),
     ],
 )
-def test_gpt_actions_client_accepts_exactly_the_gpt_builder_callback(signed_in, redirect_uri, accepted):
+def test_gpt_actions_client_accepts_exactly_the_gpt_builder_callback(
+    signed_in, redirect_uri, accepted
+):
     application = gpt_actions_client_create(name="Sales GPT").application
     response = _authorize(signed_in, application, redirect_uri)
     if accepted:
@@ -93,7 +97,9 @@ def test_gpt_actions_client_accepts_exactly_the_gpt_builder_callback(signed_in, 
 def test_registered_client_does_not_get_the_gpt_callback_pattern(signed_in):
     client_id = _register(Client()).json()["client_id"]
     application = Application.objects.get(client_id=client_id)
-    response = _authorize(signed_in, application, "https://chatgpt.com/aip/g-0a1b2c3d/oauth/callback")
+    response = _authorize(
+        signed_in, application, "https://chatgpt.com/aip/g-0a1b2c3d/oauth/callback"
+    )
     assert response.status_code == 400
 
 

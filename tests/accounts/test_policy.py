@@ -8,7 +8,9 @@ from accounts.models import AccessGrant, GrantRowFilter
 from accounts.policy import policy_for_user
 
 
-def _grant(*, user=None, group=None, datasets=(), all_datasets=False, filters=(), rate="", quota=None):
+def _grant(
+    *, user=None, group=None, datasets=(), all_datasets=False, filters=(), rate="", quota=None
+):
     grant = AccessGrant.objects.create(
         user=user, group=group, all_datasets=all_datasets, rate=rate, quota_per_day=quota
     )

@@ -33,6 +33,8 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, resolve
 from django.utils import timezone
 
+from accounts.models import AccessGrant
+from accounts.services import gpt_actions_client_create
 from datasets.engine.connections import duckdb_files
 from datasets.models import Dataset, DatasetImport, PrivacyPolicy, Source
 from datasets.services import dataset_import
@@ -163,6 +165,8 @@ SPARE = "/admin/datasets/source/{spare}"
 POLICY = "/admin/datasets/privacypolicy/{policy}"
 USER = "/admin/auth/user/{other}"
 GROUP = "/admin/auth/group/{group}"
+GRANT = "/admin/accounts/accessgrant/{grant}"
+GPT = "/admin/accounts/gptactionsclient/{gpt}"
 OK, REDIRECT, DENIED, MISSING = 200, 302, 403, 404
 # A refused action: 403 without the view permission, else the list again (200), unchanged.
 REFUSED = (DENIED, OK, DENIED)
@@ -268,6 +272,20 @@ MATRIX = [
     Row("GET",  f"{GROUP}/delete/",                    READ,  (DENIED,  DENIED, DENIED,   OK)),
     Row("POST", f"{GROUP}/delete/",                    WRITE, (DENIED,  DENIED, DENIED,   REDIRECT), CONFIRMED),
     Row("POST", "/admin/auth/group/",                  WRITE, (*REFUSED,                  REDIRECT), _action("delete_selected", "group"), "delete_selected"),
+    # OAuth: grants of users and groups, GPT Actions clients (docs/oauth.md)
+    Row("GET",  "/admin/accounts/accessgrant/",        READ,  (DENIED,  OK,     DENIED,   OK)),
+    Row("GET",  "/admin/accounts/accessgrant/add/",    READ,  (DENIED,  DENIED, DENIED,   OK)),
+    Row("GET",  f"{GRANT}/change/",                    READ,  (DENIED,  OK,     DENIED,   OK)),
+    Row("GET",  f"{GRANT}/history/",                   READ,  (DENIED,  OK,     DENIED,   OK)),
+    Row("GET",  f"{GRANT}/delete/",                    READ,  (DENIED,  DENIED, DENIED,   OK)),
+    Row("POST", "/admin/accounts/accessgrant/",        WRITE, (*REFUSED,                  REDIRECT), _action("delete_selected", "grant"), "delete_selected"),
+    Row("GET",  "/admin/accounts/gptactionsclient/",   READ,  (DENIED,  OK,     DENIED,   OK)),
+    Row("GET",  "/admin/accounts/gptactionsclient/add/", READ, (DENIED, DENIED, DENIED,   OK)),
+    Row("POST", "/admin/accounts/gptactionsclient/add/", WRITE, (DENIED, DENIED, DENIED,  OK), lambda world: {"name": "Another GPT"}),
+    Row("GET",  f"{GPT}/change/",                      READ,  (DENIED,  OK,     DENIED,   OK)),
+    Row("GET",  f"{GPT}/history/",                     READ,  (DENIED,  OK,     DENIED,   OK)),
+    Row("GET",  f"{GPT}/delete/",                      READ,  (DENIED,  DENIED, DENIED,   OK)),
+    Row("POST", "/admin/accounts/gptactionsclient/",   WRITE, (*REFUSED,                  REDIRECT), _action("delete_selected", "gpt"), "delete_selected"),
 ]
 # fmt: on
 
@@ -346,7 +364,7 @@ def snapshot() -> dict:
     """Every row of every model of Gateway, of Django's users and groups, and the admin log."""
     return {
         model._meta.label: list(model._base_manager.order_by("pk").values())
-        for label in ("datasets", "keys", "auth", "admin")
+        for label in ("datasets", "keys", "auth", "admin", "accounts", "oauth2_provider")
         for model in apps.get_app_config(label).get_models(include_auto_created=True)
     }
 
@@ -414,6 +432,8 @@ def world(tmp_path, shop_file) -> dict:
     policy = PrivacyPolicy.objects.create(text="Our policy.")
     other = User.objects.create(username="other")
     group = Group.objects.create(name="editors")
+    grant = AccessGrant.objects.create(group=group)
+    gpt = gpt_actions_client_create(name="Sales GPT").application.gpt_actions
     gateway_data = ContentType.objects.get_for_models(
         Source, Dataset, apps.get_model("datasets.Column")
     )
@@ -440,6 +460,8 @@ def world(tmp_path, shop_file) -> dict:
         "policy": policy.pk,
         "other": other.pk,
         "group": group.pk,
+        "grant": grant.pk,
+        "gpt": gpt.pk,
         "change_apikey": Permission.objects.get(codename="change_apikey").pk,
     }
     duckdb_files.close_all()

@@ -39,7 +39,18 @@ class Command(BaseCommand):
             help="Only rows where COLUMN equals VALUE in dataset SLUG (repeatable).",
         )
 
-    def handle(self, *args, username, password_stdin, datasets, all, rate, quota_per_day, row_filter, **options):
+    def handle(
+        self,
+        *args,
+        username,
+        password_stdin,
+        datasets,
+        all,
+        rate,
+        quota_per_day,
+        row_filter,
+        **options,
+    ):
         password = None
         if password_stdin:
             password = sys.stdin.read().rstrip("\r\n")

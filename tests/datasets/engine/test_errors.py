@@ -269,3 +269,18 @@ def test_aggregates_answer_in_json_only(value, accepted):
         with pytest.raises(QueryError) as raised:
             parse_aggregate(spec, {"format": value})
         assert raised.value.code == "invalid_value"
+
+
+def test_a_sum_of_the_primary_key_is_refused_as_the_schema_hides_it(sales):
+    error = _error(lambda: get_aggregate(sales, "metrics=sum:id"))
+
+    assert error.code == "metric_not_allowed" and "primary key" in error.message
+    assert get_aggregate(sales, "metrics=max:id")[0]["max_id"] is not None
+
+
+def test_an_unknown_group_key_lists_date_buckets_and_no_masked_column(sales):
+    error = _error(lambda: get_aggregate(sales, "group_by=regoin"))
+
+    assert error.code == "unknown_column" and "Did you mean 'region'?" in error.message
+    assert "day__quarter" in error.message and "moment__week" in error.message
+    assert "email" not in error.message and "secret" not in error.message
