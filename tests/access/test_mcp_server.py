@@ -12,9 +12,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
-import os
-import re
-import subprocess
 import time
 
 import httpx2
@@ -397,30 +394,3 @@ def test_tool_calls_are_recorded_for_usage(gateway):
             break
         time.sleep(1)
     assert "('mcp:aggregate', 'sales', 200)" in shown
-
-
-def test_the_mcp_inspector_cli_lists_and_calls_the_tools(gateway):
-    """The MCP Inspector CLI (Node 22+): GATEWAY_TEST_MCP_INSPECTOR="<node> <inspector launcher>"."""
-    command = os.environ.get("GATEWAY_TEST_MCP_INSPECTOR", "").split()
-    if not command:
-        pytest.skip("GATEWAY_TEST_MCP_INSPECTOR is not set (see docs/mcp.md, MCP Inspector)")
-    _, port, keys = gateway
-    base = [*command, "--cli", f"http://127.0.0.1:{port}/mcp", "--transport", "http"]
-    base += ["--header", f"Authorization: Bearer {keys['reader']}"]
-
-    def inspector(*arguments: str) -> str:
-        done = subprocess.run([*base, *arguments], capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, done.stdout + done.stderr
-        return done.stdout
-
-    listed = inspector("--method", "tools/list", "--strict")
-    assert "Warning" not in listed
-    names = re.findall(r'^    {\n      "name": "([a-z_]+)"', listed, re.MULTILINE)
-    assert names == [
-        "list_datasets", "describe_dataset", "query_rows", "get_row", "aggregate", "search", "fetch"
-    ]  # fmt: skip
-    called = inspector(
-        "--method", "tools/call", "--tool-name", "aggregate", "--tool-arg", "dataset=sales",
-        "--tool-arg", 'group_by=["region"]', "--tool-arg", 'metrics=["count"]',
-    )  # fmt: skip
-    assert json.loads(called)["structuredContent"]["count"] == len(REGIONS)

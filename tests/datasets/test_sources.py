@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
+import sys
 
 import pytest
 import sqlalchemy as sa
@@ -27,6 +29,7 @@ from datasets.sources import (
     url_without_password,
 )
 from tests.datasets.fake_mysql import LOCAL_FILES, FakeMySQLServer
+from tests.servers import ROOT, manage, postgres_database, server_environment
 from tests.services import MYSQL_URL, POSTGRES_URL
 
 pytestmark = pytest.mark.django_db
@@ -794,54 +797,63 @@ def test_gateways_own_sqlite_file_is_refused_under_any_name(tmp_path):
     source_location_check(kind="sqlite", url=sa.make_url(f"sqlite:///{other}"), databases=databases)
 
 
-def _own_database_url() -> str | None:
-    """A source URL for the very database Django's connection uses, when it can be named."""
-    config = django_connection.settings_dict
-    if django_connection.vendor == "postgresql":
-        port = config.get("PORT") or 5432
-        return f"postgresql://{config.get('USER') or 'postgres'}@{config.get('HOST') or '127.0.0.1'}:{port}/{config['NAME']}"
-    if django_connection.vendor == "sqlite" and not django_connection.is_in_memory_db():
-        return f"sqlite:///{config['NAME']}"
-    return None
+def _add_source(environment: dict, url: str):
+    return subprocess.run(
+        [sys.executable, "manage.py", "add_source", "own", url],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
-def test_gateways_own_database_as_django_connects_to_it_is_refused():
-    url = _own_database_url()
-    if url is None:
-        pytest.skip("Django's test database is in memory: no URL names it")
-    with pytest.raises(SourceError, match="is Gateway's own database"):
-        source_create(name="own", url=url)
-    assert not Source.objects.exists()
+def test_gateways_own_sqlite_database_is_refused_by_a_running_gateway(tmp_path):
+    # Gateway on its default SQLite file, as `make run` has it, from another process.
+    data_dir = tmp_path / "data"
+    environment = server_environment(data_dir)
+    manage(environment, "migrate", "--noinput")
+    refused = _add_source(environment, f"sqlite:///{data_dir / 'gateway.sqlite3'}")
+    assert refused.returncode != 0
+    assert "is Gateway's own database" in refused.stderr
 
 
-@pytest.mark.skipif(
-    django_connection.vendor != "postgresql", reason="Gateway's database is not PostgreSQL"
-)
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "127.1"])
-def test_gateways_own_postgresql_database_is_refused_under_any_host_name(postgres, host):
+def test_gateways_own_postgresql_database_is_refused_under_any_host_name(postgres, tmp_path, host):
     # 127.1 is 127.0.0.1 to the driver but not to a URL comparison: the server's identity,
     # compared once connected, refuses it.
-    config = django_connection.settings_dict
-    user, port, name = config.get("USER") or "postgres", config.get("PORT") or 5432, config["NAME"]
-    with pytest.raises(SourceError) as caught:
-        source_create(name="own", url=f"postgresql://{user}@{host}:{port}/{name}")
-    assert "is Gateway's own database" in caught.value.message
-    assert "sessions, users and keys" in caught.value.message
-    # The same server's other databases remain sources.
-    source_create(name="other", url=f"postgresql://{user}@{host}:{port}/test")
+    with postgres_database() as database_url:
+        environment = server_environment(tmp_path / "data", DATABASE_URL=database_url)
+        manage(environment, "migrate", "--noinput")
+        name = database_url.rsplit("/", 1)[1]
+        refused = _add_source(environment, f"postgresql://postgres@{host}:5432/{name}")
+        assert refused.returncode != 0
+        assert "is Gateway's own database" in refused.stderr
+        assert "sessions, users and keys" in refused.stderr
+        # The same server's other databases remain sources.
+        added = _add_source(environment, f"postgresql://postgres@{host}:5432/test")
+        assert added.returncode == 0, added.stderr
 
 
-@pytest.mark.skipif(
-    django_connection.vendor != "postgresql", reason="Gateway's database is not PostgreSQL"
-)
-def test_a_stored_source_on_gateways_own_database_fails_its_connection_test(postgres):
-    config = django_connection.settings_dict
-    url = f"postgresql://{config.get('USER') or 'postgres'}@127.1:{config.get('PORT') or 5432}/{config['NAME']}"
-    source = Source.objects.create(name="own", kind="postgresql", url=url)
-    with pytest.raises(SourceError, match="is Gateway's own database"):
-        source_test(source=source)
-    with pytest.raises(SourceError, match="is Gateway's own database"):
-        source_discover(source=source)
+def test_a_stored_source_on_gateways_own_database_fails_its_connection_test(postgres, tmp_path):
+    with postgres_database() as database_url:
+        environment = server_environment(tmp_path / "data", DATABASE_URL=database_url)
+        manage(environment, "migrate", "--noinput")
+        name = database_url.rsplit("/", 1)[1]
+        check = f"""
+from datasets.models import Source
+from datasets.sources import SourceError, source_discover, source_test
+source = Source.objects.create(name="own", kind="postgresql", url="postgresql://postgres@127.1:5432/{name}")
+for action in (source_test, source_discover):
+    try:
+        action(source=source)
+    except SourceError as error:
+        assert "is Gateway's own database" in error.message
+    else:
+        raise SystemExit("not refused")
+print("refused")
+"""
+        assert manage(environment, "shell", "-c", check).strip().endswith("refused")
 
 
 def _sqlite_at(path) -> None:
