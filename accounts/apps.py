@@ -10,3 +10,8 @@ class AccountsConfig(AppConfig):
     def ready(self) -> None:
         # Registers the schema extension of OAuth tokens with drf-spectacular.
         from accounts import schema  # noqa: F401
+        from accounts.models import AccessGrant, GrantRowFilter
+        from gatewaysite.generations import track
+
+        # Grant row filters decide what the public schema may publish (cached under "keys").
+        track(AccessGrant, GrantRowFilter, name="keys")

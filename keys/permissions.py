@@ -71,11 +71,14 @@ _restricted: ProcessCache[frozenset[int]] = ProcessCache("keys")
 
 
 def row_filtered_dataset_ids() -> frozenset[int]:
-    """The datasets that at least one key reads through row filters (their public schema then
-    publishes no values: they would describe rows those keys cannot read)."""
+    """The datasets that at least one key or user grant reads through row filters (their public
+    schema then publishes no values: they would describe rows those readers cannot read)."""
+    from accounts.models import GrantRowFilter
     from keys.models import KeyRowFilter
 
     def load() -> frozenset[int]:
-        return frozenset(KeyRowFilter.objects.values_list("dataset_id", flat=True).distinct())
+        keys = KeyRowFilter.objects.values_list("dataset_id", flat=True).distinct()
+        grants = GrantRowFilter.objects.values_list("dataset_id", flat=True).distinct()
+        return frozenset(keys) | frozenset(grants)
 
     return _restricted.get(("row_filtered",), load)
