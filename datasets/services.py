@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -564,8 +565,7 @@ def _run_import(record_id: int, area: StagingArea, path: Path, arguments: dict) 
             }
         finally:
             heartbeat.stop()
-        now = timezone.now()
-        DatasetImport.objects.filter(pk=record_id).update(finished=now, heartbeat=now, **outcome)
+        _record_outcome(record_id, outcome)
         if outcome["state"] == DatasetImport.State.DONE:
             _log_import(record_id, outcome["dataset"])
     except Exception:
@@ -593,3 +593,20 @@ def _log_import(record_id: int, dataset: Dataset) -> None:
         ),
         single_object=True,
     )
+
+
+def _record_outcome(record_id: int, outcome: dict) -> None:
+    """Write an import's outcome, waiting out a moment of SQLite's lock (another writer)."""
+    from django.db import OperationalError
+
+    for attempt in range(50):
+        try:
+            now = timezone.now()
+            DatasetImport.objects.filter(pk=record_id).update(
+                finished=now, heartbeat=now, **outcome
+            )
+            return
+        except OperationalError:
+            if attempt == 49:
+                raise
+            time.sleep(0.1)
