@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 
 import pytest
 from django.core.cache import cache
@@ -14,6 +16,7 @@ from tests.services import require
 @pytest.fixture(autouse=True)
 def _isolated(settings, tmp_path):
     """Each test gets its own data directory, an empty cache and empty process caches."""
+    _own_redis_database(settings)
     settings.GATEWAY_DATA_DIR = tmp_path / "data"
     settings.GATEWAY_DATA_DIR.mkdir()
     cache.clear()
@@ -22,6 +25,17 @@ def _isolated(settings, tmp_path):
     process_caches_reset()
     with contextlib.suppress(Exception):  # a test may have pointed the cache at a dead server
         cache.clear()
+
+
+def _own_redis_database(settings) -> None:
+    """Parallel workers on Redis each get a database of their own: clearing the cache flushes it."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    default = settings.CACHES["default"]
+    if worker == "gw0" or "redis" not in default["BACKEND"].lower():
+        return
+    database = min(15, 10 + int(worker.removeprefix("gw")))
+    location = re.sub(r"(/\d+)?$", f"/{database}", default["LOCATION"].rstrip("/"), count=1)
+    settings.CACHES = {**settings.CACHES, "default": {**default, "LOCATION": location}}
 
 
 @pytest.fixture

@@ -21,6 +21,12 @@ def loads():
     return []
 
 
+@pytest.fixture
+def embedded_cache(settings):
+    """The embedded default's cache (local memory), whatever the suite runs on."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+
 def _loader(loads, value):
     def load():
         loads.append(value)
@@ -43,7 +49,7 @@ def test_a_bump_in_this_process_drops_the_value_at_once(loads):
     assert values.get("k", _loader(loads, 2)) == 2
 
 
-def test_a_bump_from_another_process_is_seen_at_the_next_read(loads, settings):
+def test_a_bump_from_another_process_is_seen_at_the_next_read(loads, settings, embedded_cache):
     values = ProcessCache("test-c")
     values.get("k", _loader(loads, 1))
     # The other process shares only the store: the data directory's file on the default.
@@ -51,7 +57,7 @@ def test_a_bump_from_another_process_is_seen_at_the_next_read(loads, settings):
     assert values.get("k", _loader(loads, 2)) == 2
 
 
-def test_the_embedded_default_keeps_generations_in_the_data_directory(settings):
+def test_the_embedded_default_keeps_generations_in_the_data_directory(settings, embedded_cache):
     bump("test-file")
     stored = (settings.GATEWAY_DATA_DIR / "generations" / "test-file").read_text()
     assert generation("test-file") == stored
