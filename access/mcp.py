@@ -48,7 +48,7 @@ from mcp_types.version import (
 )
 from pydantic import ValidationError
 
-from access.policy import AccessPolicy, policy_for_key, policy_spend
+from access.policy import AccessPolicy, policy_for_key, policy_refusal
 from access.services import dataset_readable, datasets_readable, usage_report
 from access.tools import INSTRUCTIONS, TOOL_NAMES, error_text, tool_call, tool_definitions
 from accounts.authentication import access_token_policy, is_access_token
@@ -188,7 +188,9 @@ def _call_tool(request, policy: AccessPolicy, params: dict) -> CallToolResult:
     started, began = time.time(), time.perf_counter()
     status, dataset, rows, code = 200, "", None, ""
     try:
-        policy_spend(policy, request)
+        refusal = policy_refusal(policy, request)
+        if refusal is not None:
+            raise refusal
         answer = tool_call(
             name,
             arguments,

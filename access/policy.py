@@ -11,7 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from datasets.engine.spec import DatasetSpec
-from keys.ratelimit import quota_check, rate_limit_check
+from gatewaysite.errors import ApiError
+from gatewaysite.generations import ProcessCache
+from keys.ratelimit import quota_refusal, rate_limit_refusal
 from keys.selectors import KeyInfo
 
 logger = logging.getLogger("gateway")
@@ -66,8 +68,42 @@ def policy_for_key(key: KeyInfo) -> AccessPolicy:
     )
 
 
-def policy_spend(policy: AccessPolicy, request) -> None:
-    """Spend one unit of the caller's rate limit and daily quota; ApiError 429 once over either."""
-    if policy.key is not None:
-        rate_limit_check(request, policy.key)
-        quota_check(policy.key)
+def request_policy(request) -> AccessPolicy | None:
+    """The policy of the credential that authenticated a request (DRF or Django), if any.
+
+    An OAuth token's policy is set on the request when the token is checked
+    (accounts/authentication.py); a key's is built from the key once per request.
+    """
+    django_request = getattr(request, "_request", request)
+    policy = getattr(django_request, "gateway_policy", None)
+    if policy is None:
+        key = getattr(request, "auth", None)
+        if not isinstance(key, KeyInfo):
+            return None
+        policy = django_request.gateway_policy = policy_for_key(key)
+    return policy
+
+
+def policy_refusal(policy: AccessPolicy, request) -> ApiError | None:
+    """Spend one unit of the caller's rate limit and daily quota: the 429 once over either."""
+    if policy.key is None:
+        return None
+    return rate_limit_refusal(request, policy.key) or quota_refusal(policy.key)
+
+
+# Which datasets some key's or grant's row filter restricts: re-read whenever one changes.
+_restricted: ProcessCache[frozenset[int]] = ProcessCache("keys")
+
+
+def row_filtered_dataset_ids() -> frozenset[int]:
+    """The datasets that at least one key or user grant reads through row filters (their public
+    schema then publishes no values: they would describe rows those readers cannot read)."""
+    from accounts.models import GrantRowFilter
+    from keys.models import KeyRowFilter
+
+    def load() -> frozenset[int]:
+        keys = KeyRowFilter.objects.values_list("dataset_id", flat=True).distinct()
+        grants = GrantRowFilter.objects.values_list("dataset_id", flat=True).distinct()
+        return frozenset(keys) | frozenset(grants)
+
+    return _restricted.get(("row_filtered",), load)

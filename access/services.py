@@ -1,15 +1,17 @@
-"""One query service behind every door: scope, row filters, personal data, the size guard and
-usage, applied the same way whichever door (REST, MCP) a call came through.
+"""One query service behind every door: scope, row filters, personal data and published values,
+applied the same way whichever door (REST, MCP) a call came through.
 
 A door turns its request into REST-grammar parameters (strings, as in a query string), calls
-`dataset_query` (or `rows_search` / `row_fetch`) with the caller's `AccessPolicy`, and renders
-the `QueryResult`. Errors are the engine's and the API's own (`QueryError`, `ApiError`,
-`SourceUnavailable`), so every door reports the same code and message for the same mistake.
+one of the functions below with the caller's `AccessPolicy`, and renders what comes back: the
+REST views as pages with links (or CSV), the MCP tools as structured content with a text form,
+both cut to the response size guard (datasets/responses.py). Errors are the engine's and the
+API's own (`QueryError`, `ApiError`, `SourceUnavailable`), so every door reports the same code
+and message for the same mistake. Usage is recorded once per call, by the door that knows the
+call's status (`usage_report`, or keys.usage's middleware for REST).
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,7 +19,9 @@ from dataclasses import dataclass
 from access.policy import AccessPolicy
 from datasets.engine import execute
 from datasets.engine.errors import NotFound, QueryError
+from datasets.engine.execute import Groups, Page
 from datasets.engine.parse import parse_aggregate, parse_forced, parse_rows
+from datasets.engine.query import AggregateQuery, RowsQuery
 from datasets.engine.spec import DatasetSpec
 from datasets.engine.statistics import statistics_for
 from datasets.selectors import dataset_spec, dataset_specs
@@ -25,22 +29,35 @@ from datasets.serializers import DatasetSerializer, DatasetSummarySerializer
 from gatewaysite.errors import ApiError
 from keys.usage import record
 
-OPERATIONS = ("list_datasets", "describe_dataset", "rows", "row", "aggregate")
 SEARCH_PER_DATASET = 5
 SEARCH_MAX_RESULTS = 20
 
 
 @dataclass(frozen=True)
-class QueryResult:
-    """What a call read: its JSON-ready body (the REST keys), the dataset and rows it returned."""
+class RowsRead:
+    """A page of rows a caller read, with the query that chose them."""
+
+    spec: DatasetSpec
+    query: RowsQuery
+    page: Page
+
+
+@dataclass(frozen=True)
+class GroupsRead:
+    """Aggregate groups a caller read, with the query that made them."""
+
+    spec: DatasetSpec
+    query: AggregateQuery
+    groups: Groups
+
+
+@dataclass(frozen=True)
+class Found:
+    """What a search or fetch read: its JSON-ready body and the dataset and rows it returned."""
 
     body: dict
     dataset: str = ""
     rows: int = 0
-
-
-def _dumps(value) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def dataset_not_found(slug: str) -> ApiError:
@@ -57,7 +74,7 @@ def datasets_readable(policy: AccessPolicy) -> list[DatasetSpec]:
     return [spec for spec in dataset_specs() if policy.may_read(spec)]
 
 
-def dataset_readable(policy: AccessPolicy, slug: str) -> DatasetSpec:
+def dataset_readable(policy: AccessPolicy, slug: object) -> DatasetSpec:
     """The dataset with this slug if the caller may read it, else ApiError 404."""
     spec = dataset_spec(slug) if isinstance(slug, str) else None
     if spec is None or not policy.may_read(spec):
@@ -65,110 +82,70 @@ def dataset_readable(policy: AccessPolicy, slug: str) -> DatasetSpec:
     return spec
 
 
+def published(policy: AccessPolicy, spec: DatasetSpec) -> DatasetSpec:
+    """The dataset with the statistics the caller may see: computed over its rows only."""
+    return statistics_for(spec, policy.filters_for(spec))
+
+
+def output_format(params: Mapping, allowed: tuple[str, ...] = ("json",)) -> str:
+    """The `format` a call asked for (json when absent), or QueryError naming the choices."""
+    requested = params.get("format") or "json"
+    if requested not in allowed:
+        raise QueryError(
+            "invalid_value",
+            f"format must be {' or '.join(allowed)} here, not '{str(requested)[:20]}'.",
+        )
+    return requested
+
+
+def datasets_listed(policy: AccessPolicy, *, base_url: str) -> list[dict]:
+    """Summaries of the datasets the caller may read (list_datasets)."""
+    context = {"base_url": base_url}
+    return [
+        DatasetSummarySerializer(published(policy, spec), context=context).data
+        for spec in datasets_readable(policy)
+    ]
+
+
+def dataset_described(policy: AccessPolicy, slug: object) -> dict:
+    """One dataset's columns, types, operators and values as the caller may see them."""
+    return DatasetSerializer(published(policy, dataset_readable(policy, slug))).data
+
+
+def rows_read(policy: AccessPolicy, slug: object, params: Mapping) -> RowsRead:
+    """A page of rows: the caller's filters, search, ordering and fields, inside its row filters."""
+    spec = dataset_readable(policy, slug)
+    query = parse_rows(
+        spec, params, forced=policy.filters_for(spec), published=published(policy, spec)
+    )
+    return RowsRead(spec, query, execute.run_rows(spec, query))
+
+
+def groups_read(policy: AccessPolicy, slug: object, params: Mapping) -> GroupsRead:
+    """Grouped metrics over the caller's filtered rows, inside its row filters."""
+    spec = dataset_readable(policy, slug)
+    query = parse_aggregate(
+        spec, params, forced=policy.filters_for(spec), published=published(policy, spec)
+    )
+    return GroupsRead(spec, query, execute.run_groups(spec, query))
+
+
+def _row(policy: AccessPolicy, spec: DatasetSpec, key: str, *, hint: str) -> dict:
+    if spec.primary_key is None:
+        raise NotFound(f"{spec.slug} has no primary key: {hint}")
+    return execute.run_row(spec, key, parse_forced(spec, policy.filters_for(spec)))
+
+
+def row_read(policy: AccessPolicy, slug: object, key: str) -> tuple[DatasetSpec, dict]:
+    """One row by primary key, if the caller's row filters let it see that row."""
+    spec = dataset_readable(policy, slug)
+    hint = f"find rows with /api/v1/datasets/{spec.slug}/rows/?column=value."
+    return spec, _row(policy, spec, key, hint=hint)
+
+
 def row_url(base_url: str, slug: str, key) -> str:
     """The REST address of one row."""
     return f"{base_url}/api/v1/datasets/{slug}/rows/{key}/"
-
-
-def _cut(results: list[dict], max_chars: int) -> tuple[list[dict], bool]:
-    """As many leading results as fit in `max_chars` characters of JSON, and whether any were cut."""
-    used, kept = 0, 0
-    for item in results:
-        used += len(_dumps(item)) + 1
-        if used > max_chars:
-            break
-        kept += 1
-    if kept == 0 and results:
-        raise QueryError(
-            "response_too_large",
-            "One row alone is larger than the response limit: choose fewer columns with `fields`.",
-        )
-    return results[:kept], kept < len(results)
-
-
-def _page(count: int | None, offset: int, results: list[dict], truncated: bool) -> dict:
-    end = offset + len(results)
-    more = count is None or end < count
-    return {
-        "count": count,
-        "next_offset": end if (more and (results or truncated)) else None,
-        "truncated": truncated,
-        "results": results,
-    }
-
-
-def _rows(spec: DatasetSpec, policy: AccessPolicy, params: Mapping, max_chars: int) -> QueryResult:
-    if params.get("format") not in (None, "json"):
-        raise QueryError("invalid_value", "Rows are answered in JSON here: drop `format`.")
-    query = parse_rows(spec, params, forced=policy.filters_for(spec))
-    page = execute.run_rows(spec, query)
-    results, truncated = _cut(page.rows, max_chars)
-    return QueryResult(
-        _page(page.count, query.offset, results, truncated), dataset=spec.slug, rows=len(results)
-    )
-
-
-def _aggregate(
-    spec: DatasetSpec, policy: AccessPolicy, params: Mapping, max_chars: int
-) -> QueryResult:
-    query = parse_aggregate(spec, params, forced=policy.filters_for(spec))
-    offset = getattr(query, "offset", 0)
-    run_groups = getattr(execute, "run_groups", None)
-    if run_groups is not None:
-        groups = run_groups(spec, query)
-        count, found = groups.count, groups.results
-    else:
-        found = execute.run_aggregate(spec, query)
-        count = offset + len(found) if len(found) < query.limit else None
-    results, truncated = _cut(found, max_chars)
-    return QueryResult(
-        _page(count, offset, results, truncated), dataset=spec.slug, rows=len(results)
-    )
-
-
-def dataset_query(
-    *,
-    policy: AccessPolicy,
-    slug: str | None,
-    operation: str,
-    params: Mapping,
-    base_url: str,
-    max_chars: int,
-) -> QueryResult:
-    """Answer one call of the REST grammar for a caller: `operation` is list_datasets,
-    describe_dataset, rows, row (params["key"]) or aggregate; `params` are query-string values.
-
-    Results are cut to `max_chars` characters of JSON (`truncated`, `next_offset` continue).
-    """
-    if operation == "list_datasets":
-        specs = datasets_readable(policy)
-        context = {"base_url": base_url}
-        results = [
-            DatasetSummarySerializer(
-                statistics_for(spec, policy.filters_for(spec)), context=context
-            ).data
-            for spec in specs
-        ]
-        return QueryResult({"count": len(results), "results": results}, rows=len(results))
-    spec = dataset_readable(policy, slug or "")
-    if operation == "describe_dataset":
-        published = statistics_for(spec, policy.filters_for(spec))
-        return QueryResult(DatasetSerializer(published).data, dataset=spec.slug)
-    if operation == "rows":
-        return _rows(spec, policy, params, max_chars)
-    if operation == "aggregate":
-        return _aggregate(spec, policy, params, max_chars)
-    if operation == "row":
-        if spec.primary_key is None:
-            raise ApiError(
-                404,
-                "not_found",
-                f"{spec.slug} has no primary key: find its rows with a filter instead.",
-            )
-        key = str(params.get("key", ""))
-        row = execute.run_row(spec, key, parse_forced(spec, policy.filters_for(spec)))
-        return QueryResult(row, dataset=spec.slug, rows=1)
-    raise ValueError(f"unknown operation {operation!r}")
 
 
 def _title(spec: DatasetSpec, row: dict) -> str:
@@ -187,7 +164,7 @@ def _searchable(spec: DatasetSpec) -> bool:
     )
 
 
-def rows_search(*, policy: AccessPolicy, text: str, base_url: str) -> QueryResult:
+def rows_search(*, policy: AccessPolicy, text: str, base_url: str) -> Found:
     """Rows whose searchable columns contain `text`, across the datasets the caller may read:
     `{"results": [{"id": "<slug>:<primary key>", "title", "url"}]}`."""
     results: list[dict] = []
@@ -209,10 +186,10 @@ def rows_search(*, policy: AccessPolicy, text: str, base_url: str) -> QueryResul
                 }
             )
     results = results[:SEARCH_MAX_RESULTS]
-    return QueryResult({"results": results}, rows=len(results))
+    return Found({"results": results}, rows=len(results))
 
 
-def row_fetch(*, policy: AccessPolicy, id: str, base_url: str) -> QueryResult:  # noqa: A002
+def row_fetch(*, policy: AccessPolicy, id: str, base_url: str) -> Found:  # noqa: A002
     """The row a search result names (`<slug>:<primary key>`):
     `{"id", "title", "text", "url", "metadata"}`."""
     slug, separator, key = str(id).partition(":")
@@ -223,9 +200,7 @@ def row_fetch(*, policy: AccessPolicy, id: str, base_url: str) -> QueryResult:  
             "search returns them.",
         )
     spec = dataset_readable(policy, slug)
-    if spec.primary_key is None:
-        raise NotFound(f"{spec.slug} has no primary key: its rows cannot be fetched by id.")
-    row = execute.run_row(spec, key, parse_forced(spec, policy.filters_for(spec)))
+    row = _row(policy, spec, key, hint="its rows cannot be fetched by id.")
     text = "\n".join(f"{name}: {'' if value is None else value}" for name, value in row.items())
     body = {
         "id": f"{spec.slug}:{row.get(spec.primary_key, key)}",
@@ -234,7 +209,7 @@ def row_fetch(*, policy: AccessPolicy, id: str, base_url: str) -> QueryResult:  
         "url": row_url(base_url, spec.slug, row.get(spec.primary_key, key)),
         "metadata": {"dataset": spec.slug, "dataset_title": spec.title},
     }
-    return QueryResult(body, dataset=spec.slug, rows=1)
+    return Found(body, dataset=spec.slug, rows=1)
 
 
 def usage_report(

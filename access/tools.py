@@ -11,16 +11,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from access import services
 from access.policy import AccessPolicy
 from datasets.engine import grammar
 from datasets.engine.errors import QueryError
-
-_MAX_GROUP_KEYS = getattr(grammar, "MAX_GROUP_KEYS", 6)
-_MAX_METRICS = getattr(grammar, "MAX_METRICS", 12)
+from datasets.responses import dumps, fitting
 
 INSTRUCTIONS = (
     "Gateway serves tabular datasets. Start with list_datasets, then describe_dataset for a "
@@ -108,7 +105,13 @@ def input_schemas(slugs: list[str]) -> dict[str, dict]:
         "list_datasets": {"type": "object", "properties": {}},
         "describe_dataset": {
             "type": "object",
-            "properties": {"dataset": dataset},
+            "properties": {
+                "dataset": dataset,
+                "columns": _names(
+                    "Describe only these columns (default all; a wide dataset's description is "
+                    "cut to the size limit: ask for the rest by name)."
+                ),
+            },
             "required": ["dataset"],
         },
         "query_rows": {
@@ -147,11 +150,11 @@ def input_schemas(slugs: list[str]) -> dict[str, dict]:
                 "search": search,
                 "group_by": _names(
                     'Columns and date buckets to group by: ["product", "order_date__quarter"].',
-                    maxItems=_MAX_GROUP_KEYS,
+                    maxItems=grammar.MAX_GROUP_KEYS,
                 ),
                 "metrics": _names(
                     'count, or function:column: ["sum:revenue", "count"] (default count).',
-                    maxItems=_MAX_METRICS,
+                    maxItems=grammar.MAX_METRICS,
                 ),
                 "ordering": _names(
                     "Group keys or result keys, '-' first for descending: [\"-sum_revenue\"]."
@@ -215,6 +218,10 @@ OUTPUT_SCHEMAS: dict[str, dict] = {
             "primary_key": _nullable("string"),
             "row_count": _nullable("integer"),
             "columns": {"type": "array", "items": {"type": "object", "additionalProperties": True}},
+            "truncated": {
+                "type": "boolean",
+                "description": "The size limit cut the columns: ask for the others with columns.",
+            },
         },
         "required": ["slug", "title", "description", "primary_key", "row_count", "columns"],
     },
@@ -305,7 +312,7 @@ def tool_definitions(slugs: list[str]) -> list[dict]:
 
 _ARGUMENTS = {
     "list_datasets": (),
-    "describe_dataset": ("dataset",),
+    "describe_dataset": ("dataset", "columns"),
     "query_rows": ("dataset", "filters", "search", "ordering", "fields", "limit", "offset"),
     "get_row": ("dataset", "key"),
     "aggregate": (
@@ -388,7 +395,7 @@ def _params(tool: str, arguments: dict) -> dict[str, str]:
                 f"'{name}' is not a filter: pass it as an argument of its own.",
             )
         params[name] = _filter_value(name, value)
-    for name in ("ordering", "fields", "group_by", "metrics"):
+    for name in ("ordering", "fields", "group_by", "metrics", "columns"):
         if arguments.get(name) is not None:
             params[name] = _names_value(name, arguments[name])
     for name in ("limit", "offset"):
@@ -483,8 +490,46 @@ class ToolAnswer:
 
     structured: dict
     text: str
-    dataset: str
-    rows: int
+    dataset: str = ""
+    rows: int = 0
+
+
+def _page(results: list[dict], *, count: int | None, offset: int, budget: int) -> tuple[dict, int]:
+    """A page under `budget` characters of JSON, cut at a row boundary, and the rows it kept."""
+    kept = fitting([dumps(item) for item in results], budget)
+    if kept == 0 and results:
+        raise QueryError(
+            "response_too_large",
+            "One row alone is larger than the response limit: choose fewer columns with `fields`.",
+        )
+    end = offset + kept
+    more = count is None or end < count
+    body = {
+        "count": count,
+        "next_offset": end if more and (kept or kept < len(results)) else None,
+        "truncated": kept < len(results),
+        "results": results[:kept],
+    }
+    return body, kept
+
+
+def _described(body: dict, wanted: str | None, budget: int) -> dict:
+    """A dataset's description with only the wanted columns, cut to `budget` characters."""
+    columns = body["columns"]
+    if wanted:
+        names = [name.strip() for name in wanted.split(",") if name.strip()]
+        known = {column["name"] for column in columns}
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            raise QueryError(
+                "unknown_column",
+                f"{body['slug']} has no column '{unknown[0][:40]}'. Its columns: "
+                f"{', '.join(sorted(known))[:400]}.",
+            )
+        columns = [column for column in columns if column["name"] in names]
+    head = len(dumps({**body, "columns": [], "truncated": False}))
+    kept = fitting([dumps(column) for column in columns], budget - head)
+    return {**body, "columns": columns[:kept], "truncated": kept < len(columns)}
 
 
 def tool_call(
@@ -494,39 +539,38 @@ def tool_call(
     params = _params(name, arguments)
     # structuredContent and its text form share the response: each gets about half.
     budget = max(max_chars // 2 - 1000, 500)
-    text_of: Callable[[dict], str]
+    dataset = arguments.get("dataset")
     if name == "search":
-        text = _scalar("query", arguments["query"])
-        result = services.rows_search(policy=policy, text=text, base_url=base_url)
-        text_of = _search_text
-    elif name == "fetch":
-        row_id = _scalar("id", arguments["id"])
-        result = services.row_fetch(policy=policy, id=row_id, base_url=base_url)
-        return ToolAnswer(result.body, result.body["text"], result.dataset, result.rows)
-    else:
-        operation = {
-            "list_datasets": "list_datasets",
-            "describe_dataset": "describe_dataset",
-            "query_rows": "rows",
-            "get_row": "row",
-            "aggregate": "aggregate",
-        }[name]
-        result = services.dataset_query(
-            policy=policy,
-            slug=arguments.get("dataset"),
-            operation=operation,
-            params=params,
-            base_url=base_url,
-            max_chars=budget,
+        found = services.rows_search(
+            policy=policy, text=_scalar("query", arguments["query"]), base_url=base_url
         )
-        text_of = {
-            "list_datasets": _list_text,
-            "describe_dataset": _describe_text,
-            "query_rows": lambda body: _page_text(body, "rows"),
-            "get_row": _row_text,
-            "aggregate": lambda body: _page_text(body, "groups"),
-        }[name]
-    return ToolAnswer(result.body, text_of(result.body), result.dataset, result.rows)
+        return ToolAnswer(found.body, _search_text(found.body), rows=found.rows)
+    if name == "fetch":
+        row_id = _scalar("id", arguments["id"])
+        found = services.row_fetch(policy=policy, id=row_id, base_url=base_url)
+        return ToolAnswer(found.body, found.body["text"], found.dataset, found.rows)
+    if name == "list_datasets":
+        results = services.datasets_listed(policy, base_url=base_url)
+        body = {"count": len(results), "results": results}
+        return ToolAnswer(body, _list_text(body), rows=len(results))
+    if name == "describe_dataset":
+        described = services.dataset_described(policy, dataset)
+        body = _described(described, params.get("columns"), budget)
+        return ToolAnswer(body, _describe_text(body), body["slug"])
+    if name == "get_row":
+        spec, row = services.row_read(policy, dataset, params["key"])
+        return ToolAnswer(row, _row_text(row), spec.slug, 1)
+    if name == "query_rows":
+        rows = services.rows_read(policy, dataset, params)
+        body, kept = _page(
+            rows.page.rows, count=rows.page.count, offset=rows.query.offset, budget=budget
+        )
+        return ToolAnswer(body, _page_text(body, "rows"), rows.spec.slug, kept)
+    groups = services.groups_read(policy, dataset, params)
+    body, kept = _page(
+        groups.groups.results, count=groups.groups.count, offset=groups.query.offset, budget=budget
+    )
+    return ToolAnswer(body, _page_text(body, "groups"), groups.spec.slug, kept)
 
 
 def error_text(code: str, message: str) -> str:

@@ -80,8 +80,12 @@ def _rate(client: Client, url: str) -> float:
 def _configuration(*, auth: bool, limits: bool, usage: bool, raw_key: str, url: str) -> float:
     from rest_framework.permissions import AllowAny
 
-    from datasets import api
+    from access import api
+    from access.policy import AccessPolicy
 
+    everything = AccessPolicy(
+        principal="bench", all_datasets=True, dataset_ids=frozenset(), row_filters={}
+    )
     middleware = [m for m in settings.MIDDLEWARE if usage or m != "keys.usage.UsageMiddleware"]
     with ExitStack() as stack:
         stack.enter_context(override_settings(MIDDLEWARE=middleware))
@@ -91,12 +95,9 @@ def _configuration(*, auth: bool, limits: bool, usage: bool, raw_key: str, url: 
             stack.enter_context(
                 mock.patch.object(api.DatasetView, "permission_classes", [AllowAny])
             )
-            stack.enter_context(
-                mock.patch.object(api, "dataset_in_scope", lambda request, spec: True)
-            )
+            stack.enter_context(mock.patch.object(api, "request_policy", lambda r: everything))
         if not limits:
-            stack.enter_context(mock.patch("keys.permissions.rate_limit_check", lambda r, k: None))
-            stack.enter_context(mock.patch("keys.permissions.quota_check", lambda k: None))
+            stack.enter_context(mock.patch.object(api.DatasetView, "throttle_classes", []))
         headers = {"Authorization": f"Bearer {raw_key}"} if auth else {}
         client = Client(headers=headers, HTTP_HOST="127.0.0.1")
         return _rate(client, url)
@@ -159,13 +160,13 @@ def main() -> None:
 
     from keys import usage
     from keys.authentication import key_authenticate
-    from keys.ratelimit import quota_check, rate_limit_check
+    from keys.ratelimit import quota_refusal, rate_limit_refusal
 
     key = key_authenticate(raw_key)
     request = RequestFactory().get(URL)
     _micro("key lookup + HMAC check (cached table)", lambda: key_authenticate(raw_key))
-    _micro("rate limit (django-ratelimit get_usage)", lambda: rate_limit_check(request, key))
-    _micro("daily quota counter", lambda: quota_check(key))
+    _micro("rate limit (django-ratelimit get_usage)", lambda: rate_limit_refusal(request, key))
+    _micro("daily quota counter", lambda: quota_refusal(key))
     entry = [time.time(), key.key_id, "bench", "row", 200, 1.0, 1]
     with mock.patch.object(usage, "usage_flush", lambda: 0):
         _micro("usage record (buffer append, no flush)", lambda: usage.record(entry))

@@ -13,7 +13,8 @@ from django.http import HttpResponse, StreamingHttpResponse
 from datasets.engine.execute import Groups, Page
 
 
-def _dumps(value) -> str:
+def dumps(value) -> str:
+    """Compact JSON, as every response body is written."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
@@ -33,7 +34,7 @@ def rows_json(
     page: Page, *, base: str, path: str, params, limit: int, offset: int, max_chars: int
 ) -> HttpResponse | None:
     """The page as JSON under `max_chars` characters, cut at a row boundary; None if one row alone is too large."""
-    encoded = [_dumps(row) for row in page.rows]
+    encoded = [dumps(row) for row in page.rows]
     previous = (
         page_url(base, path, params, limit=limit, offset=max(offset - limit, 0))
         if offset > 0
@@ -43,7 +44,7 @@ def rows_json(
     longest_next = page_url(base, path, params, limit=limit, offset=offset + len(encoded))
     envelope = (
         len(
-            _dumps(
+            dumps(
                 {
                     "count": page.count,
                     "next": longest_next,
@@ -55,20 +56,20 @@ def rows_json(
         )
         + 8
     )
-    kept = _fitting(encoded, max_chars - envelope)
+    kept = fitting(encoded, max_chars - envelope)
     truncated = kept < len(encoded)
     if truncated and kept == 0:
         return None
     end = offset + kept
     next_url = page_url(base, path, params, limit=limit, offset=end) if end < page.count else None
-    head = _dumps(
+    head = dumps(
         {"count": page.count, "next": next_url, "previous": previous, "truncated": truncated}
     )
     body = head[:-1] + ',"results":[' + ",".join(encoded[:kept]) + "]}"
     return HttpResponse(body, content_type="application/json")
 
 
-def _fitting(encoded: list[str], budget: int) -> int:
+def fitting(encoded: list[str], budget: int) -> int:
     """How many of the encoded items fit in `budget` characters, comma-separated."""
     kept, used = 0, 0
     for text in encoded:
@@ -87,21 +88,19 @@ def aggregate_json(
     `truncated` says the size limit cut them (`next` continues exactly there); None if one group
     alone is too large.
     """
-    encoded = [_dumps(group) for group in groups.results]
+    encoded = [dumps(group) for group in groups.results]
     longest_next = page_url(base, path, params, limit=limit, offset=offset + len(encoded))
     envelope = (
-        len(
-            _dumps({"count": groups.count, "next": longest_next, "truncated": False, "results": []})
-        )
+        len(dumps({"count": groups.count, "next": longest_next, "truncated": False, "results": []}))
         + 8
     )
-    kept = _fitting(encoded, max_chars - envelope)
+    kept = fitting(encoded, max_chars - envelope)
     truncated = kept < len(encoded)
     if truncated and kept == 0:
         return None
     end = offset + kept
     next_url = page_url(base, path, params, limit=limit, offset=end) if end < groups.count else None
-    head = _dumps({"count": groups.count, "next": next_url, "truncated": truncated})
+    head = dumps({"count": groups.count, "next": next_url, "truncated": truncated})
     body = head[:-1] + ',"results":[' + ",".join(encoded[:kept]) + "]}"
     return HttpResponse(body, content_type="application/json")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
@@ -98,11 +99,12 @@ def exception_handler(exc: Exception, context: dict) -> Response:
             404, "not_found", "Not found. List the datasets at /api/v1/datasets/."
         )
     if isinstance(exc, exceptions.Throttled):
+        # A throttle's own code (rate_limited, quota_exceeded) when it gave one.
+        code = exc.get_codes()
+        if not isinstance(code, str) or code == exceptions.Throttled.default_code:
+            code = "rate_limited"
         return error_response(
-            429,
-            "rate_limited",
-            _message(exc.detail),
-            retry_after=int(getattr(exc, "wait", None) or 60),
+            429, code, _message(exc.detail), retry_after=math.ceil(exc.wait or 60)
         )
     if isinstance(exc, exceptions.APIException):
         status = exc.status_code

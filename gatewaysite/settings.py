@@ -36,7 +36,7 @@ GATEWAY_PUBLIC_URL = public_url("GATEWAY_PUBLIC_URL")
 ALLOWED_HOSTS = env_list("GATEWAY_ALLOWED_HOSTS", ["localhost", "127.0.0.1"])
 SILENCED_SYSTEM_CHECKS: list[str] = []
 if GATEWAY_PUBLIC_URL:
-    ALLOWED_HOSTS.append(urlsplit(GATEWAY_PUBLIC_URL).hostname)
+    ALLOWED_HOSTS.append(urlsplit(GATEWAY_PUBLIC_URL).hostname or "")  # public_url() checked it
     CSRF_TRUSTED_ORIGINS = [GATEWAY_PUBLIC_URL]
 
 # Served over https (the public URL says so): http is redirected to the public host, cookies are
@@ -131,11 +131,11 @@ TEMPLATES = [
 ]
 
 
-def _database(url: str | None) -> dict:
+def _database(url: str | None) -> dj_database_url.DBConfig:
     if url is None:
         return {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": GATEWAY_DATA_DIR / "gateway.sqlite3",
+            "NAME": str(GATEWAY_DATA_DIR / "gateway.sqlite3"),
             "CONN_MAX_AGE": 600,
             "OPTIONS": {
                 "timeout": 20,
@@ -213,7 +213,8 @@ REST_FRAMEWORK = {
         "accounts.authentication.OAuthTokenAuthentication",
         "keys.authentication.ApiKeyAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["keys.permissions.HasApiKey"],
+    "DEFAULT_PERMISSION_CLASSES": ["access.permissions.HasCredential"],
+    "DEFAULT_THROTTLE_CLASSES": ["access.permissions.PolicyThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -18,7 +18,7 @@ handler500 = "gatewaysite.errors.handler500"
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
-    path("api/v1/", include("datasets.urls")),
+    path("api/v1/", include("access.urls")),
     path("mcp", mcp_endpoint, name="mcp"),
     path("", include("accounts.urls")),
     path("", include("datasets.schema.urls")),

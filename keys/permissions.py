@@ -4,19 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from rest_framework.exceptions import NotAuthenticated
-from rest_framework.permissions import BasePermission
-
 from datasets.engine.spec import DatasetSpec
-from gatewaysite.generations import ProcessCache
-from keys.ratelimit import quota_check, rate_limit_check
 from keys.selectors import KeyInfo
 
 logger = logging.getLogger("gateway")
-
-KEY_REQUIRED = (
-    "An API key is required: send it as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'."
-)
 
 
 def request_key(request) -> KeyInfo | None:
@@ -25,16 +16,10 @@ def request_key(request) -> KeyInfo | None:
     return key if isinstance(key, KeyInfo) else None
 
 
-class HasApiKey(BasePermission):
-    """Every call needs a valid key, and spends one unit of its rate limit and daily quota."""
+def row_filtered_dataset_ids() -> frozenset[int]:
+    from access.policy import row_filtered_dataset_ids
 
-    def has_permission(self, request, view) -> bool:
-        key = request_key(request)
-        if key is None:
-            raise NotAuthenticated(KEY_REQUIRED)
-        rate_limit_check(request, key)
-        quota_check(key)
-        return True
+    return row_filtered_dataset_ids()
 
 
 def dataset_in_scope(request, spec: DatasetSpec) -> bool:
@@ -64,21 +49,3 @@ def row_filters(request, spec: DatasetSpec) -> dict[str, str]:
     if key is None:
         return {}
     return dict(key.row_filters.get(spec.id, {}))
-
-
-# Which datasets some key's row filter restricts: re-read whenever a key changes anywhere.
-_restricted: ProcessCache[frozenset[int]] = ProcessCache("keys")
-
-
-def row_filtered_dataset_ids() -> frozenset[int]:
-    """The datasets that at least one key or user grant reads through row filters (their public
-    schema then publishes no values: they would describe rows those readers cannot read)."""
-    from accounts.models import GrantRowFilter
-    from keys.models import KeyRowFilter
-
-    def load() -> frozenset[int]:
-        keys = KeyRowFilter.objects.values_list("dataset_id", flat=True).distinct()
-        grants = GrantRowFilter.objects.values_list("dataset_id", flat=True).distinct()
-        return frozenset(keys) | frozenset(grants)
-
-    return _restricted.get(("row_filtered",), load)

@@ -38,8 +38,8 @@ def key_rate(key: KeyInfo) -> str:
     return key.rate or settings.GATEWAY_DEFAULT_RATE
 
 
-def rate_limit_check(request, key: KeyInfo) -> None:
-    """Count this request against the key's rate; ApiError 429 with Retry-After once over it."""
+def rate_limit_refusal(request, key: KeyInfo) -> ApiError | None:
+    """Count this request against the key's rate: the 429 to answer once over it, else None."""
     rate = key_rate(key)
     try:
         # Keyed by the key id, never the client address: ChatGPT calls from shared ranges.
@@ -52,17 +52,17 @@ def rate_limit_check(request, key: KeyInfo) -> None:
         )
     except Exception as error:
         _warn_cache_down(error)
-        return
+        return None
     if usage is None or not usage["should_limit"]:
-        return
+        return None
     if usage["limit"] == 0:
         # django-ratelimit reports a failed cache read as a zero limit: fail open as above.
         _warn_cache_down(RuntimeError("counter unavailable"))
-        return
+        return None
     # django-ratelimit's window still counts during its last second (time_left == 0), so the
     # first second a call can succeed again is one past it.
     retry_after = max(1, int(usage["time_left"]) + 1)
-    raise ApiError(
+    return ApiError(
         429,
         "rate_limited",
         f"Rate limit of {rate} for this key reached: retry after {retry_after} seconds.",
@@ -124,21 +124,21 @@ def _count_today(name: str) -> int:
     return cache.incr(name)
 
 
-def quota_check(key: KeyInfo) -> None:
-    """Count this request against the key's daily quota (UTC day); ApiError 429 once over it."""
+def quota_refusal(key: KeyInfo) -> ApiError | None:
+    """Count this request against the key's daily quota (UTC day): the 429 once over it, else None."""
     if key.quota_per_day is None:
-        return
+        return None
     now = datetime.now(UTC)
     name = f"gateway:quota:{key.key_id}:{now:%Y-%m-%d}"
     try:
         count = _count_today(name)
     except Exception as error:
         _warn_cache_down(error)
-        return
+        return None
     if count <= key.quota_per_day:
-        return
+        return None
     retry_after = _seconds_to_midnight(now)
-    raise ApiError(
+    return ApiError(
         429,
         "quota_exceeded",
         f"Daily quota of {key.quota_per_day} requests for this key used up: it resets at "

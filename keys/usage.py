@@ -17,7 +17,6 @@ from __future__ import annotations
 import atexit
 import json
 import logging
-import re
 import threading
 import time
 from collections import Counter
@@ -41,15 +40,7 @@ FLUSH_SECONDS = 5.0
 # Far above any sane batch: a process whose database is unreachable must not grow forever.
 LOCAL_LIMIT = 100_000
 LAST_USED_EVERY = timedelta(minutes=1)
-OPERATIONS = ("list_datasets", "describe_dataset", "rows", "row", "aggregate")
 
-_PATHS = [
-    (re.compile(r"^/api/v1/datasets/?$"), "list_datasets"),
-    (re.compile(r"^/api/v1/datasets/([^/]+)/?$"), "describe_dataset"),
-    (re.compile(r"^/api/v1/datasets/([^/]+)/rows/?$"), "rows"),
-    (re.compile(r"^/api/v1/datasets/([^/]+)/rows/[^/]+/?$"), "row"),
-    (re.compile(r"^/api/v1/datasets/([^/]+)/aggregate/?$"), "aggregate"),
-]
 
 _lock = threading.Lock()
 _local: list[list] = []
@@ -58,32 +49,21 @@ _rejected_local: Counter[tuple[str, str]] = Counter()
 _last_flush = time.monotonic()
 
 
-def annotate(
-    request, *, dataset: str | None = None, operation: str | None = None, rows: int | None = None
-) -> None:
-    """Called by the dataset API views: what the request read, for its usage record.
+def annotate(request, *, rows: int) -> None:
+    """Called by the dataset API views once a call has read its rows, for its usage record.
 
-    `request` is the DRF request (or the Django HttpRequest); operation is one of
-    list_datasets, describe_dataset, rows, row, aggregate.
+    `request` is the DRF request (or the Django HttpRequest). The operation and dataset come
+    from the URL the call resolved to (access/urls.py names each pattern for its operation).
     """
-    django_request = getattr(request, "_request", request)
-    note = getattr(django_request, "gateway_usage", None)
-    if note is None:
-        note = django_request.gateway_usage = {}
-    if dataset is not None:
-        note["dataset"] = dataset
-    if operation is not None:
-        note["operation"] = operation
-    if rows is not None:
-        note["rows"] = rows
+    getattr(request, "_request", request).gateway_usage_rows = rows
 
 
-def _from_path(path: str) -> tuple[str, str]:
-    for pattern, operation in _PATHS:
-        match = pattern.match(path)
-        if match:
-            return (match.group(1) if match.groups() else ""), operation
-    return "", ""
+def _from_url(request) -> tuple[str, str]:
+    """The dataset slug and operation of an API call, from the URL pattern it resolved to."""
+    match = getattr(request, "resolver_match", None)
+    if match is None or match.namespace != "api":
+        return "", ""
+    return str(match.kwargs.get("slug", "")), match.url_name or ""
 
 
 def error_code(response) -> str:
@@ -104,14 +84,13 @@ def error_code(response) -> str:
 
 
 def _record(request, response, started: float, duration_ms: float) -> list:
-    note = getattr(request, "gateway_usage", None) or {}
-    dataset, operation = _from_path(request.path)
-    rows = note.get("rows")
+    dataset, operation = _from_url(request)
+    rows = getattr(request, "gateway_usage_rows", None)
     return [
         started,
         getattr(request, "gateway_key_id", "") or "",
-        (note.get("dataset") or dataset)[:40],
-        (note.get("operation") or operation)[:20],
+        dataset[:40],
+        operation[:20],
         response.status_code,
         round(duration_ms, 3),
         rows if isinstance(rows, int) and rows >= 0 else None,

@@ -192,13 +192,17 @@ def test_redis_buffer_is_shared_and_written_in_batches(orders, issue, redis_cach
     assert UsageRecord.objects.count() == 2
 
 
-def test_annotate_overrides_what_the_path_says():
+def test_record_names_the_operation_and_dataset_of_the_resolved_url():
     from django.test import RequestFactory
+    from django.urls import resolve
 
-    request = RequestFactory().get("/api/v1/datasets/x/rows/")
-    annotate(request, dataset="orders", operation="rows", rows=7)
+    request = RequestFactory().get("/api/v1/datasets/orders/rows/")
+    request.resolver_match = resolve(request.path)
+    annotate(request, rows=7)
     entry = usage._record(request, HttpResponse(status=200), 0.0, 1.5)
     assert entry[2:] == ["orders", "rows", 200, 1.5, 7, ""]
+    other = RequestFactory().get("/api/v1/nothing/")
+    assert usage._record(other, HttpResponse(status=404), 0.0, 1.5)[2:4] == ["", ""]
 
 
 def test_last_used_is_written_at_most_once_a_minute(orders, issue):

@@ -1,25 +1,22 @@
-"""The dataset API: thin DRF views over the query engine (parse, validate, execute, serialize)."""
+"""The dataset API: thin DRF views over the query service (access/services.py)."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import exceptions
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from access import services
+from access.policy import AccessPolicy, request_policy
 from datasets.engine.errors import QueryError
-from datasets.engine.execute import run_groups, run_row, run_rows
-from datasets.engine.parse import parse_aggregate, parse_forced, parse_rows
-from datasets.engine.spec import DatasetSpec
-from datasets.engine.statistics import statistics_for
 from datasets.responses import aggregate_json, rows_csv, rows_json
-from datasets.selectors import dataset_spec, dataset_specs
-from datasets.serializers import DatasetListSerializer, DatasetSerializer, DatasetSummarySerializer
+from datasets.serializers import DatasetListSerializer, DatasetSerializer
 from gatewaysite.errors import ApiError
-from keys.permissions import dataset_in_scope, row_filters
 from keys.usage import annotate
 
 
@@ -50,55 +47,40 @@ def _reject_parameters(request: Request, allowed: tuple[str, ...] = ()) -> None:
 
 
 class DatasetView(APIView):
-    """Base of the views of one dataset: the dataset in the key's scope, or 404."""
+    """Base of the dataset API's views: the caller's policy, and its refusals in one shape."""
 
     content_negotiation_class = JSONOnly
-    operation = ""
 
-    def dataset(self, request: Request, slug: str) -> DatasetSpec:
-        spec = dataset_spec(slug)
-        if spec is None or not dataset_in_scope(request, spec):
-            raise ApiError(
-                404,
-                "dataset_not_found",
-                f"No dataset '{slug[:40]}'. List the datasets at /api/v1/datasets/.",
-            )
-        annotate(request, dataset=spec.slug, operation=self.operation)
-        return spec
+    def policy(self, request: Request) -> AccessPolicy:
+        policy = request_policy(request)
+        assert policy is not None  # HasCredential let the call through
+        return policy
 
-    def forced(self, request: Request, spec: DatasetSpec) -> dict[str, str]:
-        """The key's row filters on this dataset, applied inside every query."""
-        return row_filters(request, spec)
-
-    def published(self, request: Request, spec: DatasetSpec) -> DatasetSpec:
-        """The dataset with the statistics this key may see: computed over its rows only."""
-        return statistics_for(spec, self.forced(request, spec))
+    def throttled(self, request: Request, wait: float | None) -> None:
+        """A throttle refusal as its own 429 (rate_limited or quota_exceeded, with the wait)."""
+        refusal = getattr(request, "gateway_refusal", None)
+        if refusal is None:
+            super().throttled(request, wait)
+        error = exceptions.Throttled(detail=refusal.message, code=refusal.code)
+        error.wait = wait
+        raise error
 
 
 class DatasetListView(DatasetView):
-    """GET /api/v1/datasets/: the datasets this key may read."""
-
-    operation = "list_datasets"
+    """GET /api/v1/datasets/: the datasets this caller may read."""
 
     @extend_schema(
         operation_id="list_datasets", summary="List the datasets", responses=DatasetListSerializer
     )
     def get(self, request: Request) -> Response:
         _reject_parameters(request)
-        specs = [spec for spec in dataset_specs() if dataset_in_scope(request, spec)]
-        annotate(request, operation=self.operation, rows=len(specs))
-        context = {"base_url": base_url(request)}
-        results = [
-            DatasetSummarySerializer(self.published(request, spec), context=context).data
-            for spec in specs
-        ]
+        results = services.datasets_listed(self.policy(request), base_url=base_url(request))
+        annotate(request, rows=len(results))
         return Response({"count": len(results), "results": results})
 
 
 class DatasetDetailView(DatasetView):
     """GET /api/v1/datasets/{slug}/: the columns, their types, operators, values and ranges."""
-
-    operation = "describe_dataset"
 
     @extend_schema(
         operation_id="describe_dataset",
@@ -107,16 +89,12 @@ class DatasetDetailView(DatasetView):
     )
     def get(self, request: Request, slug: str) -> Response:
         _reject_parameters(request)
-        spec = self.dataset(request, slug)
-        return Response(DatasetSerializer(self.published(request, spec)).data)
+        return Response(services.dataset_described(self.policy(request), slug))
 
 
 def _wants_csv(request: Request) -> bool:
-    requested = request.query_params.get("format")
-    if requested not in (None, "json", "csv"):
-        raise ApiError(400, "invalid_value", f"format must be json or csv, not '{requested[:20]}'.")
-    if requested is not None:
-        return requested == "csv"
+    if "format" in request.query_params:
+        return services.output_format(request.query_params, ("json", "csv")) == "csv"
     accept = request.META.get("HTTP_ACCEPT", "")
     return "text/csv" in accept and "application/json" not in accept
 
@@ -124,31 +102,24 @@ def _wants_csv(request: Request) -> bool:
 class RowListView(DatasetView):
     """GET /api/v1/datasets/{slug}/rows/: filter, search, sort, select fields, paginate."""
 
-    operation = "rows"
-
     @extend_schema(
         operation_id="list_rows", responses={200: OpenApiResponse(description="A page of rows.")}
     )
     def get(self, request: Request, slug: str):
-        spec = self.dataset(request, slug)
-        query = parse_rows(
-            spec,
-            request.query_params,
-            forced=self.forced(request, spec),
-            published=self.published(request, spec),
-        )
+        read = services.rows_read(self.policy(request), slug, request.query_params)
         as_csv = _wants_csv(request)
-        page = run_rows(spec, query)
-        annotate(request, rows=len(page.rows))
+        annotate(request, rows=len(read.page.rows))
         if as_csv:
-            return rows_csv(page, [column.name for column in query.fields], spec.slug)
+            return rows_csv(
+                read.page, [column.name for column in read.query.fields], read.spec.slug
+            )
         response = rows_json(
-            page,
+            read.page,
             base=base_url(request),
             path=request.path,
             params=request.query_params,
-            limit=query.limit,
-            offset=query.offset,
+            limit=read.query.limit,
+            offset=read.query.offset,
             max_chars=settings.GATEWAY_MAX_RESPONSE_CHARS,
         )
         if response is None:
@@ -162,19 +133,12 @@ class RowListView(DatasetView):
 class RowDetailView(DatasetView):
     """GET /api/v1/datasets/{slug}/rows/{pk}/: one row by primary key."""
 
-    operation = "row"
-
     @extend_schema(operation_id="get_row", responses={200: OpenApiResponse(description="One row.")})
     def get(self, request: Request, slug: str, pk: str) -> Response:
-        spec = self.dataset(request, slug)
+        policy = self.policy(request)
+        services.dataset_readable(policy, slug)
         _reject_parameters(request)
-        if spec.primary_key is None:
-            raise ApiError(
-                404,
-                "not_found",
-                f"{spec.slug} has no primary key: find rows with /api/v1/datasets/{spec.slug}/rows/?column=value.",
-            )
-        row = run_row(spec, pk, parse_forced(spec, self.forced(request, spec)))
+        _, row = services.row_read(policy, slug, pk)
         annotate(request, rows=1)
         return Response(row)
 
@@ -182,28 +146,20 @@ class RowDetailView(DatasetView):
 class AggregateView(DatasetView):
     """GET /api/v1/datasets/{slug}/aggregate/: grouped metrics over filtered rows."""
 
-    operation = "aggregate"
-
     @extend_schema(
         operation_id="aggregate", responses={200: OpenApiResponse(description="Grouped metrics.")}
     )
     def get(self, request: Request, slug: str) -> HttpResponse:
-        spec = self.dataset(request, slug)
-        query = parse_aggregate(
-            spec,
-            request.query_params,
-            forced=self.forced(request, spec),
-            published=self.published(request, spec),
-        )
-        groups = run_groups(spec, query)
-        annotate(request, rows=len(groups.results))
+        read = services.groups_read(self.policy(request), slug, request.query_params)
+        services.output_format(request.query_params)
+        annotate(request, rows=len(read.groups.results))
         response = aggregate_json(
-            groups,
+            read.groups,
             base=base_url(request),
             path=request.path,
             params=request.query_params,
-            limit=query.limit,
-            offset=query.offset,
+            limit=read.query.limit,
+            offset=read.query.offset,
             max_chars=settings.GATEWAY_MAX_RESPONSE_CHARS,
         )
         if response is None:
