@@ -22,6 +22,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import DatabaseError, IntegrityError, connections, transaction
 from django.utils import timezone
 
+from datasets.engine import rowstore
 from datasets.engine.connections import duckdb_files
 from datasets.engine.errors import suggest
 from datasets.ingest import (
@@ -187,6 +188,8 @@ def _import_into(
         final.unlink(missing_ok=True)
         raise
     _remove_old_versions(dataset)
+    # Lookups by key use DuckDB until the version's row store is in place (in a few seconds).
+    rowstore.build_in_background(str(final), TABLE, ingested.primary_key)
     return dataset
 
 
@@ -392,6 +395,8 @@ def _remove_old_versions(dataset: Dataset) -> None:
             duckdb_files.close(str(entry))
             entry.unlink(missing_ok=True)
             entry.with_name(entry.name + ".wal").unlink(missing_ok=True)
+            for store in rowstore.version_files(rowstore.store_path(str(entry))):
+                Path(store).unlink(missing_ok=True)
 
 
 # Imports in the background ----------------------------------------------------------------------

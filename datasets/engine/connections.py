@@ -250,3 +250,41 @@ class DuckDBFiles:
 
 
 duckdb_files = DuckDBFiles()
+
+
+class RowStoreFiles:
+    """Read-only SQLite connections to row stores (datasets.engine.rowstore), one per thread and
+    file: a store never changes once it is in place, so SQLite is told it is immutable."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        # A forked child must not use its parent's SQLite connections: it opens its own.
+        self._local = threading.local()
+
+    def connection(self, path: str) -> sqlite3.Connection | None:
+        """This thread's connection to the store at `path`; None while there is no such file."""
+        connections = self._local.__dict__.setdefault("connections", {})
+        connection = connections.get(path)
+        if connection is None:
+            if not os.path.exists(path):
+                return None
+            uri = f"file:{quote(path, safe='/')}?mode=ro&immutable=1"
+            connection = sqlite3.connect(uri, uri=True)
+            # A new version of a dataset retires this thread's connection to the one it replaces.
+            for other in [p for p in connections if os.path.dirname(p) == os.path.dirname(path)]:
+                connections.pop(other).close()
+            connections[path] = connection
+        return connection
+
+    def close_all(self) -> None:
+        """Forget every store in this thread; other threads' connections close with them."""
+        connections = self._local.__dict__.get("connections", {})
+        for connection in connections.values():
+            connection.close()
+        self._local = threading.local()
+
+
+row_store_files = RowStoreFiles()
