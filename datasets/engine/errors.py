@@ -41,13 +41,34 @@ def shown(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def suggest(name: str, choices: Iterable[str], *, what: str) -> str:
-    """'Did you mean X? Valid Ys: …' for a name that is not among `choices`."""
+def suggest(name: str, choices: Iterable[str], *, what: str, also: Iterable[str] = ()) -> str:
+    """'Did you mean X? Valid Ys: …' for a name that is not among `choices`.
+
+    `also` are `{col}__{lookup}` filters to suggest too, without listing them (see closest_name).
+    """
     choices = list(choices)
-    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
-    hint = f" Did you mean '{close[0]}'?" if close else ""
+    close = closest_name(name, choices, filters=also)
+    hint = f" Did you mean '{close}'?" if close is not None else ""
     listed = ", ".join(choices) if choices else "none"
     return f"{hint} Valid {what}: {listed}."
+
+
+def closest_name(
+    name: str, candidates: Iterable[str], *, filters: Iterable[str] = ()
+) -> str | None:
+    """The candidate or `{col}__{lookup}` filter closest to `name`, or None.
+
+    A name without `__` is also compared with each filter's lookup alone, so that `year` (or
+    `yaer`) finds `date__year`; a whole candidate wins over a lookup of the same text.
+    """
+    filters = list(filters)
+    # The text compared -> the name it stands for.
+    compared = {candidate: candidate for candidate in [*candidates, *filters]}
+    if "__" not in name:
+        for parameter in filters:
+            compared.setdefault(parameter.rpartition("__")[2], parameter)
+    close = difflib.get_close_matches(name, list(compared), n=1, cutoff=0.5)
+    return compared[close[0]] if close else None
 
 
 def closest_value(raw: str, choices: Iterable) -> str | None:

@@ -145,15 +145,29 @@ def _filters(
         if name in reserved:
             continue
         if "__" not in name and spec.column(name) is None:
-            valid = list(reserved) + _names(spec)
             raise QueryError(
                 "unknown_parameter",
                 f"Unknown parameter '{shown(name)}'."
-                + suggest(name, valid, what="parameters (and filters column__operator)"),
+                + suggest(
+                    name,
+                    [*reserved, *_names(spec)],
+                    what="parameters (and filters column__operator)",
+                    also=_lookup_filters(spec),
+                ),
             )
         parsed = _parse_filter(spec, name, raw, published)
         filters.extend(parsed if isinstance(parsed, tuple) else (parsed,))
     return (*filters, *parse_forced(spec, forced))
+
+
+def _lookup_filters(spec: DatasetSpec) -> list[str]:
+    """Every `{col}__{operator}` filter the dataset takes (`date__year`, `revenue__gte`…)."""
+    return [
+        grammar.OPERATORS[op].parameter(column.name)
+        for column in spec.columns
+        for op in column.operators
+        if op != "eq"
+    ]
 
 
 def parse_forced(spec: DatasetSpec, forced: Mapping[str, str]) -> tuple[Filter, ...]:
@@ -284,11 +298,15 @@ def _group_key(spec: DatasetSpec, name: str) -> GroupKey:
                 f"distinct values with metrics=count_distinct:{column.name}."
             )
             raise QueryError("pii_protected", message)
+        keys = grammar.group_keys(spec)
         raise QueryError(
             "unknown_column",
             f"Unknown group_by key '{shown(name)}'."
             + suggest(
-                name, grammar.group_keys(spec), what="group_by keys (columns and date buckets)"
+                name,
+                keys,
+                what="group_by keys (columns and date buckets)",
+                also=[key for key in keys if "__" in key],
             ),
         )
     if bucket:
