@@ -18,6 +18,9 @@ timeout = 60
 max_requests = int(os.environ.get("GATEWAY_MAX_REQUESTS", "20000"))
 max_requests_jitter = max_requests // 10
 accesslog = "-"
+# Gunicorn's default line, plus the worker that answered (pid): calls of one client are spread
+# over every worker, since nothing is kept per session.
+access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" pid=%(p)s'
 
 if workers > 1 and not os.environ.get("REDIS_URL"):
     # Without a shared cache each worker would keep its own rate-limit counters.

@@ -540,6 +540,32 @@ def test_size_guard_cuts_the_page_and_says_where_to_continue(reader, settings):
     assert "cut to the size limit" in response.json()["result"]["content"][0]["text"]
 
 
+def test_a_wide_description_is_cut_to_the_size_guard_and_the_rest_asked_by_name(reader, settings):
+    whole = call(reader, "describe_dataset", {"dataset": "sales"})["structuredContent"]
+    assert whole["truncated"] is False
+    names = [column["name"] for column in whole["columns"]]
+    settings.GATEWAY_MAX_RESPONSE_CHARS = 4000
+    response = _post(
+        reader,
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/call",
+            "params": {"name": "describe_dataset", "arguments": {"dataset": "sales"}},
+        },
+    )
+    assert len(response.content.decode()) < 4000
+    cut = response.json()["result"]["structuredContent"]
+    assert cut["truncated"] is True
+    assert 0 < len(cut["columns"]) < len(names)
+    rest = names[len(cut["columns"]) :]
+    asked = call(reader, "describe_dataset", {"dataset": "sales", "columns": rest[:2]})
+    assert [column["name"] for column in asked["structuredContent"]["columns"]] == rest[:2]
+    unknown = call(reader, "describe_dataset", {"dataset": "sales", "columns": ["nope"]})
+    assert unknown["isError"] is True
+    assert unknown["structuredContent"]["error"]["code"] == "unknown_column"
+
+
 def test_rate_limit_is_a_tool_error_with_the_wait(sales):
     client = _client(api_key_issue(name="slow", all_datasets=True, rate="2/m").raw_key)
     with time_machine.travel("2026-03-02 10:00:30", tick=False):

@@ -13,6 +13,7 @@ import contextlib
 import datetime as dt
 import json
 import time
+from pathlib import Path
 
 import httpx2
 import pytest
@@ -394,3 +395,24 @@ def test_tool_calls_are_recorded_for_usage(gateway):
             break
         time.sleep(1)
     assert "('mcp:aggregate', 'sales', 200)" in shown
+
+
+@pytest.mark.parametrize("gateway", ["production"], indirect=True)
+def test_one_clients_calls_are_answered_by_both_workers(gateway):
+    environment, port, keys = gateway
+
+    async def work(client):
+        listed = _structured(await client.call_tool("list_datasets", {}))
+        totals = _structured(await client.call_tool("aggregate", Q2))
+        return listed["count"], totals["results"]
+
+    async def sessions(mode):
+        return await asyncio.gather(*(_session(port, keys["reader"], mode, work) for _ in range(6)))
+
+    log = Path(environment["GATEWAY_DATA_DIR"]) / f"server-{port}.log"
+    before = len(log.read_text().splitlines())
+    answers = [answer for mode in MODES for answer in asyncio.run(sessions(mode))]
+    assert all(answer == answers[0] for answer in answers)
+    lines = log.read_text().splitlines()[before:]
+    workers = {line.rsplit("pid=", 1)[1] for line in lines if '"POST /mcp ' in line}
+    assert len(workers) == 2, lines[-20:]
