@@ -145,3 +145,96 @@ def test_view_dataset_permission_shows_the_datasets_and_their_examples(demo, pub
     page = _page(_staff_with("view_dataset"))
     assert 'id="datasets-hidden"' not in page
     assert "- sales (" in page and f'data-url="{SEED_Q2}"' in page
+
+
+def test_keys_are_issued_under_api_keys_as_the_admin_calls_them(staff, demo, public_url):
+    page = _raw_page(staff)
+    assert 'under <a href="/admin/keys/apikey/">API keys</a>' in page
+    assert "<em>Keys</em>" not in page
+
+
+def test_a_fix_made_when_serving_names_the_operation_and_what_was_fixed(
+    staff, demo, public_url, monkeypatch
+):
+    from dataclasses import replace
+
+    from datasets.schema import connect
+    from datasets.schema.rules import Finding
+
+    real = connect.schema_cached
+    fixed = Finding(
+        "description_length",
+        "/paths//api/v1/datasets//get/description",
+        "The description has 340 characters; the GPT Builder accepts under 300. Shortened.",
+        fixed=True,
+    )
+
+    def with_a_fix(**options):
+        built = real(**options)
+        return replace(built, findings=(*built.findings, fixed))
+
+    monkeypatch.setattr(connect, "schema_cached", with_a_fix)
+    page = re.sub(r"<[^>]+>", "", _page(staff))
+    assert "Fixed by Gateway in the schema it serves, in 1 place:" in page
+    assert (
+        "GET /api/v1/datasets/: The description has 340 characters; "
+        "the GPT Builder accepts under 300. Shortened."
+    ) in page
+    assert "/paths/" not in page and "fixed when served" not in page
+
+
+def test_the_mcp_section_gives_the_url_and_points_at_the_mcp_guide(staff, demo, public_url):
+    page = _page(staff)
+    assert f'<code class="url" id="mcp-url">{PUBLIC_URL}/mcp</code>' in page
+    assert "docs/mcp.md" in page
+
+
+def test_oauth_schema_shows_the_values_to_paste_and_the_gpt_actions_client_page(
+    staff, demo, public_url, settings
+):
+    settings.GATEWAY_SCHEMA_AUTH = "oauth"
+    page = _page(staff)
+    assert f'id="oauth-authorization-url">{PUBLIC_URL}/oauth/authorize/</code>' in page
+    assert f'id="oauth-token-url">{PUBLIC_URL}/oauth/token/</code>' in page
+    assert '<code id="oauth-scope">datasets</code>' in page
+    assert "Token Exchange Method</th><td>Default (POST request)" in page
+    assert 'href="/admin/accounts/gptactionsclient/add/"' in page
+    assert "https://chatgpt.com/aip/g-<GPT id>/oauth/callback" in page
+    assert "paste a Gateway key" not in page
+    # The page's own links work for the admin who follows them.
+    assert staff.get("/admin/accounts/gptactionsclient/add/").status_code == 200
+
+
+def test_api_key_schemas_show_no_oauth_values(staff, demo, public_url):
+    page = _page(staff)
+    assert 'id="oauth-values"' not in page and "paste a Gateway key" in page
+
+
+@pytest.mark.parametrize(
+    "location, where",
+    [
+        ("/paths//api/v1/datasets//get/description", "GET /api/v1/datasets/"),
+        ("/paths//api/v1/datasets/get/rows//get/parameters/3", "GET /api/v1/datasets/get/rows/"),
+        (
+            "/paths//api/v1/datasets/sales/rows/{pk}//get/x-openai-isConsequential",
+            "GET /api/v1/datasets/sales/rows/{pk}/",
+        ),
+        ("/servers/0/url", "/servers/0/url"),
+    ],
+)
+def test_a_finding_is_placed_by_its_operation(location, where):
+    from datasets.schema.connect import _where
+
+    assert _where(location) == where
+
+
+def test_the_mcp_section_has_a_claude_code_command_for_the_chosen_key(staff, demo, public_url):
+    from keys.services import api_key_issue
+
+    key = api_key_issue(name="Claude", all_datasets=True).key
+    page = _page(staff, f"/admin/connect/?key={key.key_id}")
+    command = re.search(r'<pre id="mcp-claude-code">(.*?)</pre>', page, re.S).group(1)
+    assert command == (
+        f"claude mcp add --transport http gateway {PUBLIC_URL}/mcp "
+        f'--header "Authorization: Bearer gw_{key.key_id}_…"'
+    )
