@@ -285,7 +285,7 @@ def _check_operations(document: dict, *, fix: bool) -> list[Finding]:
                     "consequential",
                     f"{where}/x-openai-isConsequential",
                     "A read-only call should carry x-openai-isConsequential: false, or ChatGPT "
-                    "asks the user to confirm every call.",
+                    "asks the user to confirm every call." + (" Added." if fix else ""),
                     fixed=fix,
                 )
             )
