@@ -62,7 +62,7 @@ class DatasetView(APIView):
         if refusal is None:
             super().throttled(request, wait)
         error = exceptions.Throttled(detail=refusal.message, code=refusal.code)
-        error.wait = wait
+        error.wait = wait  # type: ignore[attr-defined]  # set by DRF's own __init__ too
         raise error
 
 

@@ -243,14 +243,16 @@ def _handle(request, policy: AccessPolicy, message: JSONRPCRequest, *, version: 
             message.id, METHOD_NOT_FOUND, f"Method not found: {method[:60]}", modern=modern
         )
     except ValidationError as error:
-        first = error.errors()[0] if error.errors() else {}
-        where = ".".join(str(part) for part in first.get("loc", ()))
+        errors = error.errors()
+        where = ".".join(str(part) for part in errors[0]["loc"]) if errors else ""
+        detail = errors[0]["msg"] if errors else ""
         return _error(
             message.id,
             INVALID_PARAMS,
-            f"Invalid params for {method}: {where} {first.get('msg', '')}".strip(),
+            f"Invalid params for {method}: {where} {detail}".strip(),
             modern=modern,
         )
+    result: InitializeResult | DiscoverResult | EmptyResult | ListToolsResult | CallToolResult
     if method == "initialize":
         result = InitializeResult(
             protocol_version=version,

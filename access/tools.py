@@ -73,7 +73,10 @@ _PAGE = {
 
 
 def _dataset(slugs: list[str]) -> dict:
-    schema = {"type": "string", "description": "The dataset's slug, from list_datasets."}
+    schema: dict[str, object] = {
+        "type": "string",
+        "description": "The dataset's slug, from list_datasets.",
+    }
     if slugs:
         schema["enum"] = slugs
     return schema
@@ -556,7 +559,7 @@ def tool_call(
     if name == "describe_dataset":
         described = services.dataset_described(policy, dataset)
         body = _described(described, params.get("columns"), budget)
-        return ToolAnswer(body, _describe_text(body), body["slug"])
+        return ToolAnswer(body, _describe_text(body), str(body["slug"]))
     if name == "get_row":
         spec, row = services.row_read(policy, dataset, params["key"])
         return ToolAnswer(row, _row_text(row), spec.slug, 1)

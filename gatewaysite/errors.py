@@ -104,7 +104,10 @@ def exception_handler(exc: Exception, context: dict) -> Response:
         if not isinstance(code, str) or code == exceptions.Throttled.default_code:
             code = "rate_limited"
         return error_response(
-            429, code, _message(exc.detail), retry_after=math.ceil(exc.wait or 60)
+            429,
+            code,
+            _message(exc.detail),
+            retry_after=math.ceil(exc.wait or 60),  # type: ignore[attr-defined]
         )
     if isinstance(exc, exceptions.APIException):
         status = exc.status_code

@@ -240,13 +240,13 @@ def _write(file_path: str, table: str, key: str, temporary: str) -> None:
     _sync(temporary)
 
 
-def _encode(row: tuple, encoded: list[tuple[int, Callable]]) -> list:
+def _encode(row: tuple, encoded: list[tuple[int, Callable]]) -> tuple:
     values = list(row)
     for index, encode in encoded:
         value = values[index]
         if value is not None:
             values[index] = encode(value)
-    return values
+    return tuple(values)
 
 
 _started: set[str] = set()
@@ -319,6 +319,12 @@ _plans: dict[tuple, tuple[DatasetSpec, _Plan | None]] = {}
 _PLANS_MAX = 256
 
 
+def _codec(name: str | None) -> Codec:
+    if name is None:  # a column the store does not keep: plans leave those to DuckDB
+        raise ValueError("column not kept in the row store")
+    return CODECS[name]
+
+
 def _make_plan(spec: DatasetSpec, layout: _Layout, filters: tuple[Filter, ...]) -> _Plan | None:
     key = spec.any_column(spec.primary_key or "")
     if key is None or key.physical != layout.key or key.type not in _KEY_TYPES:
@@ -344,9 +350,9 @@ def _make_plan(spec: DatasetSpec, layout: _Layout, filters: tuple[Filter, ...]) 
     stored = ", ".join(f"c{position}" for _, _, position in selected)
     return _Plan(
         sql=f"SELECT {stored} FROM rows WHERE k = ?",
-        decoders=tuple(CODECS[codec].decode for _, codec, _ in selected),
+        decoders=tuple(_codec(codec).decode for _, codec, _ in selected),
         width=len(spec.columns),
-        encode_key=CODECS[key_codec].encode,
+        encode_key=_codec(key_codec).encode,
     )
 
 

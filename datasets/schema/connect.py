@@ -218,13 +218,15 @@ def connect_view(request: HttpRequest) -> HttpResponse:
     else:
         selected, selection_error = _selected(",".join(key.slugs), specs)
     usable = key is not None and key.usable
-    outside_key = [spec.slug for spec in selected if spec.slug not in key.slugs] if usable else []
+    outside_key = (
+        [spec.slug for spec in selected if spec.slug not in key.slugs] if key and usable else []
+    )
     server_url = server_url_for(request)
     built = schema_cached(specs=selected, server_url=server_url)
     everything = [spec.slug for spec in selected] == [spec.slug for spec in specs]
     # A key for some datasets keeps its schema to them, even when they are all there is today:
     # a dataset added later must not reach a GPT whose key cannot read it.
-    limited = not everything or (usable and not key.all_datasets and not requested)
+    limited = not everything or bool(key and usable and not key.all_datasets and not requested)
     query = "?datasets=" + ",".join(spec.slug for spec in selected) if limited else ""
     examples: list[tuple[object, list[ExampleCall]]] = [
         (spec, example_calls(spec)) for spec in selected
