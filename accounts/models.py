@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
+from oauth2_provider.models import AccessToken, Application
 from oauth2_provider.settings import oauth2_settings
 
 from datasets.models import Dataset
@@ -142,3 +143,22 @@ class GptActionsClient(models.Model):
 
     def __str__(self) -> str:
         return str(self.application)
+
+
+class ConnectedApp(Application):
+    """An OAuth client as the admin sees it: a GPT's Actions, or an MCP client that registered
+    itself (RFC 7591 or a client ID metadata document). Never shows a secret."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "connected app"
+
+
+class AppToken(AccessToken):
+    """A person's access token in an app, as the admin sees it: who, which app, until when.
+    The token itself is stored only as a checksum and never shown."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "access token"
+        permissions = [("revoke_apptoken", "Can revoke access tokens")]

@@ -7,6 +7,9 @@ sign-in and consent pages, the metadata documents and client registration.
   `<base>/api/v1/`. A client that names none gets the REST API (GPT Actions clients) or the MCP
   endpoint (every other client); any other resource is refused with `invalid_target`.
 - A redirect over plain http is accepted for loopback addresses only (native MCP clients).
+- MCP clients may name themselves by the https URL of their client ID metadata document (CIMD):
+  django-oauth-toolkit fetches it (https only, public addresses only, no redirects, bounded in
+  size and time) when the URL's host is in GATEWAY_OAUTH_CIMD_HOSTS.
 """
 
 from __future__ import annotations
@@ -21,11 +24,14 @@ from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.views import LoginView
 from django.http import JsonResponse
+from django.http.request import validate_host
 from django.urls import reverse_lazy
 from django_ratelimit.core import get_usage
-from oauth2_provider.exceptions import OAuthToolkitError
+from oauth2_provider.cimd import is_cimd_client_id
+from oauth2_provider.exceptions import FatalClientError, OAuthToolkitError
 from oauth2_provider.models import get_application_model
 from oauth2_provider.oauth2_validators import OAuth2Validator
+from oauth2_provider.settings import oauth2_settings
 from oauth2_provider.views import (
     AuthorizationView,
     DynamicClientRegistrationView,
@@ -111,6 +117,28 @@ def _invalid_target(resource: str, state: str | None, redirect_uri: str) -> OAut
     )
 
 
+def cimd_host_refusal(client_id: str) -> str | None:
+    """Why a client ID metadata document URL is not accepted here, None when it may be fetched."""
+    if not oauth2_settings.CIMD_ENABLED or not is_cimd_client_id(client_id):
+        return None
+    host = urlsplit(client_id).hostname or ""
+    if validate_host(host, oauth2_settings.CIMD_ALLOWED_HOSTS or []):
+        return None
+    allowed = ", ".join(oauth2_settings.CIMD_ALLOWED_HOSTS or []) or "none"
+    return (
+        f"Clients whose metadata document is on {host[:100] or 'no host'} are not accepted here "
+        f"(GATEWAY_OAUTH_CIMD_HOSTS allows: {allowed[:300]}). Ask the Gateway admin to allow "
+        "that host, or register the client at /oauth/register/."
+    )
+
+
+def _client_refused(description: str) -> FatalClientError:
+    # Fatal: the client is unknown, so its redirect cannot be trusted; an error page instead.
+    return FatalClientError(
+        error=CustomOAuth2Error(error="invalid_client", description=description)
+    )
+
+
 def _callback_policy(redirect_uri: str | None) -> str:
     """This page's policy, letting its form (and the redirect that follows) reach the callback."""
     parts = urlsplit(redirect_uri or "")
@@ -154,6 +182,9 @@ class ConsentView(AuthorizationView):
         return policy_for_user(self.request.user, application)
 
     def get(self, request, *args, **kwargs):
+        refusal = cimd_host_refusal(request.GET.get("client_id", ""))
+        if refusal is not None:
+            return self.error_response(_client_refused(refusal), application=None)
         for resource in request.GET.getlist("resource"):
             if resource_door(request, resource) is None:
                 return self.error_response(
@@ -180,6 +211,12 @@ class ConsentView(AuthorizationView):
             for spec in specs
         ]
         context["nothing_to_share"] = not specs
+        if (
+            application is not None
+            and application.registration_source == application.RegistrationSource.CIMD
+        ):
+            # The client named itself by a URL it controls: show whose host vouches for it.
+            context["client_host"] = urlsplit(application.client_id).hostname
         context["doors"] = sorted(door for door in doors if door)
         return context
 

@@ -1,16 +1,26 @@
-"""Writes: a user and the user's grant, and the OAuth client of a GPT's Actions."""
+"""Writes: a user and the user's grant, the OAuth client of a GPT's Actions, pruning stale
+client registrations, and revoking an app's tokens."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
 from oauth2_provider.generators import generate_client_secret
-from oauth2_provider.models import get_application_model
+from oauth2_provider.models import (
+    get_access_token_model,
+    get_application_model,
+    get_grant_model,
+    get_refresh_token_model,
+)
+from oauth2_provider.settings import oauth2_settings
 
 from accounts.models import AccessGrant, GptActionsClient, GrantRowFilter
 from datasets.models import Dataset
@@ -115,7 +125,7 @@ class CreatedClient:
 
 
 @transaction.atomic
-def gpt_actions_client_create(*, name: str) -> CreatedClient:
+def gpt_actions_client_create(*, name: str, created_by=None) -> CreatedClient:
     """Create the confidential OAuth client one custom GPT's Actions sign in with."""
     name = name.strip()
     if not name:
@@ -124,6 +134,7 @@ def gpt_actions_client_create(*, name: str) -> CreatedClient:
     secret = generate_client_secret()
     application = applications.objects.create(
         name=name[:255],
+        user=created_by,
         client_type=applications.CLIENT_CONFIDENTIAL,
         authorization_grant_type=applications.GRANT_AUTHORIZATION_CODE,
         client_secret=secret,
@@ -134,3 +145,86 @@ def gpt_actions_client_create(*, name: str) -> CreatedClient:
     )
     GptActionsClient.objects.create(application=application)
     return CreatedClient(application=application, client_secret=secret)
+
+
+def _stale_clients(*, unused_hours: int, idle_days: int, now: datetime) -> QuerySet:
+    """Self-registered clients (RFC 7591 or metadata documents) that no one uses."""
+    applications = get_application_model()
+    tokens, refresh_tokens = get_access_token_model(), get_refresh_token_model()
+    registered = applications.objects.filter(
+        registration_source__in=[
+            applications.RegistrationSource.DCR,
+            applications.RegistrationSource.CIMD,
+        ],
+        gpt_actions__isnull=True,  # the admin's clients are never pruned
+    )
+    # A person's tokens; DCR's registration access token (RFC 7592) has no user and never expires.
+    own = {"application": OuterRef("pk"), "user__isnull": False}
+    # Someone is signing in right now: the code is issued, the token not yet.
+    signing_in = Exists(get_grant_model().objects.filter(**own, expires__gt=now))
+    ever_used = Exists(tokens.objects.filter(**own)) | Exists(refresh_tokens.objects.filter(**own))
+    unused = Q(created__lt=now - timedelta(hours=unused_hours)) & ~ever_used
+    cutoff = now - timedelta(days=idle_days)
+    live_refresh = Q(revoked__gte=cutoff)
+    lifetime = oauth2_settings.REFRESH_TOKEN_EXPIRE_SECONDS
+    if lifetime is None:
+        live_refresh |= Q(revoked__isnull=True)
+    else:
+        live_refresh |= Q(revoked__isnull=True, created__gte=cutoff - timedelta(seconds=lifetime))
+    idle = Q(created__lt=cutoff) & ~(
+        Exists(tokens.objects.filter(**own, expires__gte=cutoff))
+        | Exists(refresh_tokens.objects.filter(live_refresh, **own))
+    )
+    return registered.filter(unused | idle).exclude(signing_in)
+
+
+def oauth_clients_prune(
+    *, unused_hours: int, idle_days: int = 30, now: datetime | None = None
+) -> int:
+    """Delete the self-registered clients that got no token within `unused_hours` of their
+    registration, or whose tokens all expired more than `idle_days` ago; how many went.
+
+    Clients the admin created for GPT Actions are never pruned. A client that registers again
+    gets a new client id; a metadata-document client is read again on its next request.
+    """
+    now = now or timezone.now()
+    applications = get_application_model()
+    with transaction.atomic():
+        # Lock the candidates, then look again: a token issued meanwhile keeps its client.
+        candidates = list(
+            _stale_clients(unused_hours=unused_hours, idle_days=idle_days, now=now).values_list(
+                "pk", flat=True
+            )
+        )
+        locked = applications.objects.select_for_update().filter(pk__in=candidates)
+        list(locked.values_list("pk", flat=True))
+        stale = _stale_clients(unused_hours=unused_hours, idle_days=idle_days, now=now).filter(
+            pk__in=candidates
+        )
+        deleted = list(stale.values_list("pk", flat=True))
+        applications.objects.filter(pk__in=deleted).delete()
+    return len(deleted)
+
+
+@transaction.atomic
+def app_tokens_revoke(*, token_ids: Iterable[int] = (), application_ids: Iterable[int] = ()) -> int:
+    """Revoke people's access: these access tokens, or every token of these apps, each with its
+    refresh token (django-oauth-toolkit's revoke()); refused from the next call. How many."""
+    tokens = get_access_token_model().objects.filter(user__isnull=False)
+    refresh_tokens = get_refresh_token_model().objects.filter(
+        user__isnull=False, revoked__isnull=True
+    )
+    token_ids, application_ids = list(token_ids), list(application_ids)
+    selected = Q(pk__in=token_ids) | Q(application_id__in=application_ids)
+    revoked = 0
+    # A refresh token's revoke() deletes its access token too; an app's refresh tokens go even
+    # when their access token is gone already (it could still mint a new one).
+    for refresh in refresh_tokens.filter(
+        Q(access_token_id__in=token_ids) | Q(application_id__in=application_ids)
+    ):
+        revoked += refresh.access_token_id is not None
+        refresh.revoke()
+    for token in tokens.filter(selected):
+        token.revoke()
+        revoked += 1
+    return revoked

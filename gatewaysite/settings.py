@@ -229,6 +229,12 @@ REST_FRAMEWORK = {
 # See docs/oauth.md.
 GATEWAY_OAUTH_REGISTRATION_RATE = env_rate("GATEWAY_OAUTH_REGISTRATION_RATE", "10/h")
 GATEWAY_OAUTH_TOKEN_SECONDS = env_int("GATEWAY_OAUTH_TOKEN_SECONDS", 3600, minimum=60)
+# Client ID metadata documents (CIMD) are read only from these hosts (ALLOWED_HOSTS syntax, "*"
+# any): django-oauth-toolkit fetches them over https from public addresses only, bounded in size
+# and time. Empty: CIMD off.
+GATEWAY_OAUTH_CIMD_HOSTS = env_list("GATEWAY_OAUTH_CIMD_HOSTS", ["*"])
+# prune_oauth_clients deletes self-registered clients without a token after this many hours.
+GATEWAY_OAUTH_CLIENT_UNUSED_HOURS = env_int("GATEWAY_OAUTH_CLIENT_UNUSED_HOURS", 24, minimum=1)
 # Named for the migrations that refer to it (accounts.GptActionsClient): not swapped.
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
 OAUTH2_PROVIDER = {
@@ -251,6 +257,9 @@ OAUTH2_PROVIDER = {
     "OAUTH2_PROTECTED_RESOURCE_NAME": "Gateway",
     "DCR_ENABLED": True,
     "DCR_REGISTRATION_PERMISSION_CLASSES": ("oauth2_provider.dcr.AllowAllDCRPermission",),
+    "CIMD_ENABLED": bool(GATEWAY_OAUTH_CIMD_HOSTS),
+    "CIMD_REGISTRATION_PERMISSION_CLASSES": ("oauth2_provider.cimd.HostAllowlistCIMDPermission",),
+    "CIMD_ALLOWED_HOSTS": GATEWAY_OAUTH_CIMD_HOSTS,
     "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
     "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
     "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,

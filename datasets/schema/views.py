@@ -49,20 +49,28 @@ def _catalog_specs(request: HttpRequest) -> tuple[list[DatasetSpec], Request | N
     specs = dataset_specs()
     if settings.GATEWAY_SCHEMA_PUBLIC:
         return specs, None
+    from accounts.authentication import OAuthTokenAuthentication
     from keys.authentication import ApiKeyAuthentication
     from keys.permissions import dataset_in_scope
 
-    authenticator = ApiKeyAuthentication()
-    drf_request = Request(request, authenticators=[authenticator])
+    # The REST API's own credentials: an API key, or an OAuth access token issued for the REST
+    # API (a token issued only for /mcp is refused, as at /api/v1/).
+    authenticators = [OAuthTokenAuthentication(), ApiKeyAuthentication()]
+    drf_request = Request(request, authenticators=authenticators)
+    found = None
     try:
-        found = authenticator.authenticate(drf_request)
+        for authenticator in authenticators:
+            found = authenticator.authenticate(drf_request)
+            if found is not None:
+                break
     except exceptions.AuthenticationFailed as error:
         raise ApiError(401, "unauthorized", str(error.detail)) from None
     if found is None:
         raise ApiError(
             401,
             "unauthorized",
-            "This schema needs an API key: send Authorization: Bearer <key> or X-API-Key: <key>.",
+            "This schema needs an API key or an OAuth access token: send "
+            "Authorization: Bearer <key or token> or X-API-Key: <key>.",
         )
     drf_request.user, drf_request.auth = found
     return [spec for spec in specs if dataset_in_scope(drf_request, spec)], drf_request

@@ -3,9 +3,11 @@ GPT Actions and MCP clients exchanging codes, and every refusal a client can mee
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import json
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -486,3 +488,95 @@ def test_user_without_a_grant_is_told_there_is_nothing_to_share_and_gets_no_code
     answer = query(browser.consent(page, allow=True).headers["Location"])
     assert answer["error"] == "access_denied"
     assert "code" not in answer
+
+
+class _MemoryStorage:
+    """The SDK client's token and registration storage, in memory."""
+
+    def __init__(self):
+        self.tokens = None
+        self.client_info = None
+
+    async def get_tokens(self):
+        return self.tokens
+
+    async def set_tokens(self, tokens) -> None:
+        self.tokens = tokens
+
+    async def get_client_info(self):
+        return self.client_info
+
+    async def set_client_info(self, client_info) -> None:
+        self.client_info = client_info
+
+
+def test_the_mcp_sdk_oauth_client_registers_signs_in_and_calls_tools(gateway, browser):
+    # The official SDK's OAuth client does everything but the person's part: it reads the 401,
+    # both metadata documents, registers (RFC 7591), sends PKCE S256 and `resource`, exchanges
+    # the code and calls /mcp with the token. The person signs in and allows over HTTP.
+    from mcp import Client
+    from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
+    from mcp.shared.auth import OAuthClientMetadata
+
+    base = gateway["base"]
+    storage = _MemoryStorage()
+    seen: dict = {}
+
+    async def sign_in_and_allow(authorization_url: str) -> None:
+        parts = urlsplit(authorization_url)
+        assert f"{parts.scheme}://{parts.netloc}{parts.path}" == f"{base}/oauth/authorize/"
+        params = parse_qs(parts.query)
+        seen["request"] = {name: values[0] for name, values in params.items()}
+        page = browser.authorize(params, username="eve", password=PASSWORD)
+        assert page.status_code == 200, page.text
+        assert "SDK client" in page.text and "region = EU" in page.text
+        redirect = browser.consent(page)
+        assert redirect.status_code == 302, redirect.text
+        assert redirect.headers["Location"].startswith(MCP_CALLBACK + "?")
+        seen["answer"] = query(redirect.headers["Location"])
+
+    async def callback() -> AuthorizationCodeResult:
+        answer = seen["answer"]
+        return AuthorizationCodeResult(
+            code=answer["code"], state=answer.get("state"), iss=answer.get("iss")
+        )
+
+    provider = OAuthClientProvider(
+        server_url=f"{base}/mcp",
+        client_metadata=OAuthClientMetadata(
+            client_name="SDK client",
+            redirect_uris=[MCP_CALLBACK],
+            grant_types=["authorization_code", "refresh_token"],
+            response_types=["code"],
+            token_endpoint_auth_method="none",
+            scope="datasets",
+        ),
+        storage=storage,
+        redirect_handler=sign_in_and_allow,
+        callback_handler=callback,
+    )
+
+    async def work():
+        async with create_mcp_http_client(auth=provider) as http:
+            transport = streamable_http_client(f"{base}/mcp", http_client=http)
+            async with Client(transport, mode="legacy") as client:
+                tools = [tool.name for tool in (await client.list_tools()).tools]
+                result = await client.call_tool(
+                    "aggregate",
+                    {"dataset": "sales", "group_by": ["region"], "metrics": ["count"]},
+                )
+                return tools, result
+
+    tools, result = asyncio.run(work())
+    assert "aggregate" in tools and "list_datasets" in tools
+    assert result.is_error is False, result.content
+    assert [group["region"] for group in result.structured_content["results"]] == ["EU"]
+
+    request = seen["request"]
+    assert request["code_challenge_method"] == "S256" and request["code_challenge"]
+    assert request["resource"] == f"{base}/mcp"
+    assert storage.client_info.client_id  # registered itself at /oauth/register/
+    assert storage.tokens.access_token.startswith("gwo_")
+    assert storage.tokens.refresh_token.startswith("gwr_")

@@ -19,6 +19,7 @@ import shutil
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import URLPattern, URLResolver, resolve
 from django.utils import timezone
+from oauth2_provider.models import AccessToken
 
 from accounts.models import AccessGrant
 from accounts.services import gpt_actions_client_create
@@ -167,6 +169,8 @@ USER = "/admin/auth/user/{other}"
 GROUP = "/admin/auth/group/{group}"
 GRANT = "/admin/accounts/accessgrant/{grant}"
 GPT = "/admin/accounts/gptactionsclient/{gpt}"
+APP = "/admin/accounts/connectedapp/{app}"
+TOKEN = "/admin/accounts/apptoken/{token}"
 OK, REDIRECT, DENIED, MISSING = 200, 302, 403, 404
 # A refused action: 403 without the view permission, else the list again (200), unchanged.
 REFUSED = (DENIED, OK, DENIED)
@@ -286,6 +290,24 @@ MATRIX = [
     Row("GET",  f"{GPT}/history/",                     READ,  (DENIED,  OK,     DENIED,   OK)),
     Row("GET",  f"{GPT}/delete/",                      READ,  (DENIED,  DENIED, DENIED,   OK)),
     Row("POST", "/admin/accounts/gptactionsclient/",   WRITE, (*REFUSED,                  REDIRECT), _action("delete_selected", "gpt"), "delete_selected"),
+    # Connected apps and people's access tokens: read-only pages; revoking needs its own permission
+    Row("GET",  "/admin/accounts/connectedapp/",       READ,  (DENIED,  OK,     DENIED,   OK)),
+    Row("GET",  "/admin/accounts/connectedapp/add/",   READ,  (DENIED,  DENIED, DENIED,   DENIED)),
+    Row("GET",  f"{APP}/change/",                      READ,  (DENIED,  OK,     DENIED,   OK)),
+    Row("POST", f"{APP}/change/",                      WRITE, (DENIED,  DENIED, DENIED,   DENIED),   lambda world: {"name": "Renamed"}),
+    Row("GET",  f"{APP}/history/",                     READ,  (DENIED,  OK,     DENIED,   OK)),
+    Row("GET",  f"{APP}/delete/",                      READ,  (DENIED,  DENIED, DENIED,   OK)),
+    Row("POST", f"{APP}/delete/",                      WRITE, (DENIED,  DENIED, DENIED,   REDIRECT), CONFIRMED),
+    Row("POST", "/admin/accounts/connectedapp/",       WRITE, (*REFUSED,                  REDIRECT), _action("revoke_access", "app"), "revoke_access"),
+    Row("POST", "/admin/accounts/connectedapp/",       WRITE, (*REFUSED,                  REDIRECT), _action("delete_selected", "app"), "delete_selected"),
+    Row("GET",  "/admin/accounts/apptoken/",           READ,  (DENIED,  OK,     DENIED,   OK)),
+    Row("GET",  "/admin/accounts/apptoken/add/",       READ,  (DENIED,  DENIED, DENIED,   DENIED)),
+    Row("GET",  f"{TOKEN}/change/",                    READ,  (DENIED,  OK,     DENIED,   OK)),
+    Row("POST", f"{TOKEN}/change/",                    WRITE, (DENIED,  DENIED, DENIED,   DENIED),   lambda world: {"scope": "other"}),
+    Row("GET",  f"{TOKEN}/history/",                   READ,  (DENIED,  OK,     DENIED,   OK)),
+    Row("GET",  f"{TOKEN}/delete/",                    READ,  (DENIED,  DENIED, DENIED,   DENIED)),
+    Row("POST", "/admin/accounts/apptoken/",           WRITE, (*REFUSED,                  REDIRECT), _action("revoke_selected", "token"), "revoke_selected"),
+    Row("POST", "/admin/accounts/apptoken/",           READ,  (*REFUSED,                  REDIRECT), _action("delete_selected", "token"), "delete_selected"),  # no such action: tokens are revoked
 ]
 # fmt: on
 
@@ -434,6 +456,13 @@ def world(tmp_path, shop_file) -> dict:
     group = Group.objects.create(name="editors")
     grant = AccessGrant.objects.create(group=group)
     gpt = gpt_actions_client_create(name="Sales GPT").application.gpt_actions
+    token = AccessToken.objects.create(
+        user=other,
+        application=gpt.application,
+        token="gwo_matrix-token",
+        expires=timezone.now() + timedelta(hours=1),
+        scope="datasets",
+    )
     gateway_data = ContentType.objects.get_for_models(
         Source, Dataset, apps.get_model("datasets.Column")
     )
@@ -462,6 +491,8 @@ def world(tmp_path, shop_file) -> dict:
         "group": group.pk,
         "grant": grant.pk,
         "gpt": gpt.pk,
+        "app": gpt.application_id,
+        "token": token.pk,
         "change_apikey": Permission.objects.get(codename="change_apikey").pk,
     }
     duckdb_files.close_all()
