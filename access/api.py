@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from django.conf import settings
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -56,11 +58,11 @@ class DatasetView(APIView):
         assert policy is not None  # HasCredential let the call through
         return policy
 
-    def throttled(self, request: Request, wait: float | None) -> None:
+    def throttled(self, request: Request, wait: float | None) -> NoReturn:
         """A throttle refusal as its own 429 (rate_limited or quota_exceeded, with the wait)."""
         refusal = getattr(request, "gateway_refusal", None)
         if refusal is None:
-            super().throttled(request, wait)
+            super().throttled(request, wait)  # type: ignore[arg-type]  # DRF passes None too
         error = exceptions.Throttled(detail=refusal.message, code=refusal.code)
         error.wait = wait  # type: ignore[attr-defined]  # set by DRF's own __init__ too
         raise error

@@ -14,7 +14,11 @@ from drf_spectacular.renderers import OpenApiYamlRenderer
 from rest_framework import exceptions
 from rest_framework.request import Request
 
+from access.policy import AccessPolicy, request_policy, row_filtered_dataset_ids
+from access.services import published
+from accounts.authentication import OAuthTokenAuthentication
 from datasets.engine.spec import DatasetSpec
+from datasets.engine.statistics import statistics_withheld
 from datasets.schema.build import (
     BuiltSchema,
     blocking_error,
@@ -23,7 +27,9 @@ from datasets.schema.build import (
     servable_alone,
     server_url_for,
 )
+from datasets.selectors import dataset_specs
 from gatewaysite.errors import ApiError, error_json
+from keys.authentication import ApiKeyAuthentication
 
 DEFAULT_PRIVACY_POLICY = """\
 This service answers questions about datasets its operator publishes. When you use it through \
@@ -41,18 +47,12 @@ operator's own datasets; columns marked as personal data are masked, hashed or w
 Contact the operator of this service for any question or request about your data."""
 
 
-def _catalog_specs(request: HttpRequest) -> tuple[list[DatasetSpec], Request | None]:
+def _catalog_specs(request: HttpRequest) -> tuple[list[DatasetSpec], AccessPolicy | None]:
     """The datasets this caller may see in the schema (all of them while the schema is public),
-    and the caller's authenticated request (None for the public schema)."""
-    from datasets.selectors import dataset_specs
-
+    and the caller's policy (None for the public schema)."""
     specs = dataset_specs()
     if settings.GATEWAY_SCHEMA_PUBLIC:
         return specs, None
-    from accounts.authentication import OAuthTokenAuthentication
-    from keys.authentication import ApiKeyAuthentication
-    from keys.permissions import dataset_in_scope
-
     # The REST API's own credentials: an API key, or an OAuth access token issued for the REST
     # API (a token issued only for /mcp is refused, as at /api/v1/).
     authenticators = [OAuthTokenAuthentication(), ApiKeyAuthentication()]
@@ -73,20 +73,20 @@ def _catalog_specs(request: HttpRequest) -> tuple[list[DatasetSpec], Request | N
             "Authorization: Bearer <key or token> or X-API-Key: <key>.",
         )
     drf_request.user, drf_request.auth = found
-    return [spec for spec in specs if dataset_in_scope(drf_request, spec)], drf_request
+    policy = request_policy(drf_request)
+    assert policy is not None  # an authenticator accepted the credential
+    return [spec for spec in specs if policy.may_read(spec)], policy
 
 
-def _published(specs: list[DatasetSpec], caller: Request | None) -> list[DatasetSpec]:
+def _published(specs: list[DatasetSpec], caller: AccessPolicy | None) -> list[DatasetSpec]:
     """The datasets with the statistics this caller may receive.
 
-    A key gets them computed under its row filters. The public schema has no reader to compute
-    them for: a dataset that any key reads through row filters publishes no values at all.
+    A caller gets them computed under its row filters. The public schema has no reader to
+    compute them for: a dataset that any key or grant reads through row filters publishes no
+    values at all.
     """
-    from datasets.engine.statistics import statistics_for, statistics_withheld
-    from keys.permissions import row_filtered_dataset_ids, row_filters
-
     if caller is not None:
-        return [statistics_for(spec, row_filters(caller, spec)) for spec in specs]
+        return [published(caller, spec) for spec in specs]
     restricted = row_filtered_dataset_ids() if specs else frozenset()
     return [statistics_withheld(spec) if spec.id in restricted else spec for spec in specs]
 

@@ -100,6 +100,7 @@ class OAuthTokenAuthentication(BaseAuthentication):
             failed_key_check(django_request)
             raise
         django_request.gateway_auth = VALID
+        django_request.gateway_policy = policy  # access.policy.request_policy reads it
         return (None, policy.key)
 
     def authenticate_header(self, request) -> str:

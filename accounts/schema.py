@@ -1,29 +1,11 @@
-"""How OAuth appears in the OpenAPI schema: the authorization-code flow (GATEWAY_SCHEMA_AUTH=oauth)."""
+"""How OAuth access tokens appear in the OpenAPI schema: as the one declared security scheme
+(the flow itself: datasets/schema/generator.py oauth_scheme, for GATEWAY_SCHEMA_AUTH=oauth)."""
 
 from __future__ import annotations
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 from datasets.schema.generator import SECURITY_SCHEME, security_scheme
-
-SCOPE = "datasets"
-
-
-def oauth_scheme(server_url: str) -> dict:
-    """The OAuth 2 authorization-code flow of this server, for the GPT Builder."""
-    base = server_url.rstrip("/")
-    return {
-        "type": "oauth2",
-        "description": "Sign in with your Gateway account: the app reads what you are granted.",
-        "flows": {
-            "authorizationCode": {
-                "authorizationUrl": f"{base}/oauth/authorize/",
-                "tokenUrl": f"{base}/oauth/token/",
-                "refreshUrl": f"{base}/oauth/token/",
-                "scopes": {SCOPE: "Read the datasets you are granted"},
-            }
-        },
-    }
 
 
 class OAuthTokenScheme(OpenApiAuthenticationExtension):

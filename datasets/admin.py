@@ -5,17 +5,21 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import PurePath
+from typing import Any
 
 import sqlalchemy as sa
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.contrib.admin.utils import label_for_field
+from django.contrib.admin.utils import flatten, label_for_field
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.core.files.uploadedfile import UploadedFile
+from django.db import models
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from datasets import admin_sources  # noqa: F401  (registers the Source admin)
@@ -63,12 +67,12 @@ def slug_proposal(filename: str) -> str:
 class UploadFileField(forms.FileField):
     """A file field that refuses, with the limit, a file over GATEWAY_UPLOAD_MAX_MB."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("help_text", FILE_HELP)
         super().__init__(**kwargs)
         self.widget.attrs.update({"accept": ACCEPT, "data-max-bytes": str(upload_max_bytes())})
 
-    def clean(self, data, initial=None):
+    def clean(self, data: Any, initial: Any = None) -> Any:
         upload = super().clean(data, initial)
         if upload:
             try:
@@ -78,7 +82,9 @@ class UploadFileField(forms.FileField):
         return upload
 
 
-def start_import(form: forms.Form, upload: UploadedFile, **arguments) -> DatasetImport | None:
+def start_import(
+    form: forms.BaseForm, upload: UploadedFile, **arguments: Any
+) -> DatasetImport | None:
     """Start importing an upload in the background; a refusal becomes an error on the file field.
 
     Only what can be checked at once is checked here (file type, size, slug, a running import);
@@ -126,9 +132,10 @@ class DatasetUploadForm(forms.ModelForm):
             "title": "Default: from the slug.",
         }
 
-    user = None  # set per request by DatasetAdmin.get_form: who uploads the file
+    # Set per request by DatasetAdmin.get_form: who uploads the file.
+    user: AbstractBaseUser | AnonymousUser | None = None
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["slug"].required = False
         # The browser checks the pattern before sending: a wrong slug never costs the chosen file.
@@ -149,8 +156,9 @@ class DatasetUploadForm(forms.ModelForm):
     def clean_title(self) -> str:
         return self.cleaned_data.get("title", "").strip()
 
-    def clean(self) -> dict:
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         upload = cleaned.get("file")
         if "slug" in cleaned and not cleaned["slug"] and upload is not None:
             cleaned["slug"] = slug_proposal(upload.name or "")
@@ -167,16 +175,14 @@ class DatasetUploadForm(forms.ModelForm):
         proposal = slug_proposal(upload.name if upload is not None else typed)
         if proposal == typed:
             return
-        self._errors["slug"].append(f"Proposed instead: {proposal} (filled in below).")
-        data = self.data.copy()
-        data[self.add_prefix("slug")] = proposal
-        self.data = data
+        self.errors["slug"].append(f"Proposed instead: {proposal} (filled in below).")
+        self.data = {**self.data, self.add_prefix("slug"): proposal}
 
     def _post_clean(self) -> None:
         # Start the import only once the model's own validation (slug pattern, lengths) has
         # passed: the import writes the dataset itself, so this form never saves an instance.
-        super()._post_clean()
-        if "slug" in self._errors:
+        super()._post_clean()  # type: ignore[misc]  # the stubs leave out BaseForm._post_clean
+        if "slug" in self.errors:
             self._propose_slug()
         if not self.errors:
             self.started = start_import(
@@ -202,14 +208,21 @@ class DatasetReplaceForm(forms.Form):
         "column, else a row_id column.",
     )
 
-    def __init__(self, *args, dataset: Dataset, user=None, **kwargs):
+    def __init__(
+        self,
+        *args: Any,
+        dataset: Dataset,
+        user: AbstractBaseUser | AnonymousUser | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.dataset = dataset
         self.user = user
         self.started: DatasetImport | None = None
 
-    def clean(self) -> dict:
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         if not self.errors:
             self.started = start_import(
                 self,
@@ -227,9 +240,10 @@ def _help_of(names: list[str]) -> str:
     texts = []
     for name in names:
         try:
-            text = str(Column._meta.get_field(name).help_text)
+            field = Column._meta.get_field(name)
         except FieldDoesNotExist:
             continue
+        text = str(field.help_text) if isinstance(field, models.Field) else ""
         if text:
             texts.append(text)
     return " ".join(texts)
@@ -268,8 +282,8 @@ class ColumnInline(admin.TabularInline):
         ("values", "values", ["statistics"]),
     ]
 
-    def get_fieldsets(self, request, obj=None):
-        fields = list(self.get_fields(request, obj))
+    def get_fieldsets(self, request: HttpRequest, obj: Dataset | None = None):
+        fields = flatten(self.get_fields(request, obj))
         lines, used = [], set()
         self.headers = []
         for title, kind, names in self.cells:
@@ -285,7 +299,7 @@ class ColumnInline(admin.TabularInline):
                 lines.append([name])
                 label, attr = label_for_field(name, Column, self, return_attr=True)
                 field = Column._meta.get_field(name) if attr is None else None
-                help_text = str(field.help_text) if field is not None else ""
+                help_text = str(field.help_text) if isinstance(field, models.Field) else ""
                 self.headers.append({"name": name, "title": label, "kind": "", "help": help_text})
         return [(None, {"fields": lines})]
 
@@ -328,15 +342,17 @@ class DatasetAdmin(admin.ModelAdmin):
     list_filter = ["enabled", "source"]
     search_fields = ["slug", "title", "description"]
 
-    def get_form(self, request, obj=None, change=False, **kwargs):
+    def get_form(
+        self, request: HttpRequest, obj: Dataset | None = None, change: bool = False, **kwargs: Any
+    ):
         if obj is None:
             kwargs["form"] = DatasetUploadForm
         form = super().get_form(request, obj, change=change, **kwargs)
-        if obj is None:
+        if obj is None and issubclass(form, DatasetUploadForm):
             form.user = request.user  # a class made for this request by modelform_factory
         return form
 
-    def get_fieldsets(self, request, obj=None):
+    def get_fieldsets(self, request: HttpRequest, obj: Dataset | None = None):
         if obj is None:
             return [
                 (None, {"fields": ["slug", "title", "description", "primary_key_column", "file"]})
@@ -352,7 +368,7 @@ class DatasetAdmin(admin.ModelAdmin):
             ("Pages", {"fields": ["default_ordering", "default_page_size", "max_page_size"]}),
         ]
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(self, request: HttpRequest, obj: Dataset | None = None) -> list[str]:
         if obj is None:
             return []
         # The key is indexed in the file (or is the table's own): change it by replacing the file.
@@ -367,7 +383,7 @@ class DatasetAdmin(admin.ModelAdmin):
             "row_count",
         ]
 
-    def get_inlines(self, request, obj):
+    def get_inlines(self, request: HttpRequest, obj: Dataset | None):
         return [ColumnInline] if obj is not None else []
 
     @admin.display(description="source or file")
@@ -378,29 +394,35 @@ class DatasetAdmin(admin.ModelAdmin):
 
     # The add form starts the import in its clean(): the import writes the dataset itself, in the
     # background, and the admin follows it on the import's page.
-    def save_form(self, request, form, change):
+    def save_form(self, request: HttpRequest, form: forms.ModelForm, change: bool) -> Dataset:
         started = getattr(form, "started", None)
         if started is not None:
             form.instance.started_import = started
             return form.instance
         return super().save_form(request, form, change)
 
-    def save_model(self, request, obj, form, change):
+    def save_model(
+        self, request: HttpRequest, obj: Dataset, form: forms.ModelForm, change: bool
+    ) -> None:
         if getattr(form, "started", None) is not None:
             return
         super().save_model(request, obj, form, change)
 
-    def save_related(self, request, form, formsets, change):
+    def save_related(
+        self, request: HttpRequest, form: forms.ModelForm, formsets: list[Any], change: bool
+    ) -> None:
         if getattr(form, "started", None) is not None:
             return
         super().save_related(request, form, formsets, change)
 
-    def log_addition(self, request, obj, message):
+    def log_addition(self, request: HttpRequest, obj: Dataset, message: Any):
         if obj.pk is None:
             return None  # not created yet: the import writes the history entry when it is done
         return super().log_addition(request, obj, message)
 
-    def save_formset(self, request, form, formset, change):
+    def save_formset(
+        self, request: HttpRequest, form: forms.ModelForm, formset: Any, change: bool
+    ) -> None:
         columns = formset.save(commit=False)
         for column in columns:
             if column.pii != Column.Pii.NONE:
@@ -409,13 +431,15 @@ class DatasetAdmin(admin.ModelAdmin):
             column.save()
         formset.save_m2m()
 
-    def response_add(self, request, obj, post_url_continue=None):
+    def response_add(
+        self, request: HttpRequest, obj: Dataset, post_url_continue: str | None = None
+    ) -> HttpResponse:
         started = getattr(obj, "started_import", None)
         if started is not None:
             return HttpResponseRedirect(import_url(started))
         return super().response_add(request, obj, post_url_continue)
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         urls = [
             path(
                 "<path:object_id>/replace/",
@@ -435,7 +459,13 @@ class DatasetAdmin(admin.ModelAdmin):
         ]
         return urls + super().get_urls()
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
         extra_context = dict(extra_context or {})
         dataset = self.get_object(request, object_id)
         # The preview reads the data: only for those who may see the dataset (the admin
@@ -450,7 +480,9 @@ class DatasetAdmin(admin.ModelAdmin):
         extra_context["upload_max_mb"] = settings.GATEWAY_UPLOAD_MAX_MB
         return super().change_view(request, object_id, form_url, extra_context)
 
-    def add_view(self, request, form_url="", extra_context=None):
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         extra_context = dict(extra_context or {}, upload_max_mb=settings.GATEWAY_UPLOAD_MAX_MB)
         return super().add_view(request, form_url, extra_context)
 
@@ -582,14 +614,14 @@ def dataset_preview(dataset: Dataset) -> dict:
 
 # What the API does with a column's values, for the preview's label: the preview shows them as
 # stored, which only an admin sees.
-PREVIEW_PROTECTED = {
+PREVIEW_PROTECTED: dict[str, str] = {
     Column.Pii.MASK: "admin only: the API masks these values",
     Column.Pii.HASH: "admin only: the API hashes these values",
     Column.Pii.HIDE: "admin only: the API hides these values",
 }
 
 
-def _preview_header(column: Column):
+def _preview_header(column: Column) -> str:
     """A preview column's header: its API name, and a label when the API does not show its values."""
     label = PREVIEW_PROTECTED.get(column.pii)
     if label is None and not column.exposed:
@@ -615,6 +647,8 @@ def _preview_file(dataset: Dataset, columns: list[Column]) -> list[tuple]:
 
 def _preview_source(dataset: Dataset, columns: list[Column]) -> list[tuple]:
     source = dataset.source
+    if source is None:
+        raise ValueError("the dataset has no source")
     table = sa.table(
         dataset.table,
         *[sa.column(column.physical_name) for column in columns],
@@ -628,7 +662,7 @@ def _preview_source(dataset: Dataset, columns: list[Column]) -> list[tuple]:
         engine.dispose()
 
 
-def _shown(value) -> str:
+def _shown(value: Any) -> str:
     if value is None:
         return "∅"
     text = str(value)

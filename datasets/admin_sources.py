@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -11,7 +12,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from datasets.models import Dataset, Source
@@ -58,7 +59,7 @@ class SourceForm(forms.ModelForm):
         labels = {"url": "Connection URL"}
         help_texts = {"url": URL_HELP}
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.location: SourceLocation | None = None
         self._password_given = False
@@ -87,8 +88,9 @@ class SourceForm(forms.ModelForm):
             self._url_password = location.password
         return location.url
 
-    def clean(self) -> dict:
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         url = cleaned.get("url")
         timeout = cleaned.get("statement_timeout")
         if not url or not timeout or self.errors:
@@ -113,12 +115,10 @@ class SourceForm(forms.ModelForm):
 
     def full_clean(self) -> None:
         super().full_clean()
-        if self.is_bound and self._errors:
+        if self.is_bound and self.errors:
             # The form comes back with errors: never render a password typed in the URL field.
             name = self.add_prefix("url")
-            data = self.data.copy()
-            data[name] = url_without_password(data.get(name, ""))
-            self.data = data
+            self.data = {**self.data, name: url_without_password(self.data.get(name, ""))}
 
     def save(self, commit: bool = True) -> Source:
         source = super().save(commit=False)
@@ -141,10 +141,10 @@ class SourceAdmin(admin.ModelAdmin):
     actions = ["test_connection", "refresh_statistics"]
     change_form_template = "admin/datasets/source/change_form.html"
 
-    def get_fields(self, request: HttpRequest, obj: Source | None = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Source | None = None) -> tuple[str, ...]:
         if obj is None:
-            return ["name", "url", "password", "statement_timeout"]
-        return [
+            return ("name", "url", "password", "statement_timeout")
+        return (
             "name",
             "kind",
             "url",
@@ -152,7 +152,7 @@ class SourceAdmin(admin.ModelAdmin):
             "password",
             "clear_password",
             "statement_timeout",
-        ]
+        )
 
     @admin.display(description="connection URL", ordering="url")
     def connection_url(self, obj: Source) -> str:
@@ -166,7 +166,7 @@ class SourceAdmin(admin.ModelAdmin):
     def dataset_count(self, obj: Source) -> int:
         return obj.datasets.count()
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         view = self.admin_site.admin_view
         return [
             path(
@@ -187,7 +187,13 @@ class SourceAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
         source = self.get_object(request, object_id)
         extra = {"source_datasets": list(source.datasets.all()) if source else []}
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
@@ -198,7 +204,9 @@ class SourceAdmin(admin.ModelAdmin):
     # superusers have it unless it is granted, and a connection test or a statistics refresh
     # needs it too, since each makes Gateway connect to the source.
 
-    def has_refresh_statistics_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_refresh_statistics_permission(
+        self, request: HttpRequest, obj: Source | None = None
+    ) -> bool:
         """Refreshing statistics connects to the source and rewrites its datasets' statistics."""
         datasets = self.admin_site._registry.get(Dataset)
         return self.has_change_permission(request, obj) and (
@@ -330,7 +338,7 @@ class SourceAdmin(admin.ModelAdmin):
         for index in range(count):
             post = request.POST
             table, schema = post.get(f"table-{index}", ""), post.get(f"schema-{index}", "")
-            row = {
+            row: dict[str, Any] = {
                 "index": index,
                 "table": table,
                 "schema": schema,

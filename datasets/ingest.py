@@ -483,7 +483,7 @@ def _reject_nested_json(
         nested = connection.execute(
             f"SELECT count(*) FROM {TABLE} WHERE json_type(CAST({quote(name)} AS JSON)) "
             "IN ('OBJECT', 'ARRAY')"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         if nested:
             raise IngestError(
                 f"Column {name!r} holds nested objects or lists in {nested} rows; flatten it "
@@ -892,7 +892,7 @@ def _profile(
         aggregates.append(f"count(DISTINCT {column})")
         if kind in {"integer", "number", "date", "datetime"}:
             aggregates += [f"min({column})", f"max({column})"]
-    values = list(connection.execute(f"SELECT {', '.join(aggregates)} FROM {TABLE}").fetchone())
+    values = list(connection.execute(f"SELECT {', '.join(aggregates)} FROM {TABLE}").fetchall()[0])
     row_count = values.pop(0)
     if row_count == 0:
         raise IngestError("The file has a header but no rows.")
@@ -996,7 +996,7 @@ def _primary_key(
         if not _index(connection, name):
             duplicate = connection.execute(
                 f"SELECT {quote(name)} FROM {TABLE} GROUP BY 1 HAVING count(*) > 1 LIMIT 1"
-            ).fetchone()[0]
+            ).fetchall()[0][0]
             raise IngestError(
                 f"Primary key column {name!r} has duplicate values (for example {duplicate!r}): "
                 "choose a column with one distinct value per row, or leave the key out to get a "

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.files.move import file_move_safe
@@ -554,7 +555,7 @@ def _run_import(record_id: int, area: StagingArea, path: Path, arguments: dict) 
                 path=path, staging=area, progress=heartbeat.progress, **arguments
             )
         except DatasetImportError as error:
-            outcome = {"state": DatasetImport.State.FAILED, "message": str(error)}
+            outcome: dict[str, Any] = {"state": DatasetImport.State.FAILED, "message": str(error)}
         except Exception as error:
             logger.exception("Import %s of %s failed", record_id, arguments["filename"])
             outcome = {

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote, quote_plus
 
 import sqlalchemy as sa
@@ -40,7 +40,7 @@ ENUM_LIMIT = 50
 ENUM_VALUE_MAX_CHARS = 100
 PII_MODES = ("none", "mask", "hash", "hide")
 DESCRIPTION_MAX_CHARS = 300
-URL_MAX_CHARS = Source._meta.get_field("url").max_length
+URL_MAX_CHARS = cast(int, Source._meta.get_field("url").max_length)
 SYSTEM_SCHEMAS = {"information_schema", "pg_catalog"}
 ENUM_TYPES = {"string", "integer", "boolean"}
 RANGE_TYPES = {"integer", "number", "date", "datetime"}
@@ -116,8 +116,9 @@ def source_location_parse(*, url: str, password: str = "") -> SourceLocation:
             "The URL has more than one @: write an @ in the user name or password as %40."
         )
     options = dict(parsed.query)
-    in_query = [options.pop(key) for key in PASSWORD_OPTIONS if key in options]
-    if any(not isinstance(value, str) for value in in_query) or len(set(in_query)) > 1:
+    given = [options.pop(key) for key in PASSWORD_OPTIONS if key in options]
+    in_query = [value for value in given if isinstance(value, str)]
+    if len(in_query) < len(given) or len(set(in_query)) > 1:
         raise SourceError("The URL gives its password more than once: give it once.")
     if in_query and parsed.password and parsed.password != in_query[0]:
         raise SourceError("The URL gives two different passwords: give it once.")
@@ -417,7 +418,7 @@ def _server_address(
         else:
             if address.is_loopback or address.is_unspecified:
                 name = ""
-            elif getattr(address, "ipv4_mapped", None):
+            elif isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
                 name = str(address.ipv4_mapped)
     if name in LOOPBACK_NAMES:
         name = "loopback"
@@ -572,12 +573,13 @@ def dataset_register(
 
 def dataset_statistics_refresh(*, dataset: Dataset) -> Dataset:
     """Recompute a SQL dataset's row count and its columns' enum, min and max from the source."""
-    if dataset.source_id is None:
+    source = dataset.source
+    if source is None:
         raise SourceError(
             f"Dataset {dataset.slug!r} is an uploaded file: its statistics are computed at import."
         )
     columns = list(dataset.columns.order_by("position"))
-    _fill_statistics(dataset.source, dataset, columns)
+    _fill_statistics(source, dataset, columns)
     with transaction.atomic():
         Column.objects.bulk_update(
             columns,
@@ -686,7 +688,7 @@ def _type_name(sql_type: sa.types.TypeEngine) -> str:
 
 
 def _sqlite_storage_type(connection: Connection, table: str, physical: str) -> str | None:
-    column = sa.column(physical)
+    column: sa.ColumnClause[Any] = sa.column(physical)
     query = (
         sa.select(sa.func.typeof(column))
         .select_from(sa.table(table))
@@ -811,9 +813,9 @@ def _fill_statistics(source: Source, dataset: Dataset, columns: list[Column]) ->
             if column.type in ENUM_TYPES and column.name != pk_name:
                 column.enum = _enum(connection, source, target, column)
         if ranged:
-            expressions = []
+            expressions: list[sa.ColumnElement[Any]] = []
             for column in ranged:
-                physical = sa.column(column.physical_name)
+                physical: sa.ColumnClause[Any] = sa.column(column.physical_name)
                 expressions += [sa.func.min(physical), sa.func.max(physical)]
             query = sa.select(*expressions).select_from(target)
             row = _statistic(connection, source, query, scalar=False)
@@ -838,7 +840,7 @@ def _fill_statistics(source: Source, dataset: Dataset, columns: list[Column]) ->
 
 
 def _enum(connection: Connection, source: Source, target: sa.TableClause, column: Column):
-    physical = sa.column(column.physical_name)
+    physical: sa.ColumnClause[Any] = sa.column(column.physical_name)
     # LIMIT 51 distinct values: enough to know whether there are more than 50, never all of them.
     query = (
         sa.select(physical)
@@ -988,7 +990,7 @@ def _default_port(kind: str) -> int:
 def _reason(error: Exception, *passwords: str) -> str:
     """The driver's own explanation, on one line, without the password."""
     original = getattr(error, "orig", None) or error
-    args = getattr(original, "args", ())
+    args: tuple[Any, ...] = getattr(original, "args", ())
     # PyMySQL errors are (code, message) pairs; psycopg and sqlite3 carry the message alone.
     pymysql_style = len(args) == 2 and isinstance(args[0], int)
     text = str(args[1]) if pymysql_style else str(original)

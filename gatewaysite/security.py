@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
+from typing import cast
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -48,6 +49,12 @@ class CspNonce(SimpleLazyObject):
         return self._wrapped is not empty
 
 
+class NonceRequest(HttpRequest):
+    """A request the middleware below has given its nonce, read by templates as `request.csp_nonce`."""
+
+    csp_nonce: CspNonce
+
+
 def content_security_policy(nonce: str | None = None) -> str:
     """The header's value; a nonce lets one inline <script nonce="..."> run on that page only."""
     directives = []
@@ -66,7 +73,7 @@ class ContentSecurityPolicyMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         nonce = CspNonce()
-        request.csp_nonce = nonce
+        cast(NonceRequest, request).csp_nonce = nonce
         response = self.get_response(request)
         if HEADER not in response:
             response[HEADER] = content_security_policy(str(nonce) if nonce.used else None)

@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from access.mcp import mcp_endpoint
+from access.urls import api_patterns, schema_patterns
 from gatewaysite.health import healthz
 from gatewaysite.login import LimitedAuthenticationForm
 
@@ -18,9 +19,9 @@ handler500 = "gatewaysite.errors.handler500"
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
-    path("api/v1/", include("access.urls")),
+    path("api/v1/", include((api_patterns, "api"))),
     path("mcp", mcp_endpoint, name="mcp"),
     path("", include("accounts.urls")),
-    path("", include("datasets.schema.urls")),
+    path("", include(schema_patterns)),
     path("admin/", admin.site.urls),
 ]

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
+from typing import Any
 
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, OuterRef, Q, Subquery
-from django.http import Http404, HttpResponseRedirect
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
@@ -93,8 +94,9 @@ class ApiKeyForm(forms.ModelForm):
             "expires_at",
         ]
 
-    def clean(self) -> dict:
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         scoped = "datasets" in self.fields and "all_datasets" in self.fields
         if scoped and not cleaned.get("all_datasets") and not cleaned.get("datasets"):
             self.add_error("datasets", NO_SCOPE_MESSAGE)
@@ -141,12 +143,12 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "last_used",
     ]
 
-    def get_fieldsets(self, request, obj=None):
+    def get_fieldsets(self, request: HttpRequest, obj: ApiKey | None = None):
         if obj is None:
             return self.fieldsets
         return [("Key", {"fields": self.readonly_after}), *self.fieldsets]
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
         return self.readonly_after if obj is not None else []
 
     @admin.display(description="name and owner", ordering="name")
@@ -190,13 +192,15 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def state_shown(self, obj: ApiKey) -> str:
         return obj.state
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ApiKey]:
         return super().get_queryset(request).prefetch_related("datasets")
 
     # Issuing: the raw key exists only in memory during the POST that creates it, and is shown
     # in that very response rather than carried through a redirect (session or cookie). A
     # one-time token in the form keeps a reload of that page from issuing a second key.
-    def add_view(self, request, form_url="", extra_context=None):
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         if not self.has_add_permission(request):
             raise PermissionDenied
         if request.method == "POST":
@@ -226,7 +230,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
             cache.set(f"{ISSUE_TOKEN_PREFIX}{token}", obj.pk, ISSUE_TOKEN_SECONDS)
         return self._issued(request, IssuedKey(key=obj, raw_key=raw_key), "issued")
 
-    def _issued(self, request, issued: IssuedKey, verb: str) -> TemplateResponse:
+    def _issued(self, request: HttpRequest, issued: IssuedKey, verb: str) -> TemplateResponse:
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -242,7 +246,13 @@ class ApiKeyAdmin(admin.ModelAdmin):
         response["Cache-Control"] = "no-store"
         return response
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
         key = self.get_object(request, object_id)
         extra = dict(extra_context or {})
         # Usage is shown to those who may see the key; the admin refuses everyone else below.
@@ -262,7 +272,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
             )
         return super().change_view(request, object_id, form_url, extra)
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         wrap = self.admin_site.admin_view
         return [
             path("<int:pk>/revoke/", wrap(self.revoke_view), name="keys_apikey_revoke"),
@@ -270,7 +280,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
-    def _key_for(self, request, pk: int, *, issues: bool = False) -> ApiKey:
+    def _key_for(self, request: HttpRequest, pk: int, *, issues: bool = False) -> ApiKey:
         """The key, if the user may change it (and issue keys, for a view that shows a new secret)."""
         if not self.has_change_permission(request) or (
             issues and not self.has_add_permission(request)
@@ -283,7 +293,9 @@ class ApiKeyAdmin(admin.ModelAdmin):
             raise PermissionDenied
         return key
 
-    def _confirm(self, request, key: ApiKey, action: str, explanation: str) -> TemplateResponse:
+    def _confirm(
+        self, request: HttpRequest, key: ApiKey, action: str, explanation: str
+    ) -> TemplateResponse:
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -295,7 +307,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/keys/confirm.html", context)
 
-    def revoke_view(self, request, pk: int):
+    def revoke_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         key = self._key_for(request, pk)
         if request.method != "POST":
             return self._confirm(
@@ -309,7 +321,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         self.message_user(request, f"Key {key.key_id} ({key.name}) is revoked.", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:keys_apikey_change", args=[key.pk]))
 
-    def rotate_view(self, request, pk: int):
+    def rotate_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         # A rotated key's new secret is shown to the user: as good as issuing a key.
         key = self._key_for(request, pk, issues=True)
         if request.method != "POST":
@@ -328,7 +340,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         return self._issued(request, issued, "rotated")
 
     @admin.action(description="Revoke selected keys", permissions=["change"])
-    def revoke_selected(self, request, queryset):
+    def revoke_selected(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         count = 0
         for key in queryset.filter(revoked=False):
             api_key_revoke(key_id=key.key_id)
@@ -342,12 +354,16 @@ class UsageKeyFilter(admin.SimpleListFilter):
     title = "key"
     parameter_name = "key"
 
-    def lookups(self, request, model_admin):
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+    ) -> list[tuple[str, str]]:
         return [
             (key.key_id, f"{key.name} ({key.key_id})") for key in ApiKey.objects.order_by("name")
         ]
 
-    def queryset(self, request, queryset):
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[UsageRecord]
+    ) -> QuerySet[UsageRecord]:
         return queryset.filter(key_id=self.value()) if self.value() else queryset
 
 
@@ -357,12 +373,16 @@ class UsageDatasetFilter(admin.SimpleListFilter):
     title = "dataset"
     parameter_name = "dataset"
 
-    def lookups(self, request, model_admin):
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+    ) -> list[tuple[str, str]]:
         return [
             (slug, slug) for slug in Dataset.objects.order_by("slug").values_list("slug", flat=True)
         ]
 
-    def queryset(self, request, queryset):
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[UsageRecord]
+    ) -> QuerySet[UsageRecord]:
         return queryset.filter(dataset=self.value()) if self.value() else queryset
 
 
@@ -372,7 +392,9 @@ class UsageStatusFilter(admin.SimpleListFilter):
     title = "status"
     parameter_name = "status"
 
-    def lookups(self, request, model_admin):
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+    ) -> list[tuple[str, str]]:
         statuses = (
             UsageRecord.objects.order_by("status").values_list("status", flat=True).distinct()
         )
@@ -380,7 +402,9 @@ class UsageStatusFilter(admin.SimpleListFilter):
             (str(status), str(status)) for status in statuses
         ]
 
-    def queryset(self, request, queryset):
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[UsageRecord]
+    ) -> QuerySet[UsageRecord]:
         value = self.value()
         if value == "ok":
             return queryset.filter(status__lt=400)
@@ -415,7 +439,7 @@ class UsageRecordAdmin(admin.ModelAdmin):
     actions = None  # records are pruned by age (prune_usage), not picked by hand
     change_list_template = "admin/keys/usagerecord/change_list.html"
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[UsageRecord]:
         names = ApiKey.objects.filter(key_id=OuterRef("key_id")).values("name")[:1]
         return super().get_queryset(request).annotate(key_name=Subquery(names))
 
@@ -444,18 +468,20 @@ class UsageRecordAdmin(admin.ModelAdmin):
     def duration_shown(self, record: UsageRecord) -> str:
         return f"{record.duration_ms:.1f}"
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: UsageRecord | None = None) -> bool:
         return False
 
-    def changelist_view(self, request, extra_context=None):
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         if self.has_view_permission(request):
             usage_flush()
         return super().changelist_view(request, extra_context)
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         wrap = self.admin_site.admin_view
         return [
             path("datasets/", wrap(self.datasets_view), name="keys_usage_datasets"),
@@ -463,7 +489,7 @@ class UsageRecordAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
-    def datasets_view(self, request):
+    def datasets_view(self, request: HttpRequest) -> TemplateResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
         rows = {row["dataset"]: row for row in usage_by_dataset()}
@@ -500,7 +526,7 @@ class UsageRecordAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/keys/usage_datasets.html", context)
 
-    def dataset_view(self, request, slug: str):
+    def dataset_view(self, request: HttpRequest, slug: str) -> TemplateResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
         summary = dataset_usage(slug)

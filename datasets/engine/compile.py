@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 from datasets.engine.grammar import METRICS_BY_NAME, OPERATORS, Operand
@@ -199,7 +201,7 @@ def _where(
 
 
 def _ordering(dialect: Dialect, expressions: dict, ordering) -> list:
-    clauses = []
+    clauses: list[sa.ColumnElement[Any]] = []
     for order in ordering:
         clause = dialect.order(expressions[order.key], order.descending)
         clauses.extend(clause if isinstance(clause, tuple) else (clause,))
@@ -235,7 +237,8 @@ def compile_row(spec: DatasetSpec, key, filters: tuple[Filter, ...]) -> sa.Selec
     """SELECT the row whose primary key is `key`, within the key's row filters."""
     dialect = DIALECTS[spec.backend]
     table = table_of(spec)
-    pk = spec.any_column(spec.primary_key)
+    pk = spec.any_column(spec.primary_key or "")
+    assert pk is not None, "only a dataset with a primary key has rows by key"
     return (
         sa.select(*(_expr(table, column) for column in spec.columns))
         .where(_expr(table, pk) == key, *_where(dialect, spec, table, filters, None))
@@ -250,7 +253,7 @@ def _group_expr(dialect: Dialect, table: sa.TableClause, key: GroupKey):
 
 def _metric_expr(table: sa.TableClause, metric: Metric):
     record = METRICS_BY_NAME[metric.function]
-    if record.sql is None:
+    if record.sql is None or metric.column is None:  # count, the one metric without a column
         return sa.func.count()
     return record.sql(_expr(table, metric.column), metric.column)
 
@@ -307,7 +310,9 @@ def compile_aggregate(spec: DatasetSpec, query: AggregateQuery) -> sa.Select:
         # only to choose which groups a limit keeps, would tell their order. Every group is
         # fetched (up to the bound) and execute.run_aggregate orders and limits them.
         return statement.limit(MAX_HASHED_GROUPS + 1)
-    order_exprs = {key: sa.literal_column(label.name) for key, label in labels.items()}
+    order_exprs: dict[str, sa.ColumnElement[Any]] = {
+        key: sa.literal_column(label.name) for key, label in labels.items()
+    }
     # A metric is ordered by its expression, not its alias: MariaDB refuses an alias of an
     # aggregate inside another expression (the CASE that puts NULLs last), error 1247.
     order_exprs.update({metric.key: _metric_expr(table, metric) for metric in query.metrics})

@@ -6,13 +6,15 @@ import datetime as dt
 import heapq
 import itertools
 import logging
+import operator
 import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import duckdb
 import sqlalchemy as sa
@@ -92,7 +94,7 @@ def value_converter(column: ColumnSpec) -> Callable:
     return lambda value: protect(None if value is None else convert(value))
 
 
-def _records(columns: list[tuple[str, Callable]], rows: list[tuple]) -> list[dict]:
+def _records(columns: list[tuple[str, Callable]], rows: Sequence[Sequence[Any]]) -> list[dict]:
     return [
         {name: convert(value) for (name, convert), value in zip(columns, row, strict=True)}
         for row in rows
@@ -114,6 +116,7 @@ def _duckdb_sql(statement: sa.Select) -> tuple[str, list]:
     statements apart by shape and hands back this statement's own values.
     """
     cache_key = statement._generate_cache_key()
+    assert cache_key is not None  # every construct the compiler builds has a cache key
     entry = _compiled.get(cache_key.key)
     if entry is None:
         compiled = _DUCKDB_DIALECT.statement_compiler(
@@ -126,7 +129,7 @@ def _duckdb_sql(statement: sa.Select) -> tuple[str, list]:
                 _compiled.popitem(last=False)
     sql, compiled = entry
     values = compiled.construct_params(extracted_parameters=cache_key.bindparams)
-    return sql, [values[name] for name in compiled.positiontup]
+    return sql, [values[name] for name in compiled.positiontup or ()]
 
 
 class _Deadlines:
@@ -244,11 +247,12 @@ def _is_timeout(error: sa.exc.DBAPIError) -> bool:
     original = error.orig
     if type(original).__name__ == "QueryCanceled":
         return True
-    code = original.args[0] if getattr(original, "args", None) else None
+    args = getattr(original, "args", None)
+    code = args[0] if args else None
     return code in _TIMEOUT_CODES or "interrupted" in str(original).lower()
 
 
-def _fetch_sql(source: SourceSpec, statement: sa.Select) -> list[tuple]:
+def _fetch_sql(source: SourceSpec, statement: sa.Select) -> Sequence[Sequence[Any]]:
     engine = source_engine(source)
     try:
         with engine.connect() as connection:
@@ -273,7 +277,7 @@ def _fetch_sql(source: SourceSpec, statement: sa.Select) -> list[tuple]:
         raise SourceUnavailable("The dataset's database is busy; retry shortly.") from None
 
 
-def fetch(spec: DatasetSpec, statement: sa.Select) -> list[tuple]:
+def fetch(spec: DatasetSpec, statement: sa.Select) -> Sequence[Sequence[Any]]:
     """Rows of a statement, from the dataset's own backend."""
     if spec.source is None:
         return _fetch_duckdb(spec.file_path, statement, spec.time_limit)
@@ -340,7 +344,7 @@ def _ordered(results: list[dict], orders: list[tuple[str, bool]]) -> list[dict]:
     """Results sorted by (key, descending) pairs, NULLs last either way (stable)."""
     for key, descending in reversed(orders):
         present = [row for row in results if row[key] is not None]
-        present.sort(key=lambda row, k=key: row[k], reverse=descending)
+        present.sort(key=operator.itemgetter(key), reverse=descending)
         results = present + [row for row in results if row[key] is None]
     return results
 

@@ -140,7 +140,7 @@ def _filters(
     forced: Mapping[str, str],
     published: DatasetSpec | None,
 ) -> tuple[Filter, ...]:
-    filters = []
+    filters: list[Filter] = []
     for name, raw in _items(params):
         if name in reserved:
             continue

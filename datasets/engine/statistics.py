@@ -16,6 +16,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
+from typing import Any
 
 from datasets.engine.errors import QueryError, SourceUnavailable
 from datasets.engine.execute import run_aggregate
@@ -92,7 +93,7 @@ def _safely_computed(
         return statistics_withheld(spec), FAILED_MAX_AGE_SECONDS
 
 
-_NO_STATISTICS = {
+_NO_STATISTICS: dict[str, Any] = {
     "enum": None,
     "min": None,
     "max": None,
@@ -194,5 +195,5 @@ def _enum(spec: DatasetSpec, column: ColumnSpec, filters) -> tuple | None:
         return None
     present = {item[column.name] for item in found if item[column.name] is not None}
     # Never more than the stored enum: a value is published only if the admin's data had it.
-    values = tuple(value for value in column.enum if value in present)
+    values = tuple(value for value in column.enum or () if value in present)
     return values or None

@@ -48,12 +48,12 @@ def parse_value(raw: str, type_: str, *, name: str):
         return number
     if type_ == "number":
         try:
-            number = Decimal(text)
+            decimal = Decimal(text)
         except InvalidOperation:
             raise _invalid(name, raw, type_) from None
-        if not number.is_finite() or abs(number) > Decimal("1e300"):
+        if not decimal.is_finite() or abs(decimal) > Decimal("1e300"):
             raise _invalid(name, raw, type_)
-        return _integral(number)
+        return _integral(decimal)
     if type_ == "boolean":
         if text.lower() in _TRUE:
             return True

@@ -52,11 +52,29 @@ SLUG_PATH = re.compile(r"^/api/v1/datasets/\{[^/}]+\}/$")
 DEFAULT_SERVER = "https://localhost"
 
 
+OAUTH_SCOPE = "datasets"
+
+
+def oauth_scheme(server_url: str) -> dict:
+    """The OAuth 2 authorization-code flow of this server (accounts/urls.py), for the GPT Builder."""
+    base = server_url.rstrip("/")
+    return {
+        "type": "oauth2",
+        "description": "Sign in with your Gateway account: the app reads what you are granted.",
+        "flows": {
+            "authorizationCode": {
+                "authorizationUrl": f"{base}/oauth/authorize/",
+                "tokenUrl": f"{base}/oauth/token/",
+                "refreshUrl": f"{base}/oauth/token/",
+                "scopes": {OAUTH_SCOPE: "Read the datasets you are granted"},
+            }
+        },
+    }
+
+
 def security_scheme(server_url: str = DEFAULT_SERVER) -> dict:
     """The one security scheme GATEWAY_SCHEMA_AUTH selects."""
     if settings.GATEWAY_SCHEMA_AUTH == "oauth":
-        from accounts.schema import oauth_scheme
-
         return oauth_scheme(server_url)
     if settings.GATEWAY_SCHEMA_AUTH == "header":
         return {
@@ -96,7 +114,9 @@ class GatewaySchemaGenerator(SchemaGenerator):
     def _initialise_endpoints(self) -> None:
         super()._initialise_endpoints()
         self.endpoints = [
-            endpoint for endpoint in self.endpoints if not GENERIC_DATASET_PATH.match(endpoint[0])
+            endpoint
+            for endpoint in self.endpoints or ()
+            if not GENERIC_DATASET_PATH.match(endpoint[0])
         ]
 
     def get_schema(self, request=None, public=False) -> dict:

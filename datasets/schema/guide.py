@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from datasets import measures
+from datasets.engine.grammar import covered_years
 from datasets.engine.spec import ColumnSpec, DatasetSpec
 from datasets.measures import aggregation_default
 
@@ -54,8 +55,8 @@ def _measures(spec: DatasetSpec, kind: str) -> list[ColumnSpec]:
         and column.name != spec.primary_key
         and aggregation(spec, column) == kind
     ]
-    for word in reversed(MEASURE_WORDS):
-        candidates.sort(key=lambda column, word=word: word not in column.name)
+    # The columns named after the first measure word first, then the second, and so on.
+    candidates.sort(key=lambda column: tuple(word not in column.name for word in MEASURE_WORDS))
     return candidates
 
 
@@ -108,17 +109,8 @@ def category_column(spec: DatasetSpec) -> ColumnSpec | None:
         if column.type == "string" and not column.protected and column.name != spec.primary_key
     ]
     with_enum = [column for column in strings if column.enum]
-    return (with_enum or strings or [None])[0]
-
-
-def covered_years(column: ColumnSpec | None) -> tuple[int, int] | None:
-    """The first and last year of a date column's published range."""
-    if column is None or column.min is None or column.max is None:
-        return None
-    try:
-        return int(str(column.min)[:4]), int(str(column.max)[:4])
-    except ValueError:
-        return None
+    found = with_enum or strings
+    return found[0] if found else None
 
 
 @dataclass(frozen=True)
@@ -268,8 +260,8 @@ def example_calls(spec: DatasetSpec) -> list[ExampleCall]:
 def coverage(spec: DatasetSpec) -> str:
     """A sentence on the period the dataset covers, from its date column's range."""
     date = date_column(spec)
-    years = covered_years(date)
-    if years is None:
+    years = covered_years(date) if date is not None else None
+    if date is None or years is None:
         return ""
     first, last = years
     span = str(first) if first == last else f"{first}-{last}"

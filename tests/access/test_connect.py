@@ -158,7 +158,7 @@ def test_a_fix_made_when_serving_names_the_operation_and_what_was_fixed(
 ):
     from dataclasses import replace
 
-    from datasets.schema import connect
+    from access import connect
     from datasets.schema.rules import Finding
 
     real = connect.schema_cached
@@ -223,7 +223,7 @@ def test_api_key_schemas_show_no_oauth_values(staff, demo, public_url):
     ],
 )
 def test_a_finding_is_placed_by_its_operation(location, where):
-    from datasets.schema.connect import _where
+    from access.connect import _where
 
     assert _where(location) == where
 

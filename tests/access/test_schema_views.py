@@ -10,8 +10,8 @@ import yaml
 from django.contrib.staticfiles import finders
 from django.test import Client
 
+from access.schema import DEFAULT_PRIVACY_POLICY
 from datasets.models import Column, Dataset, PrivacyPolicy
-from datasets.schema.views import DEFAULT_PRIVACY_POLICY
 from tests.datasets.schema.conftest import (
     PUBLIC_URL,
     assert_importable,
