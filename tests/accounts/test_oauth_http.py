@@ -424,8 +424,8 @@ def test_expired_and_revoked_tokens_are_refused(gateway, browser, api):
         "import hashlib; from datetime import timedelta; from django.utils import timezone; "
         "from oauth2_provider.models import AccessToken; "
         f"checksum = hashlib.sha256({expiring['access_token']!r}.encode()).hexdigest(); "
-        "AccessToken.objects.filter(token_checksum=checksum)"
-        ".update(expires=timezone.now() - timedelta(seconds=1))",
+        "token = AccessToken.objects.get(token_checksum=checksum); "
+        "token.expires = timezone.now() - timedelta(seconds=1); token.save()",
     )
     expired = _mcp(api, expiring["access_token"], "tools/list")
     assert expired.status_code == 401

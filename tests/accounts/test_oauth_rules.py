@@ -174,3 +174,23 @@ def test_tokens_are_stored_only_as_checksums(signed_in, alice):
     stored = AccessToken.objects.get()
     assert stored.token == "" and raw not in stored.token_checksum
     assert application.client_secret.startswith("pbkdf2_")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_token_is_read_once_per_process_and_again_after_any_change(orders):
+    from django.contrib.auth.models import User
+
+    from accounts.authentication import _tokens
+
+    alice = User.objects.create_user("alice-cached")
+    grant = AccessGrant.objects.create(user=alice)
+    grant.datasets.set([orders])
+    application = gpt_actions_client_create(name="Cached GPT").application
+    raw = _token(alice, application, "http://testserver/api/v1/", raw="gwo_cached-token-0123456789")
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert client.get("/api/v1/datasets/orders/").status_code == 200
+    assert len(_tokens._values) == 1  # kept: the next call reads no token from the database
+    grant.datasets.clear()  # an m2m change, committed: every process reads the token again
+    assert client.get("/api/v1/datasets/orders/").status_code == 404
+    AccessToken.objects.get(user=alice).delete()  # revoked
+    assert client.get("/api/v1/datasets/").status_code == 401
