@@ -16,7 +16,13 @@ from rest_framework.views import APIView
 from access import services
 from access.policy import AccessPolicy, request_policy
 from datasets.engine.errors import QueryError
-from datasets.responses import aggregate_json, rows_csv, rows_json
+from datasets.responses import (
+    GROUP_TOO_LARGE,
+    ROW_TOO_LARGE,
+    aggregate_json,
+    rows_csv,
+    rows_json,
+)
 from datasets.serializers import DatasetListSerializer, DatasetSerializer
 from gatewaysite.errors import ApiError
 from keys.usage import annotate
@@ -101,6 +107,25 @@ def _wants_csv(request: Request) -> bool:
     return "text/csv" in accept and "application/json" not in accept
 
 
+def _sized(response: HttpResponse | None, too_large: str) -> HttpResponse:
+    """A JSON page under the response size guard; 400 response_too_large if nothing fits."""
+    if response is None:
+        raise QueryError("response_too_large", too_large)
+    return response
+
+
+def _page_links(request: Request, query) -> dict:
+    """What a JSON page needs to link its neighbours and fit the size guard."""
+    return {
+        "base": base_url(request),
+        "path": request.path,
+        "params": request.query_params,
+        "limit": query.limit,
+        "offset": query.offset,
+        "max_chars": settings.GATEWAY_MAX_RESPONSE_CHARS,
+    }
+
+
 class RowListView(DatasetView):
     """GET /api/v1/datasets/{slug}/rows/: filter, search, sort, select fields, paginate."""
 
@@ -112,24 +137,9 @@ class RowListView(DatasetView):
         as_csv = _wants_csv(request)
         annotate(request, rows=len(read.page.rows))
         if as_csv:
-            return rows_csv(
-                read.page, [column.name for column in read.query.fields], read.spec.slug
-            )
-        response = rows_json(
-            read.page,
-            base=base_url(request),
-            path=request.path,
-            params=request.query_params,
-            limit=read.query.limit,
-            offset=read.query.offset,
-            max_chars=settings.GATEWAY_MAX_RESPONSE_CHARS,
-        )
-        if response is None:
-            raise QueryError(
-                "response_too_large",
-                "One row alone is larger than the response limit: choose fewer columns with `fields`.",
-            )
-        return response
+            fields = [column.name for column in read.query.fields]
+            return rows_csv(read.page, fields, read.spec.slug)
+        return _sized(rows_json(read.page, **_page_links(request, read.query)), ROW_TOO_LARGE)
 
 
 class RowDetailView(DatasetView):
@@ -155,19 +165,5 @@ class AggregateView(DatasetView):
         read = services.groups_read(self.policy(request), slug, request.query_params)
         services.output_format(request.query_params)
         annotate(request, rows=len(read.groups.results))
-        response = aggregate_json(
-            read.groups,
-            base=base_url(request),
-            path=request.path,
-            params=request.query_params,
-            limit=read.query.limit,
-            offset=read.query.offset,
-            max_chars=settings.GATEWAY_MAX_RESPONSE_CHARS,
-        )
-        if response is None:
-            raise QueryError(
-                "response_too_large",
-                "One group alone is larger than the response limit: ask for fewer metrics or "
-                "group_by keys.",
-            )
-        return response
+        response = aggregate_json(read.groups, **_page_links(request, read.query))
+        return _sized(response, GROUP_TOO_LARGE)

@@ -17,7 +17,7 @@ from access import services
 from access.policy import AccessPolicy
 from datasets.engine import grammar
 from datasets.engine.errors import QueryError
-from datasets.responses import dumps, fitting
+from datasets.responses import ROW_TOO_LARGE, dumps, fitting
 
 INSTRUCTIONS = (
     "Gateway serves tabular datasets. Start with list_datasets, then describe_dataset for a "
@@ -501,10 +501,7 @@ def _page(results: list[dict], *, count: int | None, offset: int, budget: int) -
     """A page under `budget` characters of JSON, cut at a row boundary, and the rows it kept."""
     kept = fitting([dumps(item) for item in results], budget)
     if kept == 0 and results:
-        raise QueryError(
-            "response_too_large",
-            "One row alone is larger than the response limit: choose fewer columns with `fields`.",
-        )
+        raise QueryError("response_too_large", ROW_TOO_LARGE)
     end = offset + kept
     more = count is None or end < count
     body = {

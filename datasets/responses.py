@@ -18,6 +18,14 @@ def dumps(value) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
+ROW_TOO_LARGE = (
+    "One row alone is larger than the response limit: choose fewer columns with `fields`."
+)
+GROUP_TOO_LARGE = (
+    "One group alone is larger than the response limit: ask for fewer metrics or group_by keys."
+)
+
+
 def page_url(base: str, path: str, params, *, limit: int, offset: int) -> str:
     """The URL of another page: the same query with limit and offset replaced."""
     query = [

@@ -394,11 +394,6 @@ def parse_aggregate(
             "invalid_value",
             f"The group key '{clash}' has the name of a metric result: ask for one of them.",
         )
-    if params.get("format", "json") != "json":
-        raise QueryError(
-            "invalid_value",
-            "Aggregates are answered in JSON only: drop `format`, or use format=json.",
-        )
     ordering = []
     for part in _csv(_last(params, "ordering")):
         name = part.lstrip("-")

@@ -221,6 +221,7 @@ def test_aggregate_default_metric_is_count(api):
         ("/api/v1/datasets/sales/rows/?limit=ten", "invalid_limit", "1 to 1000"),
         ("/api/v1/datasets/sales/rows/?offset=-1", "invalid_offset", "0"),
         ("/api/v1/datasets/sales/rows/?format=xml", "invalid_value", "csv"),
+        ("/api/v1/datasets/sales/aggregate/?format=csv", "invalid_value", "json"),
         ("/api/v1/datasets/sales/aggregate/?metrics=total:revenue", "unknown_metric", "sum"),
         ("/api/v1/datasets/sales/aggregate/?metrics=sum:product", "metric_not_allowed", "revenue"),
         (

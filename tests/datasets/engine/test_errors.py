@@ -260,17 +260,6 @@ def test_a_group_key_named_like_a_metric_result_is_refused():
     assert "count" in raised.value.message
 
 
-@pytest.mark.parametrize(("value", "accepted"), [("json", True), ("csv", False)])
-def test_aggregates_answer_in_json_only(value, accepted):
-    spec = dataset()
-    if accepted:
-        assert parse_aggregate(spec, {"format": value}).metrics
-    else:
-        with pytest.raises(QueryError) as raised:
-            parse_aggregate(spec, {"format": value})
-        assert raised.value.code == "invalid_value"
-
-
 def test_a_sum_of_the_primary_key_is_refused_as_the_schema_hides_it(sales):
     error = _error(lambda: get_aggregate(sales, "metrics=sum:id"))
 
