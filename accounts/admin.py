@@ -193,8 +193,15 @@ class ConnectedAppAdmin(ReadOnlyAdmin):
     list_display = ["name", "kind", "client_id_shown", "created_by", "created", "last_token"]
     list_filter = ["registration_source"]
     search_fields = ["name", "client_id"]
-    fields = ["name", "kind", "client_id", "created_by", "redirect_uris", "created", "tokens"]
-    readonly_fields = fields
+    fields = readonly_fields = (
+        "name",
+        "kind",
+        "client_id",
+        "created_by",
+        "redirect_uris",
+        "created",
+        "tokens",
+    )
     actions = ["revoke_access"]
 
     def get_queryset(self, request):
@@ -271,8 +278,15 @@ class AppTokenAdmin(ReadOnlyAdmin):
     list_display = ["__str__", "user", "application", "door", "created", "expires", "state"]
     list_filter = [TokenStateFilter, "application", "user"]
     search_fields = ["user__username", "application__name"]
-    fields = ["user", "application", "door", "scope", "created", "expires", "state"]
-    readonly_fields = fields
+    fields = readonly_fields = (
+        "user",
+        "application",
+        "door",
+        "scope",
+        "created",
+        "expires",
+        "state",
+    )
     actions = ["revoke_selected"]
 
     def get_queryset(self, request):

@@ -13,7 +13,7 @@ from oauth2_provider.models import AccessToken, Application
 from oauth2_provider.settings import oauth2_settings
 
 from datasets.models import Dataset
-from keys.models import validate_rate
+from keys.models import DatasetRowFilter, validate_rate
 
 
 class AccessGrant(models.Model):
@@ -83,45 +83,18 @@ class AccessGrant(models.Model):
             raise ValidationError("A grant belongs to exactly one user or one group.")
 
 
-class GrantRowFilter(models.Model):
-    """An equality filter a grant imposes on every query of one dataset (e.g. region = EU)."""
+class GrantRowFilter(DatasetRowFilter):
+    """A grant's row filter on one dataset."""
 
     grant = models.ForeignKey(AccessGrant, on_delete=models.CASCADE, related_name="row_filters")
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="grant_row_filters")
-    column = models.CharField(
-        max_length=64, help_text="API name of the column (hidden columns allowed)."
-    )
-    value = models.CharField(max_length=500)
 
-    class Meta:
-        ordering = ["dataset", "column"]
+    class Meta(DatasetRowFilter.Meta):
         constraints = [
             models.UniqueConstraint(
                 fields=["grant", "dataset", "column"], name="grant_row_filter_unique"
             )
         ]
-
-    def __str__(self) -> str:
-        return f"{self.dataset_id}: {self.column} = {self.value}"
-
-    def clean(self) -> None:
-        if self.dataset_id is None or not self.column:
-            return
-        from datasets.engine.errors import QueryError
-        from datasets.engine.values import parse_value
-
-        types = dict(self.dataset.columns.values_list("name", "type"))
-        if self.column not in types:
-            raise ValidationError(
-                {
-                    "column": f"{self.dataset.slug} has no column {self.column!r}; "
-                    f"columns: {', '.join(types) or 'none'}."
-                }
-            )
-        try:
-            parse_value(self.value, types[self.column], name=self.column)
-        except QueryError as error:
-            raise ValidationError({"value": error.message}) from None
 
 
 class GptActionsClient(models.Model):

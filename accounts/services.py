@@ -15,6 +15,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from oauth2_provider.generators import generate_client_secret
 from oauth2_provider.models import (
+    Application,
     get_access_token_model,
     get_application_model,
     get_grant_model,
@@ -74,12 +75,13 @@ def user_grant_set(
     if quota_per_day is not None and quota_per_day < 1:
         raise ValidationError("The daily quota must be at least 1 request.")
     users = get_user_model()
-    user = users.objects.filter(username=username).first()
-    created = user is None
-    if created:
+    found = users.objects.filter(username=username).first()
+    created = found is None
+    if found is None:
         if not password:
             raise ValidationError("A new user needs a password.")
-        user = users(username=username)
+        found = users(username=username)
+    user = found
     if password:
         validate_password(password, user)
         user.set_password(password)
@@ -117,7 +119,7 @@ def user_grant_set(
 class CreatedClient:
     """A new confidential client and its secret, which is shown this once and stored hashed."""
 
-    application: object
+    application: Application
     client_secret: str
 
     def __repr__(self) -> str:

@@ -90,25 +90,23 @@ class ApiKey(models.Model):
         return "active"
 
 
-class KeyRowFilter(models.Model):
-    """An equality filter a key imposes on every query of one dataset (e.g. region = EU)."""
+class DatasetRowFilter(models.Model):
+    """An equality filter imposed on every query of one dataset (e.g. region = EU): held by a key
+    here, by a person's or group's grant in accounts. Subclasses add the holder and `dataset`."""
 
-    key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="row_filters")
-    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="key_row_filters")
     column = models.CharField(
         max_length=64, help_text="API name of the column (hidden columns allowed)."
     )
     value = models.CharField(max_length=500)
+    # Declared by each subclass, as its ForeignKey to the dataset.
+    dataset: Dataset
+    dataset_id: int | None
 
     objects = TrackedQuerySet.as_manager()
 
     class Meta:
+        abstract = True
         ordering = ["dataset", "column"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["key", "dataset", "column"], name="key_row_filter_unique"
-            )
-        ]
 
     def __str__(self) -> str:
         return f"{self.dataset_id}: {self.column} = {self.value}"
@@ -116,14 +114,15 @@ class KeyRowFilter(models.Model):
     def clean(self) -> None:
         if self.dataset_id is None or not self.column:
             return
+        dataset = self.dataset
         from datasets.engine.errors import QueryError
         from datasets.engine.values import parse_value
 
-        types = dict(self.dataset.columns.values_list("name", "type"))
+        types = dict(dataset.columns.values_list("name", "type"))
         if self.column not in types:
             raise ValidationError(
                 {
-                    "column": f"{self.dataset.slug} has no column {self.column!r}; "
+                    "column": f"{dataset.slug} has no column {self.column!r}; "
                     f"columns: {', '.join(types) or 'none'}."
                 }
             )
@@ -131,6 +130,20 @@ class KeyRowFilter(models.Model):
             parse_value(self.value, types[self.column], name=self.column)
         except QueryError as error:
             raise ValidationError({"value": error.message}) from None
+
+
+class KeyRowFilter(DatasetRowFilter):
+    """A key's row filter on one dataset."""
+
+    key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="row_filters")
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="key_row_filters")
+
+    class Meta(DatasetRowFilter.Meta):
+        constraints = [
+            models.UniqueConstraint(
+                fields=["key", "dataset", "column"], name="key_row_filter_unique"
+            )
+        ]
 
 
 class UsageRecord(models.Model):

@@ -313,7 +313,9 @@ def run_row(spec: DatasetSpec, raw_key: str, filters: tuple[Filter, ...] = ()) -
     if key is None:
         raise NotFound(f"No row of {spec.slug} has {spec.primary_key} = '{shown}'.")
     # An upload's row store answers as DuckDB would, without DuckDB's per-query cost.
-    rows = rowstore.fetch_row(spec, key, filters) if spec.source is None else None
+    rows: Sequence[Sequence[Any]] | None = (
+        rowstore.fetch_row(spec, key, filters) if spec.source is None else None
+    )
     if rows is None:
         rows = fetch(spec, compile_row(spec, key, filters))
     if not rows:
