@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
-from django.utils import timezone
 from oauth2_provider.models import AccessToken, RefreshToken, set_token_value
 
 from accounts.models import AccessGrant
 from accounts.services import gpt_actions_client_create
+from tests.accounts.tokens import token_create
 
 
 @pytest.fixture
@@ -21,28 +19,13 @@ def boss(db) -> Client:
     return client
 
 
-def _token(user, application, raw: str, *, refresh: str | None = None) -> AccessToken:
-    token = AccessToken(
-        user=user,
-        application=application,
-        scope="datasets",
-        expires=timezone.now() + timedelta(hours=1),
-        resource=["http://testserver/api/v1/"],
-    )
-    set_token_value(token, raw)
-    token.save()
-    if refresh is not None:
-        stored = RefreshToken(user=user, application=application, access_token=token)
-        set_token_value(stored, refresh)
-        stored.save()
-    return token
-
-
 @pytest.fixture
 def connected(alice, orders):
     AccessGrant.objects.create(user=alice).datasets.set([orders])
     created = gpt_actions_client_create(name="Sales GPT")
-    token = _token(alice, created.application, "gwo_admin-token-0123456789", refresh="gwr_r-1")
+    token = token_create(
+        alice, created.application, "gwo_admin-token-0123456789", refresh="gwr_r-1"
+    )
     return created, token
 
 
@@ -69,7 +52,7 @@ def test_a_client_created_in_the_admin_names_its_creator(boss, db):
     assert "Finance GPT" in page and "boss" in page
 
 
-def test_the_tokens_page_shows_the_person_and_the_app_never_the_token(boss, connected):
+def test_the_tokens_page_shows_the_person_and_the_app_never_thetoken_create(boss, connected):
     created, token = connected
     page = boss.get(
         f"/admin/accounts/apptoken/?application__id__exact={created.application.pk}"
@@ -82,7 +65,7 @@ def test_the_tokens_page_shows_the_person_and_the_app_never_the_token(boss, conn
     )
 
 
-def test_revoking_a_token_refuses_the_next_call_and_spends_its_refresh_token(boss, connected):
+def test_revoking_a_token_refuses_the_next_call_and_spends_its_refreshtoken_create(boss, connected):
     created, token = connected
     assert _api("gwo_admin-token-0123456789") == 200
     response = boss.post(
@@ -98,13 +81,13 @@ def test_revoking_a_token_refuses_the_next_call_and_spends_its_refresh_token(bos
 def test_revoking_an_app_revokes_every_token_of_every_person(boss, connected, alice):
     created, token = connected
     bob = User.objects.create_user("bob")
-    _token(bob, created.application, "gwo_bob-token-0123456789")
+    token_create(bob, created.application, "gwo_bob-token-0123456789")
     # A refresh token whose access token is gone can still mint one: it is revoked too.
     orphan = RefreshToken(user=bob, application=created.application)
     set_token_value(orphan, "gwr_orphan")
     orphan.save()
     other_app = gpt_actions_client_create(name="Other GPT").application
-    _token(alice, other_app, "gwo_other-app-0123456789")
+    token_create(alice, other_app, "gwo_other-app-0123456789")
     response = boss.post(
         "/admin/accounts/connectedapp/",
         {"action": "revoke_access", "_selected_action": [created.application.pk]},

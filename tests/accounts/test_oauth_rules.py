@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 
 import pytest
 from django.test import Client
-from django.utils import timezone
-from oauth2_provider.models import AccessToken, Application, set_token_value
+from oauth2_provider.models import AccessToken, Application
 
 from accounts.models import AccessGrant, GrantRowFilter
 from accounts.services import gpt_actions_client_create
 from keys.models import UsageRecord
 from keys.usage import usage_flush
+from tests.accounts.tokens import token_create
 
 REGISTRATION = {
     "client_name": "Some MCP client",
@@ -145,15 +144,7 @@ def test_schema_declares_the_oauth_flow_as_its_one_scheme(db, settings, client):
 
 
 def _token(user, application, resource: str, raw: str = "gwo_test-token-0123456789") -> str:
-    token = AccessToken(
-        user=user,
-        application=application,
-        scope="datasets",
-        expires=timezone.now() + timedelta(hours=1),
-        resource=[resource],
-    )
-    set_token_value(token, raw)
-    token.save()
+    token_create(user, application, raw, resource=resource)
     return raw
 
 

@@ -3,17 +3,14 @@ statistics of the token's grant, exactly as for a key; a token issued only for /
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from django.test import Client
-from django.utils import timezone
-from oauth2_provider.models import AccessToken, set_token_value
 
 from accounts.models import AccessGrant, GrantRowFilter
 from accounts.services import gpt_actions_client_create
 from datasets.engine.statistics import statistics_forget
 from keys.services import RowFilter, api_key_issue
+from tests.accounts.tokens import token_create
 
 
 @pytest.fixture(autouse=True)
@@ -26,15 +23,7 @@ def _private_schema(settings):
 
 def _token(user, resource: str, raw: str = "gwo_schema-token-0123456789") -> str:
     application = gpt_actions_client_create(name="Sales GPT").application
-    token = AccessToken(
-        user=user,
-        application=application,
-        scope="datasets",
-        expires=timezone.now() + timedelta(hours=1),
-        resource=[resource],
-    )
-    set_token_value(token, raw)
-    token.save()
+    token_create(user, application, raw, resource=resource)
     return raw
 
 
