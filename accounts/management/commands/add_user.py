@@ -8,7 +8,11 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.services import user_grant_set
-from keys.management.commands.issue_key import _messages, parse_row_filter
+from keys.management.commands.issue_key import (
+    access_lines,
+    parse_row_filter,
+    validation_messages,
+)
 
 
 class Command(BaseCommand):
@@ -71,13 +75,17 @@ class Command(BaseCommand):
                 quota_per_day=quota_per_day,
             )
         except ValidationError as error:
-            raise CommandError(" ".join(_messages(error))) from None
+            raise CommandError(" ".join(validation_messages(error))) from None
         grant = done.grant
         lines = [
             f"{'Created' if done.created else 'Updated'} user {done.user.get_username()}.",
-            f"Datasets:  {'all datasets' if grant.all_datasets else ', '.join(slugs)}",
-            f"Rate:      {grant.rate or 'default (GATEWAY_DEFAULT_RATE)'}",
-            f"Quota:     {f'{grant.quota_per_day} requests per day' if grant.quota_per_day else 'none'}",
+            *access_lines(
+                "Datasets",
+                all_datasets=grant.all_datasets,
+                slugs=slugs,
+                rate=grant.rate,
+                quota_per_day=grant.quota_per_day,
+            ),
+            *(f"Row filter: {f.slug}: {f.column} = {f.value}" for f in filters),
         ]
-        lines += [f"Row filter: {f.slug}: {f.column} = {f.value}" for f in filters]
         self.stdout.write("\n".join(lines))

@@ -94,25 +94,41 @@ class Command(BaseCommand):
                 expires_at=expires_at,
             )
         except ValidationError as error:
-            raise CommandError(" ".join(_messages(error))) from None
+            raise CommandError(" ".join(validation_messages(error))) from None
         key = issued.key
         lines = [
             f"Key id:    {key.key_id}",
             f"Name:      {key.name}",
-            f"Scope:     {'all datasets' if key.all_datasets else ', '.join(slugs)}",
-            f"Rate:      {key.rate or 'default (GATEWAY_DEFAULT_RATE)'}",
-            f"Quota:     {f'{key.quota_per_day} requests per day' if key.quota_per_day else 'none'}",
+            *access_lines(
+                "Scope",
+                all_datasets=key.all_datasets,
+                slugs=slugs,
+                rate=key.rate,
+                quota_per_day=key.quota_per_day,
+            ),
             f"Expires:   {key.expires_at:%Y-%m-%d %H:%M UTC}"
             if key.expires_at
             else "Expires:   never",
+            *(f"Row filter: {f.slug}: {f.column} = {f.value}" for f in filters),
+            "The key (shown this once, store it now):",
         ]
-        lines += [f"Row filter: {f.slug}: {f.column} = {f.value}" for f in filters]
-        lines.append("The key (shown this once, store it now):")
         self.stdout.write("\n".join(lines))
         self.stdout.write(issued.raw_key)
 
 
-def _messages(error: ValidationError) -> list[str]:
+def access_lines(
+    label: str, *, all_datasets: bool, slugs: list[str], rate: str, quota_per_day: int | None
+) -> list[str]:
+    """What a key or a grant may read and spend, as issue_key and add_user print it."""
+    return [
+        f"{label + ':':<10} {'all datasets' if all_datasets else ', '.join(slugs)}",
+        f"Rate:      {rate or 'default (GATEWAY_DEFAULT_RATE)'}",
+        f"Quota:     {f'{quota_per_day} requests per day' if quota_per_day else 'none'}",
+    ]
+
+
+def validation_messages(error: ValidationError) -> list[str]:
+    """The messages of a ValidationError, field by field, for a command's error line."""
     if hasattr(error, "message_dict"):
         return [message for messages in error.message_dict.values() for message in messages]
     return list(error.messages)
