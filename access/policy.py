@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datasets.engine.spec import DatasetSpec
 from gatewaysite.errors import ApiError
 from gatewaysite.generations import ProcessCache
-from keys.ratelimit import quota_refusal, rate_limit_refusal
+from keys.ratelimit import budget_refusal
 from keys.selectors import KeyInfo
 
 logger = logging.getLogger("gateway")
@@ -88,7 +88,7 @@ def policy_refusal(policy: AccessPolicy, request) -> ApiError | None:
     """Spend one unit of the caller's rate limit and daily quota: the 429 once over either."""
     if policy.key is None:
         return None
-    return rate_limit_refusal(request, policy.key) or quota_refusal(policy.key)
+    return budget_refusal(request, policy.key)
 
 
 # Which datasets some key's or grant's row filter restricts: re-read whenever one changes.

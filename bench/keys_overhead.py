@@ -1,10 +1,11 @@
 """Per-request overhead of key authentication, rate limiting and usage recording.
 
 Runs in process (Django's test client, no network): the same call, GET a row by key, with each
-piece switched on in turn, and prints requests per second and the cost of each piece.
+piece switched on in turn, and prints requests per second, the cost of each piece, and the round
+trips to Redis and the time spent in them per request.
 
-    .venv/bin/python bench/keys_overhead.py                                      # local memory cache
-    REDIS_URL=redis://127.0.0.1:6379/5 .venv/bin/python bench/keys_overhead.py   # Redis
+    .venv/bin/python -m bench.keys_overhead                                      # local memory cache
+    REDIS_URL=redis://127.0.0.1:6379/5 .venv/bin/python -m bench.keys_overhead   # Redis
 
 The database is always a fresh SQLite file in a temporary directory.
 """
@@ -67,14 +68,46 @@ def _dataset() -> None:
         )
 
 
+class RedisWatch:
+    """Round trips to Redis (a command alone, or a pipeline) and the time spent in them."""
+
+    def __init__(self) -> None:
+        self.trips, self.seconds = 0, 0.0
+
+    def install(self) -> None:
+        import redis
+
+        for owner, name in ((redis.Redis, "execute_command"), (redis.client.Pipeline, "execute")):
+            setattr(owner, name, self._timed(getattr(owner, name)))
+
+    def _timed(self, function):
+        def timed(*args, **kwargs):
+            began = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - began
+                self.trips += 1
+
+        return timed
+
+
+WATCH = RedisWatch()
+# The last run of each configuration: round trips and Redis milliseconds per request.
+IN_REDIS: dict[str, tuple[float, float]] = {}
+
+
 def _rate(client: Client, url: str) -> float:
     """Requests per second of one run."""
     response = client.get(url)
     assert response.status_code == 200, response.content
+    WATCH.__init__()
     began = time.perf_counter()
     for _ in range(REQUESTS):
         client.get(url)
-    return REQUESTS / (time.perf_counter() - began)
+    elapsed = time.perf_counter() - began
+    IN_REDIS[url] = (WATCH.trips / REQUESTS, WATCH.seconds * 1000 / REQUESTS)
+    return REQUESTS / elapsed
 
 
 def _configuration(*, auth: bool, limits: bool, usage: bool, raw_key: str, url: str) -> float:
@@ -127,6 +160,7 @@ def main() -> None:
         name="bench", all_datasets=True, rate="100000000/d", quota_per_day=100000000
     ).raw_key
     backend = settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1]
+    WATCH.install()
     print(f"Cache: {backend}; database: SQLite; {REQUESTS} requests a run, best of {ROUNDS} runs")
 
     steps = [
@@ -139,15 +173,21 @@ def main() -> None:
         print(f"\nGET {url} ({name})")
         best = {label: 0.0 for label, _ in steps}
         # Runs interleaved, best kept: a busy machine slows every configuration alike.
+        in_redis = {}
         for _ in range(ROUNDS):
             for label, options in steps:
                 best[label] = max(best[label], _configuration(raw_key=raw_key, url=url, **options))
+                in_redis[label] = IN_REDIS[url]
         previous = None
         for label, _ in steps:
             per_request = 1e6 / best[label]
             added = "" if previous is None else f"{per_request - previous:+7.0f} µs"
             previous = per_request
-            print(f"  {label:<34} {best[label]:8.0f} req/s  {per_request:7.0f} µs/request  {added}")
+            trips, redis_ms = in_redis[label]
+            print(
+                f"  {label:<34} {best[label]:8.0f} req/s  {per_request:7.0f} µs/request  "
+                f"{added:>10}   Redis: {trips:.1f} round trips, {redis_ms * 1000:4.0f} µs"
+            )
         baseline, full = 1e6 / best[steps[0][0]], 1e6 / best[steps[-1][0]]
         print(
             f"  all key pieces together: {full - baseline:+.0f} µs per request "
@@ -160,13 +200,14 @@ def main() -> None:
 
     from keys import usage
     from keys.authentication import key_authenticate
-    from keys.ratelimit import quota_refusal, rate_limit_refusal
+    from keys.ratelimit import budget_refusal
 
     key = key_authenticate(raw_key)
     request = RequestFactory().get(URL)
     _micro("key lookup + HMAC check (cached table)", lambda: key_authenticate(raw_key))
-    _micro("rate limit (django-ratelimit get_usage)", lambda: rate_limit_refusal(request, key))
-    _micro("daily quota counter", lambda: quota_refusal(key))
+    # Outside a request: the counters' own round trip (with Redis), or django-ratelimit and the
+    # quota counter in local memory. In a request with Redis they ride on the generations' trip.
+    _micro("rate limit and daily quota", lambda: budget_refusal(request, key))
     entry = [time.time(), key.key_id, "bench", "row", 200, 1.0, 1]
     with mock.patch.object(usage, "usage_flush", lambda: 0):
         _micro("usage record (buffer append, no flush)", lambda: usage.record(entry))

@@ -8,7 +8,9 @@ and the bulk queryset methods of the tracked models record the change, and the m
 
 The generations live where every process can read them: in the shared cache (Redis) when there
 is one, else in small files under the data directory (the embedded default: `make run` and a
-`manage.py` command in another shell share that directory). They are read once per request.
+`manage.py` command in another shell share that directory). They are read once per request: with
+Redis, a call with a key reads them in the request's one round trip to the shared cache
+(keys/ratelimit.py), together with the key's counters.
 """
 
 from __future__ import annotations
@@ -90,6 +92,23 @@ def _write_file(name: str, value: str) -> None:
     os.replace(staged, path)  # atomic: a reader sees the old token or the new one
 
 
+def names() -> list[str]:
+    """Every cached part's name: what a request reads the generations of."""
+    return sorted(_caches)
+
+
+def cache_key(name: str) -> str:
+    """The shared cache's key (before the cache's own prefix) holding the generation of `name`."""
+    return _KEY_PREFIX + name
+
+
+def unreadable(names: list[str]) -> dict[str, str | None]:
+    """The generations of `names` when the shared cache does not answer: unknown, so every cached
+    part is read from the database until it answers again."""
+    warn_cache_down("Shared cache unavailable: reading %s from the database", ", ".join(names))
+    return dict.fromkeys(names)
+
+
 def _read(names: list[str]) -> dict[str, str | None]:
     """The current generation of each name (None for all when the store does not answer)."""
     if not _shared_cache():
@@ -99,16 +118,15 @@ def _read(names: list[str]) -> dict[str, str | None]:
             logger.warning("Generation files unreadable under %s", _directory(), exc_info=True)
             return dict.fromkeys(names)
     try:
-        found = cache.get_many([_KEY_PREFIX + name for name in names])
-        values = {name: found.get(_KEY_PREFIX + name) for name in names}
+        found = cache.get_many([cache_key(name) for name in names])
+        values = {name: found.get(cache_key(name)) for name in names}
         for name, value in values.items():
             if value is None:
-                cache.add(_KEY_PREFIX + name, uuid.uuid4().hex, timeout=None)
-                values[name] = cache.get(_KEY_PREFIX + name)
+                cache.add(cache_key(name), uuid.uuid4().hex, timeout=None)
+                values[name] = cache.get(cache_key(name))
         return values
     except Exception:
-        warn_cache_down("Shared cache unavailable: reading %s from the database", ", ".join(names))
-        return dict.fromkeys(names)
+        return unreadable(names)
 
 
 def generation(name: str) -> str | None:
@@ -122,6 +140,23 @@ def generation(name: str) -> str | None:
     if name not in snapshot:
         snapshot.update(_read([name]))
     return snapshot[name]
+
+
+def request_active() -> bool:
+    """Is this thread serving a request? (Its generations are then read once, for the request.)"""
+    return getattr(_request, "active", False)
+
+
+def request_generations() -> dict[str, str | None] | None:
+    """The generations this request has read so far; None before its first read."""
+    return getattr(_request, "snapshot", None) if request_active() else None
+
+
+def request_generations_set(values: dict[str, str | None]) -> None:
+    """Take generations read elsewhere (the request's round trip to the shared cache) as the ones
+    this request reads."""
+    if request_active():
+        _request.snapshot = {**(getattr(_request, "snapshot", None) or {}), **values}
 
 
 def _request_started(**kwargs) -> None:
@@ -141,7 +176,7 @@ def bump(name: str) -> None:
     value: str | None = uuid.uuid4().hex
     try:
         if _shared_cache():
-            cache.set(_KEY_PREFIX + name, value, timeout=None)
+            cache.set(cache_key(name), value, timeout=None)
         else:
             _write_file(name, str(value))
     except Exception:
@@ -302,6 +337,14 @@ class ProcessCache(Generic[T]):
         if current is not None and not transaction.get_connection().in_atomic_block:
             self._store(key, value, current)
         return value
+
+    def peek(self, key) -> tuple[T, str] | None:
+        """The value held for `key` and the generation it was loaded under, without reading the
+        current generation (None when nothing is held). The caller must check that generation."""
+        with self._lock:
+            if self._seen is None or key not in self._values:
+                return None
+            return self._values[key], self._seen
 
     def _reset(self, current: str | None, now: float) -> None:
         self._values, self._sizes, self._bytes = OrderedDict(), {}, 0

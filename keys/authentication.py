@@ -9,7 +9,8 @@ from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 
-from keys.ratelimit import failed_key_check
+from keys import selectors
+from keys.ratelimit import failed_key_check, request_trip
 from keys.selectors import KeyInfo, key_info
 from keys.services import key_hash
 
@@ -68,15 +69,37 @@ def presented_key(request) -> str | None:
     return bearer or api_key
 
 
-def key_authenticate(raw_key: str) -> KeyInfo:
-    """The key a raw key stands for, or KeyRejected saying why not (never echoing it)."""
+def _holder(key_id: str, presented: str) -> tuple[KeyInfo, str] | None:
+    """The key this process's copy of the key table (however old) says the presented key is, with
+    the copy's generation, if the secret matches and the key may be used: only then may the
+    request's round trip spend the key's budget, and only if that copy turns out to be current.
+    Authentication itself never trusts the copy before the generation is read."""
+    held = selectors._keys.peek("all")
+    if held is None:
+        return None
+    table, seen = held
+    key = table.get(key_id)
+    if key is None or key.revoked or key.expired(timezone.now()):
+        return None
+    return (key, seen) if hmac.compare_digest(key.secret_hash, presented) else None
+
+
+def key_authenticate(raw_key: str, *, spend: bool = True) -> KeyInfo:
+    """The key a raw key stands for, or KeyRejected saying why not (never echoing it).
+
+    With `spend`, the request's round trip to the shared cache, which reads the generations
+    before the key table is used, also spends the key's budget for the throttle that follows
+    (keys/ratelimit.py; given back if the call spends nothing).
+    """
     match = RAW_KEY.match(raw_key)
     if match is None:
         raise KeyRejected(MALFORMED, reason="malformed")
+    presented = key_hash(raw_key)
+    request_trip(_holder(match.group(1), presented) if spend else None)
     key = key_info(match.group(1))
     # An unknown key id and a wrong secret get the same answer: a key that was rotated away
     # or mistyped is simply not a key.
-    if key is None or not hmac.compare_digest(key.secret_hash, key_hash(raw_key)):
+    if key is None or not hmac.compare_digest(key.secret_hash, presented):
         raise KeyRejected(
             "Unknown API key: it was never issued, was replaced by a rotation, or was not copied "
             "whole. Ask the data admin for a valid key.",
@@ -109,7 +132,7 @@ def request_key_status(request) -> str:
         raw_key = presented_key(request)
         if raw_key is None:
             return MISSING
-        key = key_authenticate(raw_key)
+        key = key_authenticate(raw_key, spend=False)
     except KeyRejected as rejected:
         return rejected.reason
     request.gateway_key_id = key.key_id

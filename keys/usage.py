@@ -1,10 +1,13 @@
 """Usage recording of every API request, kept off the request path's critical cost.
 
-Each request under /api/ made with a valid key appends one compact record to a buffer: a Redis
-list when the shared cache is django-redis (one RPUSH, whose reply is the list length), otherwise
-a list in this process. Whichever request finds the buffer long enough, or this process's last
-flush old enough, moves a batch to the database with one bulk_create. If Redis does not answer,
-records go to the in-process buffer instead, so they are not lost.
+Each request under /api/ made with a valid key appends one compact record to a list in this
+process. When the shared cache is django-redis, the next request's one round trip to it
+(keys/ratelimit.py) moves the waiting records to a Redis list shared by every process, so
+recording adds no round trip of its own; a process's last call waits in the process until its next
+request, its next flush or its exit. Whichever request finds the buffers long enough, or this
+process's last flush old enough, moves a batch to the database with one bulk_create (this
+process's waiting records and a batch of the shared list). If Redis does not answer, records stay
+in the process and are written from there, so they are not lost.
 
 A request without a valid key (none, malformed, unknown, revoked or expired) is not recorded:
 it adds one to the counter of its UTC day and reason (a Redis hash field, or a counter in this
@@ -47,6 +50,9 @@ _local: list[list] = []
 # (UTC day as YYYY-MM-DD, reason) -> calls refused: a few entries a day, whatever the traffic.
 _rejected_local: Counter[tuple[str, str]] = Counter()
 _last_flush = time.monotonic()
+# The shared list's length as the last round trip saw it: with this process's waiting records,
+# what decides that a batch is due.
+_listed = 0
 
 
 def annotate(request, *, rows: int) -> None:
@@ -98,16 +104,20 @@ def _record(request, response, started: float, duration_ms: float) -> list:
     ]
 
 
-def _redis():
+def redis_client():
     """The raw Redis client behind the default cache, or None when the cache is not Redis."""
     if not isinstance(caches["default"], RedisCache):
         return None
     return get_redis_connection("default")
 
 
-def _list_name() -> str:
+def list_name() -> str:
+    """The shared list of usage records waiting for the database (with the cache's prefix)."""
     # Through make_key so that KEY_PREFIX and VERSION keep deployments sharing a Redis apart.
     return caches["default"].make_key("gateway:usage")
+
+
+_list_name = list_name  # its former name
 
 
 def _rejected_name() -> str:
@@ -115,23 +125,34 @@ def _rejected_name() -> str:
 
 
 def record(entry: list) -> None:
-    """Buffer one usage record, and flush a batch when the buffer asks for it."""
-    length = None
-    try:
-        client = _redis()
-        if client is not None:
-            length = client.rpush(_list_name(), json.dumps(entry, separators=(",", ":")))
-    except Exception as error:
-        warn_cache_down(
-            "Usage buffer in Redis unavailable (%s): buffering in process.", type(error).__name__
-        )
-    if length is None:
-        with _lock:
-            if len(_local) < LOCAL_LIMIT:
-                _local.append(entry)
-            length = len(_local)
+    """Buffer one usage record in this process, and flush a batch when the buffers ask for it."""
+    with _lock:
+        if len(_local) < LOCAL_LIMIT:
+            _local.append(entry)
+        length = len(_local) + _listed
     if length >= BATCH_SIZE or time.monotonic() - _last_flush >= FLUSH_SECONDS:
         usage_flush()
+
+
+def waiting_take(limit: int) -> list[str]:
+    """Up to `limit` waiting records, oldest first, encoded for the shared list: the round trip
+    pushes them (and gives them back with `waiting_restore` if it fails)."""
+    with _lock:
+        taken = _local[:limit]
+        del _local[:limit]
+    return [json.dumps(entry, separators=(",", ":")) for entry in taken]
+
+
+def waiting_restore(encoded: list[str]) -> None:
+    """Put records the round trip could not push back in front of this process's buffer."""
+    with _lock:
+        _local[:0] = [json.loads(entry) for entry in encoded]
+
+
+def listed(length: int) -> None:
+    """The shared list's length, as the round trip's push saw it."""
+    global _listed
+    _listed = length
 
 
 def rejected_count(reason: str) -> None:
@@ -139,7 +160,7 @@ def rejected_count(reason: str) -> None:
     field = f"{datetime.now(UTC):%Y-%m-%d}:{reason}"
     counted = False
     try:
-        client = _redis()
+        client = redis_client()
         if client is not None:
             client.hincrby(_rejected_name(), field, 1)
             counted = True
@@ -157,8 +178,8 @@ def rejected_count(reason: str) -> None:
 
 def _take_redis(client) -> list[list]:
     pipe = client.pipeline(transaction=True)
-    pipe.lrange(_list_name(), 0, BATCH_SIZE * 10 - 1)
-    pipe.ltrim(_list_name(), BATCH_SIZE * 10, -1)
+    pipe.lrange(list_name(), 0, BATCH_SIZE * 10 - 1)
+    pipe.ltrim(list_name(), BATCH_SIZE * 10, -1)
     items, _ = pipe.execute()
     return [json.loads(item) for item in items]
 
@@ -175,7 +196,7 @@ def _take_rejected() -> Counter[tuple[str, str]]:
         counts = Counter(_rejected_local)
         _rejected_local.clear()
     try:
-        client = _redis()
+        client = redis_client()
         if client is not None:
             # One transaction: a count added between the read and the delete cannot be lost.
             pipe = client.pipeline(transaction=True)
@@ -253,12 +274,13 @@ def _write(entries: list[list]) -> None:
 
 def usage_flush() -> int:
     """Move buffered usage records to the database now; returns how many were written."""
-    global _last_flush
+    global _last_flush, _listed
     _last_flush = time.monotonic()
+    _listed = 0
     _flush_rejected()
     entries = _take_local()
     try:
-        client = _redis()
+        client = redis_client()
         if client is not None:
             entries += _take_redis(client)
     except Exception as error:
@@ -278,7 +300,9 @@ def usage_flush() -> int:
 
 def discard_buffer() -> None:
     """Forget this process's unwritten records and counts (tests start from an empty buffer)."""
+    global _listed
     _take_local()
+    _listed = 0
     with _lock:
         _rejected_local.clear()
 

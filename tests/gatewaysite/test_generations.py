@@ -111,6 +111,35 @@ def test_the_generation_is_read_once_per_request(db, monkeypatch):
     assert {"catalog", "keys"} <= set(reads[0])
 
 
+def test_peek_gives_the_held_value_and_its_generation_without_reading_it(loads, monkeypatch):
+    values = ProcessCache("test-g")
+    assert values.peek("k") is None
+    values.get("k", _loader(loads, 1))
+    held = generation("test-g")
+    monkeypatch.setattr(generations, "_read", lambda names: pytest.fail("read"))
+    assert values.peek("k") == (1, held)
+    assert values.peek("other") is None
+    values.clear()
+    assert values.peek("k") is None
+
+
+def test_generations_read_by_the_round_trip_serve_the_rest_of_the_request(loads, monkeypatch):
+    values = ProcessCache("test-h")
+    values.get("k", _loader(loads, 1))
+    monkeypatch.setattr(generations, "_read", lambda names: pytest.fail("read"))
+    generations._request_started()
+    try:
+        assert generations.request_generations() is None
+        generations.request_generations_set({"test-h": "moved elsewhere"})
+        assert generations.request_generations() == {"test-h": "moved elsewhere"}
+        assert values.get("k", _loader(loads, 2)) == 2
+    finally:
+        generations._request_finished()
+    # Outside a request nothing is kept: each read asks the store.
+    generations.request_generations_set({"test-h": "ignored"})
+    assert generations.request_generations() is None
+
+
 @pytest.mark.django_db
 def test_nothing_loaded_inside_a_transaction_is_kept():
     dataset = make_dataset("orders")
