@@ -543,9 +543,12 @@ class _Heartbeat:
 def _run_import(record_id: int, area: StagingArea, path: Path, arguments: dict) -> None:
     """The body of a background import: claim the record, import, record the outcome."""
     try:
-        claimed = DatasetImport.objects.filter(
-            pk=record_id, state=DatasetImport.State.QUEUED
-        ).update(state=DatasetImport.State.RUNNING, heartbeat=timezone.now())
+        claimed = _import_update(
+            record_id,
+            DatasetImport.State.QUEUED,
+            state=DatasetImport.State.RUNNING,
+            heartbeat=timezone.now(),
+        )
         if not claimed:
             return  # expired meanwhile
         heartbeat = _Heartbeat(record_id)
@@ -601,18 +604,25 @@ def _log_import(record_id: int, dataset: Dataset) -> None:
     )
 
 
-def _record_outcome(record_id: int, outcome: dict) -> None:
-    """Write an import's outcome, waiting out a moment of SQLite's lock (another writer)."""
+def _import_update(record_id: int, while_in: str | None = None, **values) -> int:
+    """Update an import's record (only while its state is `while_in`, if given), waiting out a
+    moment of SQLite's lock (another writer); the number of records updated."""
     from django.db import OperationalError
 
+    found = DatasetImport.objects.filter(pk=record_id)
+    if while_in is not None:
+        found = found.filter(state=while_in)
     for attempt in range(50):
         try:
-            now = timezone.now()
-            DatasetImport.objects.filter(pk=record_id).update(
-                finished=now, heartbeat=now, **outcome
-            )
-            return
+            return found.update(**values)
         except OperationalError:
             if attempt == 49:
                 raise
             time.sleep(0.1)
+    return 0
+
+
+def _record_outcome(record_id: int, outcome: dict) -> None:
+    """Write an import's outcome."""
+    now = timezone.now()
+    _import_update(record_id, finished=now, heartbeat=now, **outcome)
