@@ -28,6 +28,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import caches
+from django.core.signals import request_finished, request_started
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -125,13 +126,40 @@ def _rejected_name() -> str:
 
 
 def record(entry: list) -> None:
-    """Buffer one usage record in this process, and flush a batch when the buffers ask for it."""
+    """Buffer one usage record in this process, and flush a batch when the buffers ask for it:
+    inside a request, once its response has been sent (request_finished), so that no caller
+    waits for the database write."""
     with _lock:
         if len(_local) < LOCAL_LIMIT:
             _local.append(entry)
         length = len(_local) + _listed
     if length >= BATCH_SIZE or time.monotonic() - _last_flush >= FLUSH_SECONDS:
-        usage_flush()
+        if getattr(_request, "open", False):
+            _request.flush_due = True
+        else:
+            usage_flush()
+
+
+_request = threading.local()
+
+
+def _request_started(**kwargs) -> None:
+    _request.open, _request.flush_due = True, False
+
+
+def _request_finished(**kwargs) -> None:
+    due = getattr(_request, "flush_due", False)
+    _request.open, _request.flush_due = False, False
+    if due:
+        try:
+            usage_flush()
+        except Exception:
+            # Usage is bookkeeping: the records stay buffered for the next flush.
+            logger.exception("Usage flush failed")
+
+
+request_started.connect(_request_started, dispatch_uid="gateway-usage-start")
+request_finished.connect(_request_finished, dispatch_uid="gateway-usage-finish")
 
 
 def waiting_take(limit: int) -> list[str]:

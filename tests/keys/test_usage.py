@@ -275,3 +275,23 @@ def test_prune_usage_days_option(orders, capsys):
     with time_machine.travel(NOON, tick=False):
         call_command("prune_usage", "--days", "7")
     assert UsageRecord.objects.count() == 0
+
+
+def test_a_due_batch_is_written_once_the_response_is_finished_not_during_it(orders, issue):
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    usage.discard_buffer()
+    usage._last_flush = 0.0  # a batch is due
+    # As Django's test client does: the test's transaction must outlive the request.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        request_started.send(sender=None)
+        usage.record([0.0, "k", "orders", "rows", 200, 1.0, 1, ""])
+        assert UsageRecord.objects.count() == 0  # the call's caller is not kept waiting
+        request_finished.send(sender=None)
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+    assert UsageRecord.objects.count() == 1
