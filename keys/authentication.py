@@ -74,7 +74,7 @@ def _holder(key_id: str, presented: str) -> tuple[KeyInfo, str] | None:
     the copy's generation, if the secret matches and the key may be used: only then may the
     request's round trip spend the key's budget, and only if that copy turns out to be current.
     Authentication itself never trusts the copy before the generation is read."""
-    held = selectors._keys.peek("all")
+    held = selectors.key_table_held()
     if held is None:
         return None
     table, seen = held

@@ -101,6 +101,12 @@ def key_info(key_id: str) -> KeyInfo | None:
     return _keys.get("all", _load, fallback=lambda: _load(key_id)).get(key_id)
 
 
+def key_table_held() -> tuple[dict[str, KeyInfo], str] | None:
+    """This process's copy of the key table and the generation it was loaded under, without
+    reading the current generation (None when none is held): the caller must check it."""
+    return _keys.peek("all")
+
+
 @dataclass(frozen=True)
 class UsageDay:
     """Requests and errors of one UTC day."""
