@@ -14,8 +14,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from access import services
-from access.policy import AccessPolicy, request_policy
+from access.permissions import request_policy
 from datasets.engine.errors import QueryError
+from datasets.policy import AccessPolicy
 from datasets.responses import (
     GROUP_TOO_LARGE,
     ROW_TOO_LARGE,
@@ -24,6 +25,7 @@ from datasets.responses import (
     rows_json,
 )
 from datasets.serializers import DatasetListSerializer, DatasetSerializer
+from gatewaysite.addresses import public_url
 from gatewaysite.errors import ApiError
 from keys.usage import annotate
 
@@ -36,11 +38,6 @@ class JSONOnly(BaseContentNegotiation):
 
     def select_renderer(self, request, renderers, format_suffix=None):
         return renderers[0], renderers[0].media_type
-
-
-def base_url(request) -> str:
-    """The address Gateway publishes: GATEWAY_PUBLIC_URL, else the request's own."""
-    return settings.GATEWAY_PUBLIC_URL or f"{request.scheme}://{request.get_host()}"
 
 
 def _reject_parameters(request: Request, allowed: tuple[str, ...] = ()) -> None:
@@ -82,7 +79,7 @@ class DatasetListView(DatasetView):
     )
     def get(self, request: Request) -> Response:
         _reject_parameters(request)
-        results = services.datasets_listed(self.policy(request), base_url=base_url(request))
+        results = services.datasets_listed(self.policy(request), base_url=public_url(request))
         annotate(request, rows=len(results))
         return Response({"count": len(results), "results": results})
 
@@ -117,7 +114,7 @@ def _sized(response: HttpResponse | None, too_large: str) -> HttpResponse:
 def _page_links(request: Request, query) -> dict:
     """What a JSON page needs to link its neighbours and fit the size guard."""
     return {
-        "base": base_url(request),
+        "base": public_url(request),
         "path": request.path,
         "params": request.query_params,
         "limit": query.limit,
@@ -148,9 +145,9 @@ class RowDetailView(DatasetView):
     @extend_schema(operation_id="get_row", responses={200: OpenApiResponse(description="One row.")})
     def get(self, request: Request, slug: str, pk: str) -> Response:
         policy = self.policy(request)
-        services.dataset_readable(policy, slug)
+        spec = services.dataset_readable(policy, slug)
         _reject_parameters(request)
-        _, row = services.row_read(policy, slug, pk)
+        row = services.row_in(policy, spec, pk)
         annotate(request, rows=1)
         return Response(row)
 
@@ -162,8 +159,8 @@ class AggregateView(DatasetView):
         operation_id="aggregate", responses={200: OpenApiResponse(description="Grouped metrics.")}
     )
     def get(self, request: Request, slug: str) -> HttpResponse:
-        read = services.groups_read(self.policy(request), slug, request.query_params)
         services.output_format(request.query_params)
+        read = services.groups_read(self.policy(request), slug, request.query_params)
         annotate(request, rows=len(read.groups.results))
         response = aggregate_json(read.groups, **_page_links(request, read.query))
         return _sized(response, GROUP_TOO_LARGE)

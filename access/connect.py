@@ -11,9 +11,12 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from datasets.schema.build import datasets_select, schema_cached, server_url_for
+from access.services import specs_published
+from datasets.policy import AccessPolicy
+from datasets.schema.build import datasets_select, schema_cached
 from datasets.schema.guide import ExampleCall, example_calls, gpt_instructions
 from datasets.schema.rules import RULES, Finding, server_url_problem
+from gatewaysite.addresses import public_url
 from gatewaysite.errors import ApiError
 
 # A finding's location, "/paths//api/v1/datasets//get/description": the operation's path (every
@@ -60,6 +63,7 @@ class ChosenKey:
     slugs: tuple[str, ...] = ()
     all_datasets: bool = False
     problem: str = ""
+    policy: AccessPolicy | None = None  # what the key may read, as its GPT will read it
 
     @property
     def usable(self) -> bool:
@@ -151,6 +155,7 @@ def may_view_keys(request: HttpRequest) -> bool:
 def chosen_key(request: HttpRequest, specs: list) -> ChosenKey | None:
     """The key of `?key=<key id>` and the page's datasets it reads, or None without `?key=`."""
     from keys.models import ApiKey
+    from keys.selectors import key_info
 
     key_id = request.GET.get("key", "").strip()
     if not key_id:
@@ -162,7 +167,7 @@ def chosen_key(request: HttpRequest, specs: list) -> ChosenKey | None:
             problem="Your account may not view API keys, so this page cannot show which "
             "datasets the key reads: choose them below.",
         )
-    key = ApiKey.objects.filter(key_id=key_id).prefetch_related("datasets").first()
+    key = ApiKey.objects.filter(key_id=key_id).first()
     if key is None:
         return ChosenKey(
             key_id,
@@ -176,15 +181,16 @@ def chosen_key(request: HttpRequest, specs: list) -> ChosenKey | None:
             problem=f"The key {key.name} ({key_id}) is {key.state}: a GPT cannot call Gateway "
             "with it. Issue a new key under API keys.",
         )
-    readable = {dataset.slug for dataset in key.datasets.all()}
-    slugs = tuple(spec.slug for spec in specs if key.all_datasets or spec.slug in readable)
+    info = key_info(key_id)
+    policy = info.policy() if info is not None else None
+    slugs = tuple(spec.slug for spec in policy.readable(specs)) if policy is not None else ()
     if not slugs:
         return ChosenKey(
             key_id,
             key.name,
             problem=f"The key {key.name} ({key_id}) reads none of the datasets you may view.",
         )
-    return ChosenKey(key_id, key.name, slugs, key.all_datasets)
+    return ChosenKey(key_id, key.name, slugs, key.all_datasets, policy=policy)
 
 
 def _where(location: str) -> str:
@@ -221,7 +227,11 @@ def connect_view(request: HttpRequest) -> HttpResponse:
     outside_key = (
         [spec.slug for spec in selected if spec.slug not in key.slugs] if key and usable else []
     )
-    server_url = server_url_for(request)
+    server_url = public_url(request)
+    # The document, instructions and examples as the key's GPT will read them: statistics under
+    # its row filters, the same rule /openapi.json applies (access/services.py specs_published).
+    caller = key.policy if key is not None and key.usable else None
+    selected = specs_published(selected, caller)
     built = schema_cached(specs=selected, server_url=server_url)
     everything = [spec.slug for spec in selected] == [spec.slug for spec in specs]
     # A key for some datasets keeps its schema to them, even when they are all there is today:

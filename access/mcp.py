@@ -48,14 +48,15 @@ from mcp_types.version import (
 )
 from pydantic import ValidationError
 
-from access.policy import AccessPolicy, policy_for_key, policy_refusal
+from access.authentication import caller_resolve
 from access.services import dataset_readable, datasets_readable, usage_report
 from access.tools import INSTRUCTIONS, TOOL_NAMES, error_text, tool_call, tool_definitions
-from accounts.authentication import access_token_policy, is_access_token
 from datasets.engine.errors import QueryError, SourceUnavailable
+from datasets.policy import AccessPolicy
+from gatewaysite.addresses import public_url
 from gatewaysite.errors import ApiError, error_body, error_json
-from keys.authentication import KeyRejected, key_authenticate, presented_key
-from keys.ratelimit import failed_key_check
+from keys.authentication import KeyRejected
+from keys.ratelimit import budget_refusal
 from keys.usage import rejected_count
 
 logger = logging.getLogger("gateway")
@@ -68,37 +69,30 @@ KEY_REQUIRED = (
 )
 
 
-def public_base(request) -> str:
-    """The address Gateway publishes: GATEWAY_PUBLIC_URL, else the request's own."""
-    return settings.GATEWAY_PUBLIC_URL or f"{request.scheme}://{request.get_host()}"
-
-
 def _unauthorized(request, message: str) -> JsonResponse:
     response = error_json(401, "unauthorized", message)
-    metadata = f"{public_base(request)}/.well-known/oauth-protected-resource/mcp"
+    metadata = f"{public_url(request)}/.well-known/oauth-protected-resource/mcp"
     response["WWW-Authenticate"] = f'Bearer resource_metadata="{metadata}"'
     return response
 
 
 def _authenticate(request) -> AccessPolicy | JsonResponse:
-    """The caller's policy, or the 401 (429 past the failed-attempt budget) to answer."""
+    """The caller's policy, or the 401 (429 past the failed-attempt budget) to answer.
+
+    Calls that reach no dataset (/mcp is not under /api/) are counted here, not by the usage
+    middleware."""
     try:
-        raw_key = presented_key(request)
-        if raw_key is None:
-            rejected_count("missing")
-            return _unauthorized(request, KEY_REQUIRED)
-        if is_access_token(raw_key):
-            return access_token_policy(request, raw_key, door="mcp")
-        key = key_authenticate(raw_key)
+        policy = caller_resolve(request, door="mcp")
     except KeyRejected as rejected:
         rejected_count(rejected.reason)
-        try:
-            failed_key_check(request)
-        except ApiError as limited:
-            return error_json(429, limited.code, limited.message, retry_after=limited.retry_after)
         return _unauthorized(request, str(rejected.detail))
-    request.gateway_key_id = key.key_id
-    return policy_for_key(key)
+    except ApiError as limited:
+        rejected_count(request.gateway_auth)
+        return error_json(429, limited.code, limited.message, retry_after=limited.retry_after)
+    if policy is None:
+        rejected_count("missing")
+        return _unauthorized(request, KEY_REQUIRED)
+    return policy
 
 
 def _reply(message_id, result: dict, status: int = 200) -> HttpResponse:
@@ -188,14 +182,14 @@ def _call_tool(request, policy: AccessPolicy, params: dict) -> CallToolResult:
     started, began = time.time(), time.perf_counter()
     status, dataset, rows, code = 200, "", None, ""
     try:
-        refusal = policy_refusal(policy, request)
+        refusal = None if policy.budget is None else budget_refusal(request, policy.budget)
         if refusal is not None:
             raise refusal
         answer = tool_call(
             name,
             arguments,
             policy=policy,
-            base_url=public_base(request),
+            base_url=public_url(request),
             max_chars=settings.GATEWAY_MAX_RESPONSE_CHARS,
         )
         dataset, rows = answer.dataset, answer.rows

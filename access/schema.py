@@ -11,25 +11,22 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 from drf_spectacular.renderers import OpenApiYamlRenderer
-from rest_framework import exceptions
-from rest_framework.request import Request
 
-from access.policy import AccessPolicy, request_policy, row_filtered_dataset_ids
-from access.services import published
-from accounts.authentication import OAuthTokenAuthentication
+from access.authentication import caller_resolve
+from access.services import specs_published
 from datasets.engine.spec import DatasetSpec
-from datasets.engine.statistics import statistics_withheld
+from datasets.policy import AccessPolicy
 from datasets.schema.build import (
     BuiltSchema,
     blocking_error,
     datasets_select,
     schema_cached,
     servable_alone,
-    server_url_for,
 )
 from datasets.selectors import dataset_specs
+from gatewaysite.addresses import public_url
 from gatewaysite.errors import ApiError, error_json
-from keys.authentication import ApiKeyAuthentication
+from keys.authentication import KeyRejected
 
 DEFAULT_PRIVACY_POLICY = """\
 This service answers questions about datasets its operator publishes. When you use it through \
@@ -55,47 +52,25 @@ def _catalog_specs(request: HttpRequest) -> tuple[list[DatasetSpec], AccessPolic
         return specs, None
     # The REST API's own credentials: an API key, or an OAuth access token issued for the REST
     # API (a token issued only for /mcp is refused, as at /api/v1/).
-    authenticators = [OAuthTokenAuthentication(), ApiKeyAuthentication()]
-    drf_request = Request(request, authenticators=authenticators)
-    found = None
     try:
-        for authenticator in authenticators:
-            found = authenticator.authenticate(drf_request)
-            if found is not None:
-                break
-    except exceptions.AuthenticationFailed as error:
+        policy = caller_resolve(request, door="api")
+    except KeyRejected as error:
         raise ApiError(401, "unauthorized", str(error.detail)) from None
-    if found is None:
+    if policy is None:
         raise ApiError(
             401,
             "unauthorized",
             "This schema needs an API key or an OAuth access token: send "
             "Authorization: Bearer <key or token> or X-API-Key: <key>.",
         )
-    drf_request.user, drf_request.auth = found
-    policy = request_policy(drf_request)
-    assert policy is not None  # an authenticator accepted the credential
-    return [spec for spec in specs if policy.may_read(spec)], policy
-
-
-def _published(specs: list[DatasetSpec], caller: AccessPolicy | None) -> list[DatasetSpec]:
-    """The datasets with the statistics this caller may receive.
-
-    A caller gets them computed under its row filters. The public schema has no reader to
-    compute them for: a dataset that any key or grant reads through row filters publishes no
-    values at all.
-    """
-    if caller is not None:
-        return [published(caller, spec) for spec in specs]
-    restricted = row_filtered_dataset_ids() if specs else frozenset()
-    return [statistics_withheld(spec) if spec.id in restricted else spec for spec in specs]
+    return policy.readable(specs), policy
 
 
 def _built(request: HttpRequest) -> BuiltSchema:
     available, caller = _catalog_specs(request)
     selected = datasets_select(requested=request.GET.get("datasets"), specs=available)
-    specs = _published(selected, caller)
-    server_url = server_url_for(request)
+    specs = specs_published(selected, caller)
+    server_url = public_url(request)
     built = schema_cached(specs=specs, server_url=server_url)
     if built.blocking and not (request.GET.get("datasets") or "").strip():
         # One dataset that cannot be imported on its own (far too many columns) must not take the

@@ -16,17 +16,18 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from access.policy import AccessPolicy
 from datasets.engine import execute
 from datasets.engine.errors import NotFound, QueryError
 from datasets.engine.execute import Groups, Page
 from datasets.engine.parse import parse_aggregate, parse_forced, parse_rows
 from datasets.engine.query import AggregateQuery, RowsQuery
 from datasets.engine.spec import DatasetSpec
-from datasets.engine.statistics import statistics_for
+from datasets.engine.statistics import statistics_withheld
+from datasets.policy import AccessPolicy
 from datasets.selectors import dataset_spec, dataset_specs
 from datasets.serializers import DatasetSerializer, DatasetSummarySerializer
 from gatewaysite.errors import ApiError
+from gatewaysite.generations import ProcessCache
 from keys.usage import record
 
 SEARCH_PER_DATASET = 5
@@ -71,7 +72,7 @@ def dataset_not_found(slug: str) -> ApiError:
 
 def datasets_readable(policy: AccessPolicy) -> list[DatasetSpec]:
     """The servable datasets the caller may read, by slug."""
-    return [spec for spec in dataset_specs() if policy.may_read(spec)]
+    return policy.readable(dataset_specs())
 
 
 def dataset_readable(policy: AccessPolicy, slug: object) -> DatasetSpec:
@@ -82,9 +83,36 @@ def dataset_readable(policy: AccessPolicy, slug: object) -> DatasetSpec:
     return spec
 
 
-def published(policy: AccessPolicy, spec: DatasetSpec) -> DatasetSpec:
-    """The dataset with the statistics the caller may see: computed over its rows only."""
-    return statistics_for(spec, policy.filters_for(spec))
+# Which datasets some key's or grant's row filter restricts: re-read whenever one changes.
+_restricted: ProcessCache[frozenset[int]] = ProcessCache("keys")
+
+
+def row_filtered_dataset_ids() -> frozenset[int]:
+    """The datasets that at least one key or user grant reads through row filters (their public
+    schema then publishes no values: they would describe rows those readers cannot read)."""
+    from accounts.models import GrantRowFilter
+    from keys.models import KeyRowFilter
+
+    def load() -> frozenset[int]:
+        keys = KeyRowFilter.objects.values_list("dataset_id", flat=True).distinct()
+        grants = GrantRowFilter.objects.values_list("dataset_id", flat=True).distinct()
+        return frozenset(keys) | frozenset(grants)
+
+    return _restricted.get(("row_filtered",), load)
+
+
+def specs_published(specs: list[DatasetSpec], caller: AccessPolicy | None) -> list[DatasetSpec]:
+    """The datasets with the statistics a document for this caller may carry (the schema views
+    and the Connect page alike).
+
+    A caller gets them computed under its row filters. A document for no particular reader (the
+    public schema) has no reader to compute them for: a dataset that any key or grant reads
+    through row filters publishes no values at all.
+    """
+    if caller is not None:
+        return [caller.published(spec) for spec in specs]
+    restricted = row_filtered_dataset_ids() if specs else frozenset()
+    return [statistics_withheld(spec) if spec.id in restricted else spec for spec in specs]
 
 
 def output_format(params: Mapping, allowed: tuple[str, ...] = ("json",)) -> str:
@@ -102,21 +130,21 @@ def datasets_listed(policy: AccessPolicy, *, base_url: str) -> list[dict]:
     """Summaries of the datasets the caller may read (list_datasets)."""
     context = {"base_url": base_url}
     return [
-        DatasetSummarySerializer(published(policy, spec), context=context).data
+        DatasetSummarySerializer(policy.published(spec), context=context).data
         for spec in datasets_readable(policy)
     ]
 
 
 def dataset_described(policy: AccessPolicy, slug: object) -> dict:
     """One dataset's columns, types, operators and values as the caller may see them."""
-    return DatasetSerializer(published(policy, dataset_readable(policy, slug))).data
+    return DatasetSerializer(policy.published(dataset_readable(policy, slug))).data
 
 
 def rows_read(policy: AccessPolicy, slug: object, params: Mapping) -> RowsRead:
     """A page of rows: the caller's filters, search, ordering and fields, inside its row filters."""
     spec = dataset_readable(policy, slug)
     query = parse_rows(
-        spec, params, forced=policy.filters_for(spec), published=published(policy, spec)
+        spec, params, forced=policy.filters_for(spec), published=policy.published(spec)
     )
     return RowsRead(spec, query, execute.run_rows(spec, query))
 
@@ -125,7 +153,7 @@ def groups_read(policy: AccessPolicy, slug: object, params: Mapping) -> GroupsRe
     """Grouped metrics over the caller's filtered rows, inside its row filters."""
     spec = dataset_readable(policy, slug)
     query = parse_aggregate(
-        spec, params, forced=policy.filters_for(spec), published=published(policy, spec)
+        spec, params, forced=policy.filters_for(spec), published=policy.published(spec)
     )
     return GroupsRead(spec, query, execute.run_groups(spec, query))
 
@@ -136,11 +164,17 @@ def _row(policy: AccessPolicy, spec: DatasetSpec, key: str, *, hint: str) -> dic
     return execute.run_row(spec, key, parse_forced(spec, policy.filters_for(spec)))
 
 
+def row_in(policy: AccessPolicy, spec: DatasetSpec, key: str) -> dict:
+    """One row of a dataset the caller may read, by primary key, if its row filters let it see
+    that row."""
+    hint = f"find rows with /api/v1/datasets/{spec.slug}/rows/?column=value."
+    return _row(policy, spec, key, hint=hint)
+
+
 def row_read(policy: AccessPolicy, slug: object, key: str) -> tuple[DatasetSpec, dict]:
     """One row by primary key, if the caller's row filters let it see that row."""
     spec = dataset_readable(policy, slug)
-    hint = f"find rows with /api/v1/datasets/{spec.slug}/rows/?column=value."
-    return spec, _row(policy, spec, key, hint=hint)
+    return spec, row_in(policy, spec, key)
 
 
 def row_url(base_url: str, slug: str, key) -> str:

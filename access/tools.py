@@ -14,9 +14,9 @@ import json
 from dataclasses import dataclass
 
 from access import services
-from access.policy import AccessPolicy
 from datasets.engine import grammar
 from datasets.engine.errors import QueryError
+from datasets.policy import AccessPolicy
 from datasets.responses import ROW_TOO_LARGE, dumps, fitting
 
 INSTRUCTIONS = (

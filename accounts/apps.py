@@ -8,12 +8,10 @@ class AccountsConfig(AppConfig):
     verbose_name = "People and connected apps"
 
     def ready(self) -> None:
-        # Registers the schema extension of OAuth tokens with drf-spectacular.
         from django.contrib.auth import get_user_model
         from django.contrib.auth.models import Group
         from oauth2_provider.models import get_access_token_model, get_application_model
 
-        from accounts import schema  # noqa: F401
         from accounts.models import AccessGrant, GrantRowFilter
         from gatewaysite.generations import track
 

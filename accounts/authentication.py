@@ -15,15 +15,13 @@ from datetime import datetime
 
 from django.utils import timezone
 from oauth2_provider.models import get_access_token_model
-from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
-from access.policy import AccessPolicy
 from accounts.oauth import ACCESS_TOKEN_PREFIX
 from accounts.policy import policy_for_user
 from accounts.resources import API, MCP, token_allows
+from datasets.policy import AccessPolicy
 from gatewaysite.generations import ProcessCache
-from keys.authentication import VALID, KeyRefused, KeyRejected
-from keys.ratelimit import failed_key_check
+from keys.authentication import KeyRefused, KeyRejected
 
 UNKNOWN = (
     "Unknown access token: it was revoked, replaced by a refresh, or never issued. Sign in "
@@ -111,32 +109,3 @@ def access_token_policy(request, raw_token: str, *, door: str) -> AccessPolicy:
         )
     request.gateway_key_id = token.policy.principal
     return token.policy
-
-
-class OAuthTokenAuthentication(BaseAuthentication):
-    """DRF authentication by OAuth access token; request.auth is the user's policy as a key.
-
-    Returns None for anything but `Authorization: Bearer gwo_...`, so API keys go on to
-    keys.authentication.ApiKeyAuthentication.
-    """
-
-    def authenticate(self, request):
-        header = get_authorization_header(request).decode("latin-1").strip()
-        scheme, _, rest = header.partition(" ")
-        raw = rest.strip()
-        if scheme.lower() != "bearer" or not is_access_token(raw):
-            return None
-        django_request = getattr(request, "_request", request)
-        try:
-            policy = access_token_policy(django_request, raw, door=API)
-        except KeyRejected as rejected:
-            django_request.gateway_auth = rejected.reason
-            failed_key_check(django_request)
-            raise
-        django_request.gateway_auth = VALID
-        django_request.gateway_policy = policy  # access.policy.request_policy reads it
-        return (None, policy.key)
-
-    def authenticate_header(self, request) -> str:
-        # Defined so that DRF answers 401 (with WWW-Authenticate) rather than 403.
-        return 'Bearer realm="api"'

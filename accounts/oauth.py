@@ -40,10 +40,10 @@ from oauth2_provider.views import (
 )
 from oauthlib.oauth2.rfc6749.errors import CustomOAuth2Error
 
-from access.services import datasets_readable
 from accounts.models import GptActionsClient
 from accounts.policy import policy_for_user
 from accounts.resources import API, MCP, resource_door, resource_identifiers, site_base
+from datasets.selectors import dataset_specs
 from gatewaysite.cache_outage import warn_cache_down
 from gatewaysite.errors import error_json
 from gatewaysite.login import LimitedAuthenticationForm
@@ -199,7 +199,7 @@ class ConsentView(AuthorizationView):
         context = super().get_context_data(**kwargs)
         application = kwargs.get("application")
         policy = self._policy(application) if application is not None else None
-        specs = datasets_readable(policy) if policy is not None else []
+        specs = policy.readable(dataset_specs()) if policy is not None else []
         resources = (kwargs.get("resource") or "").split() or [self._default_resource(application)]
         doors = {resource_door(self.request, resource) for resource in resources}
         context["datasets"] = [
@@ -237,7 +237,7 @@ class ConsentView(AuthorizationView):
         if not resources:
             form.cleaned_data["resource"] = self._default_resource(application)
         policy = self._policy(application)
-        if policy is None or not datasets_readable(policy):
+        if policy is None or not policy.readable(dataset_specs()):
             # Nothing to share: the client hears access_denied, as if the user had declined.
             form.cleaned_data["allow"] = False
         response = super().form_valid(form)

@@ -1,6 +1,6 @@
 """A signed-in user's access policy: the union of the user's grant and the user's groups' grants.
 
-The result is the same `AccessPolicy` a key gets (access/policy.py), so every door, the engine
+The result is the same `AccessPolicy` a key gets (datasets/policy.py), so every door, the engine
 seam, rate limits, quotas and usage treat an OAuth access token exactly like a key. How grants
 combine (docs/oauth.md, "Grants"):
 
@@ -18,10 +18,9 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from access.policy import AccessPolicy
 from accounts.models import AccessGrant
+from datasets.policy import AccessPolicy, Budget
 from keys.models import RATE_PATTERN
-from keys.selectors import KeyInfo
 
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -125,25 +124,10 @@ def policy_for_user(user, application) -> AccessPolicy | None:
     all_datasets = any(grant.all_datasets for grant in grants)
     dataset_ids = frozenset().union(*(grant.dataset_ids for grant in grants))
     row_filters = _row_filters(grants)
-    key = KeyInfo(
-        id=0,
-        key_id=budget_id(user),
-        secret_hash="",
-        name=user.get_username(),
-        all_datasets=all_datasets,
-        dataset_ids=dataset_ids,
-        row_filters=row_filters,
-        rate=rate,
-        quota_per_day=quota,
-        expires_at=None,
-        revoked=False,
-    )
     return AccessPolicy(
         principal=usage_id(user, application),
         all_datasets=all_datasets,
         dataset_ids=dataset_ids,
         row_filters=row_filters,
-        rate=rate,
-        quota_per_day=quota,
-        key=key,
+        budget=Budget(budget_id(user), rate, quota),
     )

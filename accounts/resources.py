@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from gatewaysite.addresses import public_url
+
 MCP = "mcp"
 API = "api"
 
 
 def site_base(request) -> str:
     """The address Gateway publishes (GATEWAY_PUBLIC_URL, else the request's own)."""
-    from access.mcp import public_base  # the MCP door's own rule, imported late: it imports us
-
-    return public_base(request)
+    return public_url(request)
 
 
 def resource_identifiers(request) -> dict[str, tuple[str, ...]]:

@@ -114,12 +114,14 @@ def _configuration(*, auth: bool, limits: bool, usage: bool, raw_key: str, url: 
     from rest_framework.permissions import AllowAny
 
     from access import api
-    from access.policy import AccessPolicy
+    from datasets.policy import AccessPolicy
 
     everything = AccessPolicy(
         principal="bench", all_datasets=True, dataset_ids=frozenset(), row_filters={}
     )
-    middleware = [m for m in settings.MIDDLEWARE if usage or m != "keys.usage.UsageMiddleware"]
+    middleware = [
+        m for m in settings.MIDDLEWARE if usage or m != "access.middleware.UsageMiddleware"
+    ]
     with ExitStack() as stack:
         stack.enter_context(override_settings(MIDDLEWARE=middleware))
         if not auth:
@@ -205,9 +207,9 @@ def main() -> None:
     key = key_authenticate(raw_key)
     request = RequestFactory().get(URL)
     _micro("key lookup + HMAC check (cached table)", lambda: key_authenticate(raw_key))
-    # Outside a request: the counters' own round trip (with Redis), or django-ratelimit and the
-    # quota counter in local memory. In a request with Redis they ride on the generations' trip.
-    _micro("rate limit and daily quota", lambda: budget_refusal(request, key))
+    # The throttle's spend: one round trip (with Redis), or django-ratelimit and the quota
+    # counter in local memory.
+    _micro("rate limit and daily quota", lambda: budget_refusal(request, key.budget))
     entry = [time.time(), key.key_id, "bench", "row", 200, 1.0, 1]
     with mock.patch.object(usage, "usage_flush", lambda: 0):
         _micro("usage record (buffer append, no flush)", lambda: usage.record(entry))

@@ -103,7 +103,7 @@ MIDDLEWARE = [
     "gatewaysite.security.ContentSecurityPolicyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "keys.usage.UsageMiddleware",
+    "access.middleware.UsageMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -210,8 +210,7 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = 12 * 2000 + 200
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "accounts.authentication.OAuthTokenAuthentication",
-        "keys.authentication.ApiKeyAuthentication",
+        "access.authentication.CallerAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["access.permissions.HasCredential"],
     "DEFAULT_THROTTLE_CLASSES": ["access.permissions.PolicyThrottle"],

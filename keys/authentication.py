@@ -6,11 +6,9 @@ import hmac
 import re
 
 from django.utils import timezone
-from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.authentication import get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 
-from keys import selectors
-from keys.ratelimit import failed_key_check, request_trip
 from keys.selectors import KeyInfo, key_info
 from keys.services import key_hash
 
@@ -69,33 +67,15 @@ def presented_key(request) -> str | None:
     return bearer or api_key
 
 
-def _holder(key_id: str, presented: str) -> tuple[KeyInfo, str] | None:
-    """The key this process's copy of the key table (however old) says the presented key is, with
-    the copy's generation, if the secret matches and the key may be used: only then may the
-    request's round trip spend the key's budget, and only if that copy turns out to be current.
-    Authentication itself never trusts the copy before the generation is read."""
-    held = selectors.key_table_held()
-    if held is None:
-        return None
-    table, seen = held
-    key = table.get(key_id)
-    if key is None or key.revoked or key.expired(timezone.now()):
-        return None
-    return (key, seen) if hmac.compare_digest(key.secret_hash, presented) else None
-
-
-def key_authenticate(raw_key: str, *, spend: bool = True) -> KeyInfo:
+def key_authenticate(raw_key: str) -> KeyInfo:
     """The key a raw key stands for, or KeyRejected saying why not (never echoing it).
 
-    With `spend`, the request's round trip to the shared cache, which reads the generations
-    before the key table is used, also spends the key's budget for the throttle that follows
-    (keys/ratelimit.py; given back if the call spends nothing).
+    It only identifies: the key's budget is spent by the throttle (keys/ratelimit.py).
     """
     match = RAW_KEY.match(raw_key)
     if match is None:
         raise KeyRejected(MALFORMED, reason="malformed")
     presented = key_hash(raw_key)
-    request_trip(_holder(match.group(1), presented) if spend else None)
     key = key_info(match.group(1))
     # An unknown key id and a wrong secret get the same answer: a key that was rotated away
     # or mistyped is simply not a key.
@@ -120,49 +100,3 @@ def key_authenticate(raw_key: str, *, spend: bool = True) -> KeyInfo:
             key_id=key.key_id,
         )
     return key
-
-
-def request_key_status(request) -> str:
-    """What the request's key is (valid, missing, or why it was rejected), without side effects.
-
-    For requests that no API view authenticated (an unknown URL under /api/): a valid key's
-    id is kept on the request, so its usage record names it.
-    """
-    try:
-        raw_key = presented_key(request)
-        if raw_key is None:
-            return MISSING
-        key = key_authenticate(raw_key, spend=False)
-    except KeyRejected as rejected:
-        return rejected.reason
-    request.gateway_key_id = key.key_id
-    return VALID
-
-
-class ApiKeyAuthentication(BaseAuthentication):
-    """DRF authentication by Gateway key; request.auth is the key, request.user stays None.
-
-    A rejected key also spends the client address's budget of failed attempts: once it is
-    spent, rejected keys are answered 429 instead of 401. A valid key is never limited by
-    address (ChatGPT calls from shared address ranges).
-    """
-
-    def authenticate(self, request):
-        django_request = getattr(request, "_request", request)
-        try:
-            raw_key = presented_key(request)
-            if raw_key is None:
-                django_request.gateway_auth = MISSING
-                return None
-            key = key_authenticate(raw_key)
-        except KeyRejected as rejected:
-            django_request.gateway_auth = rejected.reason
-            failed_key_check(django_request)
-            raise
-        django_request.gateway_auth = VALID
-        django_request.gateway_key_id = key.key_id
-        return (None, key)
-
-    def authenticate_header(self, request) -> str:
-        # Defined so that DRF answers 401 (with WWW-Authenticate) rather than 403.
-        return 'Bearer realm="api"'

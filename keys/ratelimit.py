@@ -1,36 +1,31 @@
-"""Rate limit and daily quota of a key, and the budget of failed key attempts of a client address,
-counted in the shared cache so every worker shares them.
+"""Rate limit and daily quota of a caller's budget, and the budget of failed key attempts of a
+client address, counted in the shared cache so every worker shares them.
 
-With Redis, everything a call with a key needs from the shared cache is one round trip, one Lua
-script (`request_trip`): the generations of the per-process caches (is this process's key table
-current?), the key's rate-limit counter (django-ratelimit's own cache key, window and expiry) and
-daily quota counter, and the usage records this process has waiting (keys/usage.py). Key
-authentication makes it, and spends the key's budget in it only when this process's copy of the key
-table already holds the presented secret and the script finds that copy current (its generation
-unchanged): a stranger who knows a key id, or a secret rotated away, never spends the key's budget.
-The policy's throttle then answers from those counts (`budget_refusal`). A call that authenticates
-but spends nothing (MCP initialize, tools/list) gives its units back when it ends. When the key
-table was not yet loaded, or has just changed, the counters take a round trip of their own.
+A budget (datasets/policy.py `Budget`) names what a caller's calls are counted under (a key id,
+or a signed-in user) and how many it may make: authentication identifies the caller, and the
+throttle spends one unit of its budget, once per call (`budget_refusal`).
+
+With Redis, the spend is one round trip, one Lua script: the key's rate-limit counter
+(django-ratelimit's own cache key, window and expiry) and daily quota counter, the generations of
+the per-process caches when the request has not read them yet, and the usage records this
+process has waiting (keys/usage.py).
 
 When the cache does not answer, requests are let through (fail open) and a warning is logged:
-the key was still authenticated and its scope enforced from the database, so what is lost
+the caller was still authenticated and its scope enforced from the database, so what is lost
 while Redis is down is only the budget, not access control. See docs/keys.md.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
 from django.conf import settings
 from django.core.cache import cache, caches
 from django.core.exceptions import ImproperlyConfigured
-from django.core.signals import request_finished, request_started
 from django_ratelimit import ALL
 from django_ratelimit.core import (
     EXPIRATION_FUDGE,
@@ -42,11 +37,11 @@ from django_ratelimit.core import (
 from django_redis.cache import RedisCache
 from redis.commands.core import Script
 
+from datasets.policy import Budget
 from gatewaysite import generations
 from gatewaysite.cache_outage import warn_cache_down
 from gatewaysite.errors import ApiError
 from keys import usage
-from keys.selectors import KeyInfo
 
 logger = logging.getLogger("gateway")
 GROUP = "gateway.keys"
@@ -62,20 +57,20 @@ def _warn_cache_down(error: Exception | str) -> None:
     warn_cache_down(CACHE_DOWN, error if isinstance(error, str) else type(error).__name__)
 
 
-def key_rate(key: KeyInfo) -> str:
-    """The key's own rate, else GATEWAY_DEFAULT_RATE."""
-    return key.rate or settings.GATEWAY_DEFAULT_RATE
+def budget_rate(budget: Budget) -> str:
+    """The budget's own rate, else GATEWAY_DEFAULT_RATE."""
+    return budget.rate or settings.GATEWAY_DEFAULT_RATE
 
 
-def rate_limit_refusal(request, key: KeyInfo) -> ApiError | None:
-    """Count this request against the key's rate: the 429 to answer once over it, else None."""
-    rate = key_rate(key)
+def rate_limit_refusal(request, budget: Budget) -> ApiError | None:
+    """Count this request against the budget's rate: the 429 to answer once over it, else None."""
+    rate = budget_rate(budget)
     try:
-        # Keyed by the key id, never the client address: ChatGPT calls from shared ranges.
+        # Keyed by the budget's name, never the client address: ChatGPT calls from shared ranges.
         usage = get_usage(
             request,
             group=GROUP,
-            key=lambda group, request: key.key_id,
+            key=lambda group, request: budget.name,
             rate=rate,
             increment=True,
         )
@@ -161,19 +156,19 @@ def _count_today(name: str) -> int:
     return cache.incr(name)
 
 
-def quota_refusal(key: KeyInfo) -> ApiError | None:
-    """Count this request against the key's daily quota (UTC day): the 429 once over it, else None."""
-    if key.quota_per_day is None:
+def quota_refusal(budget: Budget) -> ApiError | None:
+    """Count this request against the budget's daily quota (UTC day): the 429 once over it."""
+    if budget.quota_per_day is None:
         return None
     now = datetime.now(UTC)
     try:
-        count = _count_today(_quota_name(key.key_id, now))
+        count = _count_today(_quota_name(budget.name, now))
     except Exception as error:
         _warn_cache_down(error)
         return None
-    if count <= key.quota_per_day:
+    if count <= budget.quota_per_day:
         return None
-    return _quota_exceeded(key.quota_per_day, now)
+    return _quota_exceeded(budget.quota_per_day, now)
 
 
 def _quota_exceeded(quota_per_day: int, now: datetime) -> ApiError:
@@ -195,80 +190,50 @@ def quota_used(key_id: str) -> int:
         return 0
 
 
-# One round trip a request (Redis): KEYS are the generations to read (ARGV[1] of them), then the
+# The spend of one call (Redis): KEYS are the generations to read (ARGV[1] of them), then the
 # rate counter, the quota counter and the shared usage list. ARGV: the number of generations; the
-# position of the generation that guards the counters (0: none) and the value it must still have;
-# the rate's limit; the rate counter's expiry (0: no counter) and the quota counter's (0: no quota);
-# a fresh token per generation (written where none exists yet); the usage records to push.
+# rate's limit; the rate counter's expiry (0: no counter) and the quota counter's (0: no quota); a
+# fresh token per generation (written where none exists yet); the usage records to push.
 # The counters follow django-ratelimit's get_usage (add 1 with the expiry, else increment); the
 # quota is spent only by a call the rate lets through, as when each was a round trip of its own.
-# Reply: the generations, 1 if the counters were spent (else 0), the two counts (0: not counted),
-# the usage list's length.
-_TRIP = """
+# Reply: the generations, the two counts (0: not counted), the usage list's length.
+_SPEND = """
 local n = tonumber(ARGV[1])
 local reply = {}
 for i = 1, n do
   local value = redis.call('GET', KEYS[i])
   if not value then
-    value = ARGV[6 + i]
+    value = ARGV[4 + i]
     redis.call('SET', KEYS[i], value)
   end
   reply[i] = value
 end
-local guard = tonumber(ARGV[2])
-local spend = guard == 0 or reply[guard] == ARGV[3]
 local function count(key, seconds)
   if redis.call('SET', key, 1, 'NX', 'EX', seconds) then
     return 1
   end
   return redis.call('INCR', key)
 end
-local rate_seconds, quota_seconds = tonumber(ARGV[5]), tonumber(ARGV[6])
+local rate_seconds, quota_seconds = tonumber(ARGV[3]), tonumber(ARGV[4])
 local rate_count, quota_count = 0, 0
-if spend and rate_seconds > 0 then
+if rate_seconds > 0 then
   rate_count = count(KEYS[n + 1], rate_seconds)
 end
-if spend and quota_seconds > 0 and (rate_seconds == 0 or rate_count <= tonumber(ARGV[4])) then
+if quota_seconds > 0 and (rate_seconds == 0 or rate_count <= tonumber(ARGV[2])) then
   quota_count = count(KEYS[n + 2], quota_seconds)
 end
-reply[n + 1] = spend and 1 or 0
-reply[n + 2] = rate_count
-reply[n + 3] = quota_count
-if #ARGV > 6 + n then
-  reply[n + 4] = redis.call('RPUSH', KEYS[n + 3], unpack(ARGV, 7 + n))
+reply[n + 1] = rate_count
+reply[n + 2] = quota_count
+if #ARGV > 4 + n then
+  reply[n + 3] = redis.call('RPUSH', KEYS[n + 3], unpack(ARGV, 5 + n))
 else
-  reply[n + 4] = redis.call('LLEN', KEYS[n + 3])
+  reply[n + 3] = redis.call('LLEN', KEYS[n + 3])
 end
 return reply
 """
-# Units of a call that spent nothing given back, on counters that still exist (never recreated).
-_GIVE_BACK = """
-for i = 1, #KEYS do
-  if redis.call('EXISTS', KEYS[i]) == 1 then
-    redis.call('DECR', KEYS[i])
-  end
-end
-"""
-# Records pushed per round trip: one or two in steady traffic; a backlog goes by the flush.
+# Records pushed per spend: one or two in steady traffic; a backlog goes by the flush.
 PUSH_AT_MOST = 50
 _scripts: dict[str, Script] = {}
-_request = threading.local()
-
-
-@dataclass(frozen=True)
-class Spent:
-    """What a round trip counted for one key: its rate-limit and daily-quota counters."""
-
-    key_id: str
-    rate: str
-    limit: int
-    window: int
-    rate_name: str
-    rate_count: int  # 0: not counted (rate limits switched off)
-    quota_per_day: int | None
-    quota_name: str
-    quota_count: int  # 0: not counted (no quota, or the rate refused the call)
-    now: datetime
 
 
 def _run(client, name: str, source: str, keys: list, args: list):
@@ -279,40 +244,32 @@ def _run(client, name: str, source: str, keys: list, args: list):
     return script(keys, args, client=client)
 
 
-def _round_trip(client, *, key: KeyInfo | None, guard: str | None, read: bool) -> Spent | None:
-    """Run the script: read the generations (when `read`), spend the key's budget (when `key`;
-    with `guard`, only if the key table's generation is still that), push waiting usage records."""
+def _spend(client, budget: Budget, *, read: bool) -> ApiError | None:
+    """Run the script: spend one unit of the budget, read the generations (when `read`), push
+    waiting usage records; the 429 once over the rate or the quota."""
     backend = cast(RedisCache, caches["default"])  # usage.redis_client() found it is one
     names = generations.names() if read else []
-    guarded = guard is not None and "keys" in names
     now = datetime.now(UTC)
-    rate, limit, window, rate_seconds = "", 0, 0, 0
-    rate_name = quota_name = ""
-    if key is not None:
-        rate = key_rate(key)
-        limit, period = _split_rate(rate)
-        window = _get_window(key.key_id, period)
-        rate_name = backend.make_key(_make_cache_key(GROUP, window, rate, key.key_id, ALL))
-        if getattr(settings, "RATELIMIT_ENABLE", True):
-            rate_seconds = period + EXPIRATION_FUDGE
-        quota_name = backend.make_key(_quota_name(key.key_id, now))
-    quota_seconds = QUOTA_SECONDS if key is not None and key.quota_per_day is not None else 0
+    rate = budget_rate(budget)
+    limit, period = _split_rate(rate)
+    window = _get_window(budget.name, period)
+    rate_name = backend.make_key(_make_cache_key(GROUP, window, rate, budget.name, ALL))
+    rate_seconds = period + EXPIRATION_FUDGE if getattr(settings, "RATELIMIT_ENABLE", True) else 0
+    quota_seconds = QUOTA_SECONDS if budget.quota_per_day is not None else 0
     pushed = usage.waiting_take(PUSH_AT_MOST)
     try:
         reply = _run(
             client,
-            "trip",
-            _TRIP,
+            "spend",
+            _SPEND,
             [
                 *(backend.make_key(generations.cache_key(name)) for name in names),
-                rate_name or "-",
-                quota_name or "-",
+                rate_name,
+                backend.make_key(_quota_name(budget.name, now)),
                 usage.list_name(),
             ],
             [
                 len(names),
-                names.index("keys") + 1 if guarded else 0,
-                backend.client.encode(guard) if guarded else "",
                 limit,
                 rate_seconds,
                 quota_seconds,
@@ -323,117 +280,33 @@ def _round_trip(client, *, key: KeyInfo | None, guard: str | None, read: bool) -
     except Exception:
         usage.waiting_restore(pushed)
         raise
-    found = {name: backend.client.decode(value) for name, value in zip(names, reply, strict=False)}
-    spent, rate_count, quota_count, listed = reply[len(names) :]
     if read:
+        found = {
+            name: backend.client.decode(value)
+            for name, value in zip(names, reply[: len(names)], strict=True)
+        }
         generations.request_generations_set(found)
+    rate_count, quota_count, listed = reply[len(names) :]
     usage.listed(listed)
-    if key is None or not spent:
-        return None
-    return Spent(
-        key_id=key.key_id,
-        rate=rate,
-        limit=limit,
-        window=window,
-        rate_name=rate_name,
-        rate_count=rate_count,
-        quota_per_day=key.quota_per_day,
-        quota_name=quota_name,
-        quota_count=quota_count,
-        now=now,
-    )
-
-
-def request_trip(holder: tuple[KeyInfo, str] | None = None) -> None:
-    """The request's one round trip to the shared cache, made by key authentication before it
-    reads the key table (Redis only; once per request).
-
-    `holder` is the key this process's copy of the key table says the presented key is, with
-    that copy's generation, when the presented secret matches it: its budget is spent in the same
-    round trip if the copy is still current. Without a holder nothing is spent.
-    """
-    client = usage.redis_client()
-    if client is None or not generations.request_active() or getattr(_request, "done", False):
-        return
-    _request.done = True
-    key, guard = holder if holder is not None else (None, None)
-    seen = generations.request_generations()
-    if seen is not None and key is not None and seen.get("keys") != guard:
-        key = None  # the table moved since this copy was loaded: the throttle counts instead
-    if seen is not None and key is None:
-        return  # nothing this request needs: waiting usage records go with a later round trip
-    try:
-        _request.spent = _round_trip(client, key=key, guard=guard, read=seen is None)
-    except Exception as error:
-        _request.failed = type(error).__name__
-        if seen is None:
-            generations.request_generations_set(generations.unreadable(generations.names()))
-
-
-def _claim(key: KeyInfo) -> Spent | None:
-    """What this request's round trip spent for `key`, if anything (then it is not given back)."""
-    spent = getattr(_request, "spent", None)
-    if spent is None or spent.key_id != key.key_id:
-        return None
-    if spent.rate != key_rate(key) or spent.quota_per_day != key.quota_per_day:
-        return None  # spent under other limits: given back when the request ends
-    _request.spent = None
-    return spent
-
-
-def budget_refusal(request, key: KeyInfo) -> ApiError | None:
-    """Spend one unit of the key's rate limit and daily quota: the 429 once over either, else None.
-
-    With Redis the units were usually spent by the request's round trip already (see
-    `request_trip`); otherwise they are spent now, in one round trip (with the generations, when
-    the request has not read them yet). On local memory: django-ratelimit, then the quota counter.
-    """
-    client = usage.redis_client()
-    if client is None:
-        return rate_limit_refusal(request, key) or quota_refusal(key)
-    spent = _claim(key)
-    if spent is None:
-        failed = getattr(_request, "failed", None)
-        if failed is not None:
-            _warn_cache_down(failed)  # this request's round trip found the cache down already
-            return None
-        read = generations.request_active() and generations.request_generations() is None
-        try:
-            spent = _round_trip(client, key=key, guard=None, read=read)
-        except Exception as error:
-            _warn_cache_down(error)
-            return None
-        if generations.request_active():
-            _request.done = True
-    if spent is None:
-        return None
-    if spent.rate_count > spent.limit:
-        return _rate_limited(spent.rate, spent.window - int(time.time()))
-    if spent.quota_per_day is not None and spent.quota_count > spent.quota_per_day:
-        return _quota_exceeded(spent.quota_per_day, spent.now)
+    if rate_seconds and rate_count > limit:
+        return _rate_limited(rate, window - int(time.time()))
+    if budget.quota_per_day is not None and quota_count > budget.quota_per_day:
+        return _quota_exceeded(budget.quota_per_day, now)
     return None
 
 
-def _reset(**kwargs) -> None:
-    _request.done, _request.spent, _request.failed = False, None, None
+def budget_refusal(request, budget: Budget) -> ApiError | None:
+    """Spend one unit of the budget's rate limit and daily quota: the 429 once over either.
 
-
-def _give_back(**kwargs) -> None:
-    spent = getattr(_request, "spent", None)
-    _reset()
-    if spent is None:
-        return
-    # Spent by authentication, claimed by no throttle: this call does not cost the key anything.
-    counted = [(spent.rate_name, spent.rate_count), (spent.quota_name, spent.quota_count)]
-    names = [name for name, count in counted if count]
+    With Redis, one round trip (with the generations, when the request has not read them yet);
+    on local memory, django-ratelimit, then the quota counter.
+    """
     client = usage.redis_client()
-    if not names or client is None:
-        return
+    if client is None:
+        return rate_limit_refusal(request, budget) or quota_refusal(budget)
+    read = generations.request_active() and generations.request_generations() is None
     try:
-        _run(client, "give-back", _GIVE_BACK, names, [])
+        return _spend(client, budget, read=read)
     except Exception as error:
         _warn_cache_down(error)
-
-
-request_started.connect(_reset, dispatch_uid="gateway-budget-start")
-request_finished.connect(_give_back, dispatch_uid="gateway-budget-finish")
+        return None

@@ -10,6 +10,7 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from datasets.policy import AccessPolicy, Budget
 from gatewaysite.generations import ProcessCache
 from keys.models import ApiKey, KeyRowFilter, UsageRecord
 
@@ -35,6 +36,21 @@ class KeyInfo:
     def expired(self, now: datetime) -> bool:
         """Has the key passed its expiry?"""
         return self.expires_at is not None and self.expires_at <= now
+
+    @property
+    def budget(self) -> Budget:
+        """What the key's calls spend: its rate limit and daily quota, under its key id."""
+        return Budget(self.key_id, self.rate, self.quota_per_day)
+
+    def policy(self) -> AccessPolicy:
+        """What the key may read: its scope and row filters, and its budget."""
+        return AccessPolicy(
+            principal=self.key_id,
+            all_datasets=self.all_datasets,
+            dataset_ids=self.dataset_ids,
+            row_filters=self.row_filters,
+            budget=self.budget,
+        )
 
 
 def _snapshot(

@@ -90,7 +90,8 @@ def error_code(response) -> str:
     return code[:40] if isinstance(code, str) else ""
 
 
-def _record(request, response, started: float, duration_ms: float) -> list:
+def request_record(request, response, started: float, duration_ms: float) -> list:
+    """The usage record of one REST request, as `record` takes it."""
     dataset, operation = _from_url(request)
     rows = getattr(request, "gateway_usage_rows", None)
     return [
@@ -336,43 +337,6 @@ def discard_buffer() -> None:
 
 
 atexit.register(lambda: (_local or _rejected_local) and usage_flush())
-
-
-def _rejection(request) -> str | None:
-    """Why the request had no valid key (missing, malformed, ...), or None when it had one."""
-    from keys.authentication import VALID, request_key_status
-
-    status = getattr(request, "gateway_auth", None)
-    if status is None:
-        # No API view authenticated it (an unknown URL): classify its key the same way.
-        status = request_key_status(request)
-    return None if status == VALID else status
-
-
-class UsageMiddleware:
-    """Records every request under /api/ made with a valid key (any status: 404 and 429 too);
-    counts the others per day and reason."""
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        if not request.path.startswith("/api/"):
-            return self.get_response(request)
-        started = time.time()
-        began = time.perf_counter()
-        response = self.get_response(request)
-        duration_ms = (time.perf_counter() - began) * 1000
-        try:
-            reason = _rejection(request)
-            if reason is None:
-                record(_record(request, response, started, duration_ms))
-            else:
-                rejected_count(reason)
-        except Exception:
-            # Usage is bookkeeping: it never turns a served answer into an error.
-            logger.exception("Usage record failed for %s", request.path)
-        return response
 
 
 def usage_prune(*, days: int | None = None) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
 from drf_spectacular.drainage import GENERATOR_STATS
@@ -56,16 +55,6 @@ def _footprint(built: BuiltSchema) -> int:
 _built: ProcessCache[BuiltSchema] = ProcessCache(
     "catalog", max_bytes=SCHEMA_CACHE_BYTES, size=_footprint
 )
-
-
-def server_url_for(request) -> str:
-    """GATEWAY_PUBLIC_URL when set, else the request's own base URL (host in lower case)."""
-    url = settings.GATEWAY_PUBLIC_URL or request.build_absolute_uri("/")
-    parts = urlsplit(url)
-    netloc = parts.netloc.lower()
-    if parts.scheme == "https" and netloc.endswith(":443"):
-        netloc = netloc[: -len(":443")]
-    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
 
 
 def schema_build(*, specs: list[DatasetSpec], server_url: str) -> BuiltSchema:

@@ -87,9 +87,10 @@ def security_scheme(server_url: str = DEFAULT_SERVER) -> dict:
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):
-    """Tells drf-spectacular how keys.authentication.ApiKeyAuthentication appears in a schema."""
+    """Tells drf-spectacular how the REST API's credentials (an API key, or an OAuth access token:
+    access.authentication.CallerAuthentication) appear in a schema."""
 
-    target_class = "keys.authentication.ApiKeyAuthentication"
+    target_class = "access.authentication.CallerAuthentication"
     name = SECURITY_SCHEME
 
     def get_security_definition(self, auto_schema):

@@ -1,8 +1,10 @@
-"""The layers depend one way: datasets knows nothing of credentials, keys nothing of the doors.
+"""The layers depend one way: datasets knows nothing of credentials, keys and accounts nothing of
+the doors.
 
-`access` (the doors: REST, MCP, the schema views, the Connect page) sits above `datasets` (the
-data and its engine), `keys` (API keys) and `accounts` (people and OAuth); a change in how a
-caller is let in can then never reach into the engine.
+`access` (the doors: REST, MCP, the schema views, the Connect page, and the one function that
+resolves their caller) sits above `keys` (API keys) and `accounts` (people and OAuth), which build
+the caller's policy; the policy itself (datasets/policy.py) and the engine sit below them all. A
+change in how a caller is let in can then never reach into the engine.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN = {
     "datasets": {"keys", "accounts", "access"},
     "keys": {"accounts", "access"},
+    "accounts": {"access"},
 }
 
 

@@ -93,8 +93,7 @@ def test_budget_is_the_own_grant_else_the_most_generous_group(
     for index, (rate, quota) in enumerate(groups):
         _grant(group=group_factory(f"g{index}", alice), datasets=[orders], rate=rate, quota=quota)
     policy = policy_for_user(alice, None)
-    assert (policy.rate, policy.quota_per_day) == expected
-    assert (policy.key.rate, policy.key.quota_per_day) == expected
+    assert (policy.budget.rate, policy.budget.quota_per_day) == expected
 
 
 def test_usage_names_the_user_and_the_app_and_the_budget_is_the_users(alice, orders):
@@ -107,4 +106,4 @@ def test_usage_names_the_user_and_the_app_and_the_budget_is_the_users(alice, ord
     policy = policy_for_user(alice, app)
     assert policy.principal == f"u:{alice.pk}:{app.pk}"
     # Counted per user across apps; never a key id (key ids have no colon).
-    assert policy.key.key_id == f"u:{alice.pk}"
+    assert policy.budget.name == f"u:{alice.pk}"

@@ -1,5 +1,7 @@
-"""With Redis, a call with a key talks to the shared cache once: generations, rate limit, quota and
-usage in one round trip, with django-ratelimit's counters, and no budget spent by a wrong secret."""
+"""With Redis, a call with a key talks to the shared cache twice: authentication reads the
+generations (is this process's key table current?), then the throttle spends the budget (rate limit
+and quota, django-ratelimit's counters) and pushes waiting usage in one script. Only a caller that
+authenticated spends: a wrong secret, a revoked key or a call that spends nothing costs nothing."""
 
 from __future__ import annotations
 
@@ -95,8 +97,7 @@ def _key_id(raw_key: str) -> str:
 @pytest.fixture
 def spent_while_refused(monkeypatch):
     """The key's counter read while each refused call is being answered (before it ends)."""
-    from access import mcp
-    from keys import authentication
+    from access import authentication
 
     seen: list[int] = []
 
@@ -109,7 +110,6 @@ def spent_while_refused(monkeypatch):
 
     watched: list[str] = []
     monkeypatch.setattr(authentication, "failed_key_check", watch(authentication.failed_key_check))
-    monkeypatch.setattr(mcp, "failed_key_check", watch(mcp.failed_key_check))
 
     def start(key_id: str, rate: str) -> list[int]:
         watched[:] = [key_id, rate]
@@ -119,23 +119,23 @@ def spent_while_refused(monkeypatch):
 
 
 @pytest.mark.parametrize("url", REST_CALLS)
-def test_an_authenticated_rest_call_is_one_round_trip(orders, round_trips, url):
+def test_an_authenticated_rest_call_is_two_round_trips(orders, round_trips, url):
     client = bearer(api_key_issue(name="k", all_datasets=True, quota_per_day=1000).raw_key)
     client.get(url)  # the first call of a process loads the key table
     for _ in range(3):
         round_trips.clear()
         assert client.get(url).status_code == 200
-        assert round_trips == ["EVALSHA"]
+        assert round_trips == ["MGET", "EVALSHA"]
 
 
-def test_an_mcp_tools_call_is_one_round_trip(orders, round_trips):
+def test_an_mcp_tools_call_is_two_round_trips(orders, round_trips):
     client = bearer(api_key_issue(name="k", all_datasets=True, quota_per_day=1000).raw_key)
     arguments = {"dataset": "orders", "key": "1"}
     _mcp(client, "get_row", arguments)
     for _ in range(3):
         round_trips.clear()
         assert _mcp(client, "get_row", arguments)["isError"] is False
-        assert round_trips == ["EVALSHA"]
+        assert round_trips == ["MGET", "EVALSHA"]
 
 
 def test_every_call_is_recorded_though_none_pushes_its_own_record(orders, round_trips):
@@ -210,7 +210,7 @@ def test_a_wrong_secret_for_a_real_key_id_spends_none_of_its_budget(
             error_of(stranger.get(ROW), 401, "unauthorized")
             tool_call = {"name": "get_row", "arguments": {"dataset": "orders", "key": "1"}}
             error_of(_mcp_post(stranger, "tools/call", tool_call), 401, "unauthorized")
-        # Not even for the time of a refused call: nothing to give back, nothing to race.
+        # Not even for the time of a refused call: authentication spends nothing.
         assert seen == [1] * 40
         assert _spent(key_id, "3/m") == 1
         assert quota_used(key_id) == 1
@@ -245,15 +245,15 @@ def test_a_key_changed_elsewhere_is_refused_at_once_and_spends_nothing(
             _changed_by_another_process(key_id, "revoked", True)
         else:
             _changed_by_another_process(key_id, "secret_hash", "0" * 64)
-        # This process still holds the old table, where the secret matches: the round trip finds
-        # the table moved, so nothing is spent, and the key is checked against the new table.
+        # This process still holds the old table, where the secret matches: authentication reads
+        # the generation first, so the key is checked against the new table and spends nothing.
         for _ in range(5):
             error_of(client.get(ROW), 401, "unauthorized")
         assert seen == [1] * 5
         assert _spent(key_id, "3/m") == 1
 
 
-def test_calls_that_spend_nothing_give_their_units_back(orders):
+def test_calls_that_reach_no_dataset_spend_nothing(orders):
     raw_key = api_key_issue(name="k", all_datasets=True, rate="2/m").raw_key
     client = bearer(raw_key)
     with time_machine.travel(NOON, tick=False):

@@ -200,10 +200,10 @@ def test_record_names_the_operation_and_dataset_of_the_resolved_url():
     request = RequestFactory().get("/api/v1/datasets/orders/rows/")
     request.resolver_match = resolve(request.path)
     annotate(request, rows=7)
-    entry = usage._record(request, HttpResponse(status=200), 0.0, 1.5)
+    entry = usage.request_record(request, HttpResponse(status=200), 0.0, 1.5)
     assert entry[2:] == ["orders", "rows", 200, 1.5, 7, ""]
     other = RequestFactory().get("/api/v1/nothing/")
-    assert usage._record(other, HttpResponse(status=404), 0.0, 1.5)[2:4] == ["", ""]
+    assert usage.request_record(other, HttpResponse(status=404), 0.0, 1.5)[2:4] == ["", ""]
 
 
 def test_last_used_is_written_at_most_once_a_minute(orders, issue):
