@@ -73,7 +73,9 @@ class LimitedAuthenticationForm(AdminAuthenticationForm):
 
     def clean(self):
         username = self.cleaned_data.get("username") or ""
-        wait = login_wait(self.request, username)
+        request = self.request
+        assert request is not None  # the admin's login view always passes its request
+        wait = login_wait(request, username)
         if wait is not None:
             # Refused before the password is checked: a spent budget answers nothing about it.
             minutes = math.ceil(wait / 60)
@@ -85,5 +87,5 @@ class LimitedAuthenticationForm(AdminAuthenticationForm):
         try:
             return super().clean()
         except ValidationError:
-            login_failure_record(self.request, username)
+            login_failure_record(request, username)
             raise
