@@ -88,6 +88,11 @@ class Dataset(models.Model):
     version = models.PositiveIntegerField(
         default=0, editable=False, help_text="Current DuckDB file version of an upload."
     )
+    # In the names of the upload's version files (v1-<stamp>.duckdb), drawn once per dataset: a
+    # slug deleted and imported again restarts at version 1 without ever sharing a file name with
+    # the old dataset, which another process may still hold open. Empty for datasets imported
+    # before stamps existed (their files are v1.duckdb) and for tables of sources.
+    file_stamp = models.CharField(max_length=16, blank=True, default="", editable=False)
     primary_key = models.CharField(
         max_length=200, blank=True, default="", help_text="API name of the primary key column."
     )
@@ -121,7 +126,14 @@ class Dataset(models.Model):
 
     def file_path(self, version: int | None = None) -> Path:
         """The DuckDB file of a version (the current one by default)."""
-        return self.directory / f"v{self.version if version is None else version}.duckdb"
+        return self.directory / version_file_name(
+            self.version if version is None else version, self.file_stamp
+        )
+
+
+def version_file_name(version: int, stamp: str) -> str:
+    """The name of a version's DuckDB file: v<N>-<stamp>.duckdb (v<N>.duckdb without a stamp)."""
+    return f"v{version}-{stamp}.duckdb" if stamp else f"v{version}.duckdb"
 
 
 class Column(models.Model):

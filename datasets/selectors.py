@@ -6,6 +6,7 @@ from django.db.models import Prefetch, QuerySet
 
 from datasets.engine.connections import url_with_password
 from datasets.engine.spec import ColumnSpec, DatasetSpec, SourceSpec
+from datasets.files import dataset_files_check
 from datasets.models import Column, Dataset, Source
 from gatewaysite.generations import ProcessCache
 
@@ -89,6 +90,8 @@ def dataset_spec(slug: str) -> DatasetSpec | None:
     """The enabled, servable dataset with this slug, or None."""
 
     def load() -> DatasetSpec | None:
+        # The catalog changed (a dataset deleted elsewhere, perhaps): this host drops its files.
+        dataset_files_check()
         dataset = _servable().filter(slug=slug).first()
         return build_spec(dataset) if dataset is not None and _ready(dataset) else None
 
@@ -99,6 +102,7 @@ def dataset_specs() -> list[DatasetSpec]:
     """Every enabled, servable dataset, by slug."""
 
     def load() -> list[DatasetSpec]:
+        dataset_files_check()
         return [build_spec(dataset) for dataset in _servable() if _ready(dataset)]
 
     return _all_specs.get("all", load)

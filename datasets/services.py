@@ -1,12 +1,14 @@
-"""Writes to the catalog for uploaded files: import a file as a new version of a dataset.
+"""Writes to the catalog for uploaded files: import a file as a new version of a dataset, delete one.
 
 `dataset_import` imports in the caller's thread (the import_dataset command, the demo).
 `dataset_import_start` imports in a background thread of the web process (the admin): it records
 the import as a DatasetImport row whose state, progress and heartbeat the thread keeps up to date.
+`dataset_delete` deletes a dataset; its files follow on every host (datasets/files.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -26,6 +28,7 @@ from django.utils import timezone
 from datasets.engine import rowstore
 from datasets.engine.connections import duckdb_files
 from datasets.engine.errors import suggest
+from datasets.files import dataset_files_lock, file_stamp_new, file_version
 from datasets.ingest import (
     TABLE,
     Budget,
@@ -54,7 +57,6 @@ STALE_MESSAGE = (
 
 PII_MODES = ("mask", "hash", "hide")
 DESCRIPTION_MAX_CHARS = 300
-_VERSION_FILE = re.compile(r"^v(\d+)\.duckdb$")
 
 
 class DatasetImportError(Exception):
@@ -95,7 +97,9 @@ def dataset_import(
     one transaction point the dataset and its columns at it. Any failure leaves the previous
     version serving, the catalog unchanged and no staging file behind, and raises
     DatasetImportError. The import runs within `budget` (default: Budget()). A caller that passes
-    its own `staging` area removes it; otherwise the import makes and removes one.
+    its own `staging` area removes it; otherwise the import makes and removes one. Call it outside
+    a transaction (as the command, the admin's thread and the demo do): the new dataset must be
+    committed before another process sweeps this host (datasets/files.py).
     """
     path = Path(path)
     filename = filename or path.name
@@ -109,7 +113,7 @@ def dataset_import(
     check_upload_size(path.stat().st_size)
 
     existing = _existing_dataset(slug=slug, replace=replace)
-    dataset = existing or Dataset(slug=slug)
+    dataset = existing or Dataset(slug=slug, file_stamp=file_stamp_new())
     area = staging or StagingArea.create()
     try:
         return _import_into(
@@ -145,8 +149,7 @@ def _import_into(
     budget: Budget | None,
 ) -> Dataset:
     directory = dataset.directory
-    directory.mkdir(parents=True, exist_ok=True)
-    version = max([dataset.version, *_versions(directory)]) + 1
+    version = max([dataset.version, *_versions(directory, dataset.file_stamp)]) + 1
     final = dataset.file_path(version)
     staging = area.path / final.name
 
@@ -165,29 +168,33 @@ def _import_into(
     except IngestError as error:
         raise DatasetImportError(str(error)) from None
 
-    try:
-        # Atomic (the staging area is inside the data directory, on the same file system): a
-        # reader of `final` sees the whole file or none.
-        os.replace(staging, final)
-        dataset = _save(
-            dataset=dataset,
-            existing=existing,
-            ingested=ingested,
-            version=version,
-            title=title,
-            description=description,
-            pii=pii or {},
-            filename=filename,
-        )
-    except IntegrityError:
-        final.unlink(missing_ok=True)
-        raise DatasetImportError(
-            f"A dataset with slug {dataset.slug!r} was created meanwhile: choose another slug or "
-            "replace it."
-        ) from None
-    except BaseException:
-        final.unlink(missing_ok=True)
-        raise
+    # The file is in place before its dataset is committed: a sweep of this host (which removes
+    # the files of no dataset) must wait until both are, hence the lock.
+    with dataset_files_lock():
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            # Atomic (the staging area is inside the data directory, on the same file system): a
+            # reader of `final` sees the whole file or none.
+            os.replace(staging, final)
+            dataset = _save(
+                dataset=dataset,
+                existing=existing,
+                ingested=ingested,
+                version=version,
+                title=title,
+                description=description,
+                pii=pii or {},
+                filename=filename,
+            )
+        except IntegrityError:
+            _unplace(final)
+            raise DatasetImportError(
+                f"A dataset with slug {dataset.slug!r} was created meanwhile: choose another slug "
+                "or replace it."
+            ) from None
+        except BaseException:
+            _unplace(final)
+            raise
     _remove_old_versions(dataset)
     # Lookups by key use DuckDB until the version's row store is in place (in a few seconds).
     rowstore.build_in_background(str(final), TABLE, ingested.primary_key)
@@ -228,12 +235,19 @@ def _check_arguments(*, slug: str, description: str | None, pii: Mapping[str, st
             )
 
 
-def _versions(directory: Path) -> list[int]:
-    return [
-        int(match.group(1))
-        for entry in directory.iterdir()
-        if (match := _VERSION_FILE.match(entry.name))
-    ]
+def _versions(directory: Path, stamp: str) -> list[int]:
+    """The versions of the dataset with this stamp on disk (none of another dataset's)."""
+    if not directory.is_dir():
+        return []
+    found = (file_version(entry.name, stamp) for entry in directory.iterdir())
+    return [version for version in found if version is not None]
+
+
+def _unplace(final: Path) -> None:
+    """Remove a version file that was not committed, and its directory if nothing else is left."""
+    final.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        final.parent.rmdir()  # only when empty: a new dataset's, or a dataset deleted meanwhile
 
 
 def _previous_key(existing: Dataset | None) -> str | None:
@@ -260,7 +274,13 @@ def _save(
         kept: dict[str, Column] = {}
         if existing is not None:
             # Lock the row: two replacements of one dataset must not interleave their columns.
-            dataset = Dataset.objects.select_for_update().get(pk=existing.pk)
+            locked = Dataset.objects.select_for_update().filter(pk=existing.pk).first()
+            if locked is None:
+                raise DatasetImportError(
+                    f"Dataset {existing.slug!r} was deleted while the file was imported: nothing "
+                    "was imported."
+                )
+            dataset = locked
             if dataset.version >= version:
                 raise DatasetImportError(
                     f"Another import of {dataset.slug!r} finished first (version "
@@ -391,13 +411,20 @@ def _remove_old_versions(dataset: Dataset) -> None:
     """Keep the current and the previous version: a reader may still hold the previous path."""
     directory = dataset.directory
     for entry in directory.iterdir():
-        match = _VERSION_FILE.match(entry.name)
-        if match and int(match.group(1)) < dataset.version - 1:
+        version = file_version(entry.name, dataset.file_stamp)
+        if version is not None and version < dataset.version - 1:
             duckdb_files.close(str(entry))
             entry.unlink(missing_ok=True)
             entry.with_name(entry.name + ".wal").unlink(missing_ok=True)
             for store in rowstore.version_files(rowstore.store_path(str(entry))):
                 Path(store).unlink(missing_ok=True)
+
+
+def dataset_delete(*, dataset: Dataset) -> None:
+    """Delete a dataset: its columns and imports, and, once committed, its files on every host."""
+    # The files are not removed here: the deletion's signal sweeps them after the commit, whichever
+    # way the dataset is deleted (datasets/signals.py).
+    dataset.delete()
 
 
 # Imports in the background ----------------------------------------------------------------------

@@ -63,6 +63,15 @@ def _sweep(root: Path) -> None:
             lock.close()
 
 
+def staging_sweep() -> None:
+    """Remove the areas that killed imports left behind (an upload waiting in one holds raw data)."""
+    root = staging_root()
+    if not root.is_dir():
+        return
+    with _sweep_lock(root):
+        _sweep(root)
+
+
 class StagingArea:
     """A locked working directory for one import; `close()` removes it."""
 

@@ -208,13 +208,14 @@ class DuckDBFiles:
     def cursor(self, path: str) -> duckdb.DuckDBPyConnection:
         """A cursor on the file, for this thread; opening a file costs 12-16 ms, so it is done once."""
         cursors = self._local.__dict__.setdefault("cursors", {})
-        cursor = cursors.get(path)
-        if cursor is None:
-            cursor = self._connection(path).cursor()
+        entry = cursors.get(path)
+        # A cursor closes with its connection (a retired file's): this thread then opens anew.
+        if entry is None or self._connections.get(path) is not entry[0]:
+            connection = self._connection(path)
             for other in [p for p in cursors if _dataset_of(p) == _dataset_of(path)]:
                 del cursors[other]
-            cursors[path] = cursor
-        return cursor
+            entry = cursors[path] = (connection, connection.cursor())
+        return entry[1]
 
     def _connection(self, path: str) -> duckdb.DuckDBPyConnection:
         connection = self._connections.get(path)
@@ -234,11 +235,17 @@ class DuckDBFiles:
         return connection
 
     def close(self, path: str) -> None:
-        """Forget a file (a replaced version) in this process."""
+        """Forget a file (a replaced version, a deleted dataset's) in this process: closing the
+        connection closes every thread's cursor on it and releases the file."""
         with self._lock:
             connection = self._connections.pop(path, None)
         if connection is not None:
             connection.close()
+
+    def paths(self) -> list[str]:
+        """The files open in this process."""
+        with self._lock:
+            return list(self._connections)
 
     def close_all(self) -> None:
         """Close every file (tests)."""
@@ -258,14 +265,39 @@ class RowStoreFiles:
 
     def __init__(self) -> None:
         self._local = threading.local()
+        # Stores of deleted datasets: a SQLite connection can only be closed by its own thread,
+        # so each thread closes its connections to them at its next lookup after `retired` moves.
+        self._retired: set[str] = set()
+        self.retired = 0
+        self._lock = threading.Lock()
         os.register_at_fork(after_in_child=self._forget)
 
     def _forget(self) -> None:
         # A forked child must not use its parent's SQLite connections: it opens its own.
         self._local = threading.local()
 
+    def retire(self, paths: list[str]) -> None:
+        """Close the connections of every thread to these stores (this thread's at once)."""
+        if not paths:
+            return
+        with self._lock:
+            self._retired.update(paths)
+            self.retired += 1
+        self._close_retired()
+
+    def _close_retired(self) -> None:
+        local = self._local.__dict__
+        connections = local.setdefault("connections", {})
+        with self._lock:
+            local["retired"] = self.retired
+            gone = [path for path in connections if path in self._retired]
+        for path in gone:
+            connections.pop(path).close()
+
     def connection(self, path: str) -> sqlite3.Connection | None:
         """This thread's connection to the store at `path`; None while there is no such file."""
+        if self._local.__dict__.get("retired", 0) != self.retired:
+            self._close_retired()
         connections = self._local.__dict__.setdefault("connections", {})
         connection = connections.get(path)
         if connection is None:

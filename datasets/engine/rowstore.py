@@ -2,11 +2,11 @@
 
 DuckDB answers a point lookup in 0.7-0.9 ms, most of it the cost of running any query at all; a
 SQLite B-tree answers it in microseconds. So beside each immutable version file
-`<slug>/vN.duckdb`, Gateway writes `<slug>/rows/vN.sqlite3`: one WITHOUT ROWID table keyed by the
-primary key, holding every row once more. Each value is stored so that it reads back as the very
-Python value DuckDB returns for it; the engine then converts, masks and hides it exactly as it does
-DuckDB's values, so the answer is the same, and a column edited in the admin (hidden, masked, a
-new description) applies at once, without rebuilding.
+`<slug>/vN-<stamp>.duckdb`, Gateway writes `<slug>/rows/vN-<stamp>.sqlite3`: one WITHOUT ROWID
+table keyed by the primary key, holding every row once more. Each value is stored so that it reads
+back as the very Python value DuckDB returns for it; the engine then converts, masks and hides it
+exactly as it does DuckDB's values, so the answer is the same, and a column edited in the admin
+(hidden, masked, a new description) applies at once, without rebuilding.
 
 A store is built after its version goes live (until it exists, lookups use DuckDB), written under a
 temporary name and renamed into place: a half-written store is never read. Whatever the store
@@ -129,7 +129,7 @@ def _comparable(type_: str, duckdb_type: str) -> bool:
 
 
 def store_path(file_path: str) -> str:
-    """The row store of a version file: <slug>/vN.duckdb -> <slug>/rows/vN.sqlite3."""
+    """The row store of a version file: <slug>/vN-<stamp>.duckdb -> <slug>/rows/vN-<stamp>.sqlite3."""
     folder, name = os.path.split(file_path)
     return os.path.join(folder, FOLDER, os.path.splitext(name)[0] + SUFFIX)
 
@@ -154,6 +154,8 @@ def build(file_path: str, table: str, key: str) -> bool:
     """
     target = store_path(file_path)
     folder = os.path.dirname(target)
+    if not os.path.exists(file_path):
+        return False  # the version was deleted (its dataset too, perhaps): nothing to copy
     try:
         os.makedirs(folder, exist_ok=True)
         lock = os.open(folder, os.O_RDONLY)
@@ -173,6 +175,11 @@ def build(file_path: str, table: str, key: str) -> bool:
             _write(file_path, table, key, temporary)
             os.replace(temporary, target)
             _sync(folder)
+            if not os.path.exists(file_path):
+                # Its dataset was deleted while the store was written (the deletion removes the
+                # version file first, then the folder): the copy of its rows goes too.
+                os.unlink(target)
+                return False
         except Exception as error:
             logger.warning("Row store %s not built: %s", target, error)
             if os.path.exists(temporary):
@@ -396,6 +403,24 @@ def fetch_row(spec: DatasetSpec, key, filters: tuple[Filter, ...] = ()) -> list[
         if value is None or value != item.value:
             return []
     return [tuple(values[: plan.width])]
+
+
+def known_files() -> set[str]:
+    """The version files whose stores this process has looked up or built."""
+    with _started_lock:
+        return set(_paths) | _started
+
+
+def forget_files(file_paths: list[str]) -> None:
+    """Close and forget the stores of these version files (a deleted dataset's) in this process."""
+    stores = {_paths.pop(path, None) or store_path(path) for path in file_paths}
+    for store in stores:
+        _layouts.pop(store, None)
+    for key in [key for key in list(_plans) if key[1] in stores]:
+        _plans.pop(key, None)
+    with _started_lock:
+        _started.difference_update(file_paths)
+    row_store_files.retire(sorted(stores))
 
 
 def forget() -> None:

@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from datasets.engine.errors import QueryError, SourceUnavailable
@@ -81,6 +81,14 @@ def statistics_forget() -> None:
     """Drop every statistic computed under row filters (tests)."""
     with _cache_lock:
         _cache.clear()
+
+
+def statistics_retain(*, dataset_ids: Collection[int]) -> None:
+    """Drop the statistics computed under row filters of every dataset but these (the others were
+    deleted: what was computed from their rows goes with them)."""
+    with _cache_lock:
+        for key in [key for key in _cache if key[0].id not in dataset_ids]:
+            del _cache[key]
 
 
 def _safely_computed(

@@ -369,10 +369,17 @@ def test_replace_keeps_admin_settings_of_unchanged_columns_and_swaps_versions(tm
 
     # The previous version stays for readers that still hold it; older ones go.
     directory = dataset.directory
-    assert sorted(p.name for p in directory.glob("v*")) == ["v1.duckdb", "v2.duckdb"]
+    assert len(dataset.file_stamp) == 16
+    assert sorted(p.name for p in directory.glob("v*")) == [
+        f"v1-{dataset.file_stamp}.duckdb",
+        f"v2-{dataset.file_stamp}.duckdb",
+    ]
     dataset = dataset_import(path=first, slug="sales", replace=True)
     assert dataset.version == 3
-    assert sorted(p.name for p in directory.glob("v*")) == ["v2.duckdb", "v3.duckdb"]
+    assert sorted(p.name for p in directory.glob("v*")) == [
+        f"v2-{dataset.file_stamp}.duckdb",
+        f"v3-{dataset.file_stamp}.duckdb",
+    ]
 
 
 def test_replace_keeps_the_previous_key_when_still_unique(tmp_path):
@@ -420,7 +427,7 @@ def test_a_failed_replacement_leaves_the_previous_version_serving(
     dataset = Dataset.objects.get(slug="stable")
     assert read(dataset, "SELECT id, region FROM data ORDER BY id") == [(1, "EU"), (2, "US")]
     assert sorted(p.name for p in dataset.directory.iterdir() if p.name.startswith("v")) == [
-        "v1.duckdb"
+        f"v1-{dataset.file_stamp}.duckdb"
     ]
 
 
