@@ -413,7 +413,7 @@ def known_files() -> set[str]:
 
 def forget_files(file_paths: list[str]) -> None:
     """Close and forget the stores of these version files (a deleted dataset's) in this process."""
-    stores = {_paths.pop(path, None) or store_path(path) for path in file_paths}
+    stores = {_paths.pop(path, "") or store_path(path) for path in file_paths}
     for store in stores:
         _layouts.pop(store, None)
     for key in [key for key in list(_plans) if key[1] in stores]:
