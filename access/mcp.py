@@ -285,6 +285,37 @@ def _handle(request, policy: AccessPolicy, message: JSONRPCRequest, *, version: 
     return _reply(message.id, dumped)
 
 
+# One JSON-RPC message of Gateway's tools is a few hundred bytes (REST query strings, the same
+# grammar, stop at a few KB): a larger body is refused before it is read.
+MAX_MESSAGE_BYTES = 256 * 1024
+
+
+def _read_message(request):
+    """The parsed JSON body, or the bounded JSON-RPC error to answer (never a 500)."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length <= MAX_MESSAGE_BYTES:
+        length = len(request.body)
+    if length > MAX_MESSAGE_BYTES:
+        response = _error(
+            None,
+            INVALID_REQUEST,
+            f"The request body is {length} bytes: /mcp takes one JSON-RPC message of at most "
+            f"{MAX_MESSAGE_BYTES} bytes.",
+        )
+        response.status_code = 413
+        return response
+    try:
+        return json.loads(request.body)
+    except RecursionError:
+        # Python's parser recurses once per [ or {: deep nesting ends its stack, not the server.
+        return _error(None, PARSE_ERROR, "Parse error: the JSON is nested too deeply.")
+    except (ValueError, UnicodeDecodeError):
+        return _error(None, PARSE_ERROR, "Parse error: the body is not JSON.")
+
+
 @csrf_exempt
 def mcp_endpoint(request):
     """POST /mcp: one JSON-RPC message in, one JSON response out (202 for a notification)."""
@@ -303,10 +334,9 @@ def mcp_endpoint(request):
     policy = _authenticate(request)
     if not isinstance(policy, AccessPolicy):
         return policy
-    try:
-        body = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
-        return _error(None, PARSE_ERROR, "Parse error: the body is not JSON.")
+    body = _read_message(request)
+    if isinstance(body, HttpResponse):
+        return body
     if not isinstance(body, dict):
         return _error(None, INVALID_REQUEST, "Send one JSON-RPC message per request (no batches).")
     if "method" not in body or "id" not in body:

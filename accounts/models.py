@@ -135,3 +135,39 @@ class AppToken(AccessToken):
         proxy = True
         verbose_name = "access token"
         permissions = [("revoke_apptoken", "Can revoke access tokens")]
+
+
+class ClientRegistration(models.Model):
+    """One client registration (RFC 7591) from a client address, kept for the per-address limit.
+
+    Counted in the database, not the cache, so that the limit holds across every process and
+    instance on the embedded default (local-memory cache) as with Redis.
+    """
+
+    address = models.CharField(max_length=64)
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["address", "created"], name="client_registration_recent")]
+
+    def __str__(self) -> str:
+        return f"Registration from {self.address} at {self.created:%Y-%m-%d %H:%M:%S}"
+
+
+class SpentAuthorizationCode(models.Model):
+    """An authorization code that was exchanged, and the tokens the exchange issued.
+
+    Kept (as a SHA-256 checksum) for a while after the exchange: the same code presented again
+    is refused by django-oauth-toolkit, and its tokens are revoked (RFC 6749 section 4.1.2).
+    """
+
+    code_checksum = models.CharField(max_length=64, unique=True)
+    access_token_id = models.BigIntegerField(null=True)
+    token_family = models.UUIDField(null=True)
+    expires = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name = "spent authorization code"
+
+    def __str__(self) -> str:
+        return f"Spent authorization code {self.code_checksum[:8]}…"

@@ -2,11 +2,16 @@
 sign-in and consent pages, the metadata documents and client registration.
 
 - PKCE (S256) is required for every client except the ones the admin creates for GPT Actions
-  (the GPT Builder sends no PKCE); those accept the GPT Builder's callback pattern.
+  (the GPT Builder sends no PKCE); those accept the GPT Builder's callback pattern. A challenge
+  by any other method (`plain`) is refused before the consent page.
+- An authorization code works once: presenting it again revokes the tokens it gave.
 - Every authorization names one of Gateway's two resources (RFC 8707): `<base>/mcp` or
   `<base>/api/v1/`. A client that names none gets the REST API (GPT Actions clients) or the MCP
   endpoint (every other client); any other resource is refused with `invalid_target`.
-- A redirect over plain http is accepted for loopback addresses only (native MCP clients).
+- A redirect over plain http is accepted for loopback addresses only (native MCP clients), at
+  registration (RFC 7591, `invalid_redirect_uri`) as at authorization.
+- A registration is small (REGISTRATION_MAX_BYTES, REGISTRATION_MAX_REDIRECT_URIS) and limited
+  per client address, counted in the database so that the limit holds across processes.
 - MCP clients may name themselves by the https URL of their client ID metadata document (CIMD):
   django-oauth-toolkit fetches it (https only, public addresses only, no redirects, bounded in
   size and time) when the URL's host is in GATEWAY_OAUTH_CIMD_HOSTS.
@@ -23,10 +28,9 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.views import LoginView
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.http.request import validate_host
 from django.urls import reverse_lazy
-from django_ratelimit.core import get_usage
 from oauth2_provider.cimd import is_cimd_client_id
 from oauth2_provider.exceptions import FatalClientError, OAuthToolkitError
 from oauth2_provider.models import get_application_model
@@ -34,20 +38,28 @@ from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.settings import oauth2_settings
 from oauth2_provider.views import (
     AuthorizationView,
+    DynamicClientRegistrationManagementView,
     DynamicClientRegistrationView,
     OAuthProtectedResourceMetadataView,
     OAuthServerMetadataView,
 )
+from oauthlib.oauth2.rfc6749 import errors as oauth_errors
 from oauthlib.oauth2.rfc6749.errors import CustomOAuth2Error
+from oauthlib.uri_validate import is_absolute_uri
 
 from accounts.models import GptActionsClient
 from accounts.policy import policy_for_user
 from accounts.resources import API, MCP, resource_door, resource_identifiers, site_base
+from accounts.services import (
+    RegistrationLimited,
+    authorization_code_replay,
+    authorization_code_spend,
+    client_registration_count,
+)
 from datasets.selectors import dataset_specs
-from gatewaysite.cache_outage import warn_cache_down
 from gatewaysite.errors import error_json
 from gatewaysite.login import LimitedAuthenticationForm
-from gatewaysite.security import HEADER, POLICY, content_security_policy
+from gatewaysite.security import HEADER, POLICY, client_address, content_security_policy
 
 ACCESS_TOKEN_PREFIX = "gwo_"
 REFRESH_TOKEN_PREFIX = "gwr_"
@@ -55,8 +67,12 @@ GPT_CALLBACK = re.compile(
     r"^https://(chatgpt\.com|chat\.openai\.com)/aip/g-[A-Za-z0-9]{1,64}/oauth/callback$"
 )
 GPT_CALLBACK_RULE = "https://chatgpt.com/aip/g-<GPT id>/oauth/callback"
-REGISTRATION_GROUP = "gateway.oauth.registration"
 DCR_GRANT_TYPES = {"authorization_code", "refresh_token"}
+# A client's metadata is a few hundred bytes; the bounds leave ample room (the same 16 KB as a
+# client ID metadata document) and keep a flood of large registrations cheap to refuse.
+REGISTRATION_MAX_BYTES = 16 * 1024
+REGISTRATION_MAX_REDIRECT_URIS = 20
+CLIENT_NAME_MAX_CHARS = 255
 
 
 def access_token_generate(request) -> str:
@@ -89,10 +105,37 @@ class GatewayOAuth2Validator(OAuth2Validator):
     """django-oauth-toolkit's validator with Gateway's PKCE and redirect rules."""
 
     def is_pkce_required(self, client_id, request):
+        challenge = getattr(request, "code_challenge", None)
+        method = getattr(request, "code_challenge_method", None)
+        if challenge is not None and method != "S256":
+            # Refused here, right after the redirect is validated, so the client hears it at
+            # once: django-oauth-toolkit refuses `plain` only when it saves the code, after the
+            # person has been shown the consent page and allowed the app.
+            raise oauth_errors.InvalidRequestError(
+                description=(
+                    f"code_challenge_method {(method or 'plain')[:20]!r} is not accepted: send "
+                    "code_challenge_method=S256 with an S256 code_challenge (RFC 7636)."
+                ),
+                request=request,
+            )
         application = getattr(request, "client", None)
         if application is None or application.client_id != client_id:
             application = get_application_model().objects.filter(client_id=client_id).first()
         return not is_gpt_actions(application)
+
+    def validate_code(self, client_id, code, client, request, *args, **kwargs):
+        if super().validate_code(client_id, code, client, request, *args, **kwargs):
+            return True
+        # A code exchanged already: whoever holds it now may not be the client it was issued
+        # to, so the tokens of the first exchange go too (RFC 6749 section 4.1.2).
+        authorization_code_replay(code=code or "")
+        return False
+
+    def save_bearer_token(self, token, request, *args, **kwargs):
+        result = super().save_bearer_token(token, request, *args, **kwargs)
+        if request.grant_type == "authorization_code" and request.code:
+            authorization_code_spend(code=request.code, access_token=token["access_token"])
+        return result
 
     def validate_redirect_uri(self, client_id, redirect_uri, request, *args, **kwargs):
         if is_gpt_actions(request.client):
@@ -206,7 +249,7 @@ class ConsentView(AuthorizationView):
             {
                 "slug": spec.slug,
                 "title": spec.title,
-                "filters": sorted(policy.filters_for(spec).items()),
+                "filters": sorted(policy.filters_for(spec).items()) if policy else [],
             }
             for spec in specs
         ]
@@ -281,47 +324,129 @@ class ProtectedResourceMetadataView(OAuthProtectedResourceMetadataView):
         return [site_base(request)]
 
 
-def registration_wait(request) -> int | None:
-    """Seconds until this address may register another client, None while it may."""
-    rate = settings.GATEWAY_OAUTH_REGISTRATION_RATE
+def registration_address(request) -> str:
+    """The client address registrations are counted by: the same as every per-address limit
+    (gatewaysite.security.client_address), an IPv6 address by its /64 network."""
+    address = client_address(request)
     try:
-        usage = get_usage(request, group=REGISTRATION_GROUP, key="ip", rate=rate, increment=True)
-    except Exception as error:
-        warn_cache_down(
-            "Shared cache unavailable (%s): client registrations are not limited until it answers.",
-            type(error).__name__,
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:64]
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False).network_address)
+    return str(ip)
+
+
+def _metadata_error(error: str, description: str, status: int = 400) -> JsonResponse:
+    """An RFC 7591 error response (section 3.2.2)."""
+    return JsonResponse({"error": error, "error_description": description}, status=status)
+
+
+def _redirect_uri_refusal(uri) -> str | None:
+    """Why a redirect URI may not be registered, None when it may."""
+    if not isinstance(uri, str):
+        return "Each redirect URI must be a string."
+    shown = json.dumps(uri[:100])
+    if not uri or any(character.isspace() for character in uri):
+        return f"The redirect URI {shown} is empty or contains white space."
+    if not is_absolute_uri(uri):
+        # What the authorization request will require of it (oauthlib): refused now, not then.
+        return (
+            f"The redirect URI {shown} is not an absolute URI (RFC 3986): characters such as "
+            '" < > must be percent-encoded, and it carries no #fragment.'
         )
+    parts = urlsplit(uri)
+    if parts.scheme == "https" and parts.hostname:
         return None
-    if usage is None or not usage["should_limit"] or usage["limit"] == 0:
+    if parts.scheme == "http" and _loopback(parts.hostname):
         return None
-    return max(1, int(usage["time_left"]) + 1)
+    return (
+        f"The redirect URI {shown} is not accepted: use https, or plain http to a loopback "
+        "address only (http://127.0.0.1:<port>/..., http://[::1]:<port>/... or "
+        "http://localhost:<port>/..., OAuth 2.1 and RFC 8252)."
+    )
+
+
+def registration_refusal(request) -> JsonResponse | None:
+    """Why this registration (RFC 7591) or update (RFC 7592) is refused, None when its metadata
+    may go on to django-oauth-toolkit: bounded in size, authorization code only, and redirect
+    URIs that are https or loopback http."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length <= REGISTRATION_MAX_BYTES:
+        length = len(request.body)  # a body without Content-Length is bounded by Django
+    if length > REGISTRATION_MAX_BYTES:
+        return _metadata_error(
+            "invalid_client_metadata",
+            f"The registration is {length} bytes: at most {REGISTRATION_MAX_BYTES} are accepted.",
+            status=413,
+        )
+    try:
+        metadata = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return _metadata_error("invalid_client_metadata", "The body must be a JSON object.")
+    if not isinstance(metadata, dict):
+        return _metadata_error("invalid_client_metadata", "The body must be a JSON object.")
+    grant_types = metadata.get("grant_types")
+    if isinstance(grant_types, list) and not set(map(str, grant_types)) <= DCR_GRANT_TYPES:
+        return _metadata_error(
+            "invalid_client_metadata",
+            "Only the authorization_code and refresh_token grant types can be registered.",
+        )
+    name = metadata.get("client_name")
+    if isinstance(name, str) and len(name) > CLIENT_NAME_MAX_CHARS:
+        return _metadata_error(
+            "invalid_client_metadata",
+            f"client_name is {len(name)} characters: at most {CLIENT_NAME_MAX_CHARS}.",
+        )
+    uris = metadata.get("redirect_uris")
+    if isinstance(uris, list):
+        if len(uris) > REGISTRATION_MAX_REDIRECT_URIS:
+            return _metadata_error(
+                "invalid_client_metadata",
+                f"{len(uris)} redirect URIs: at most {REGISTRATION_MAX_REDIRECT_URIS} can be "
+                "registered.",
+            )
+        for uri in uris:
+            refusal = _redirect_uri_refusal(uri)
+            if refusal is not None:
+                return _metadata_error("invalid_redirect_uri", refusal)
+    return None
 
 
 class RegistrationView(DynamicClientRegistrationView):
     """RFC 7591 registration for MCP clients: authorization code only, limited per address."""
 
     def post(self, request, *args, **kwargs):
-        wait = registration_wait(request)
-        if wait is not None:
+        address = registration_address(request)
+        rate = settings.GATEWAY_OAUTH_REGISTRATION_RATE
+        refusal = registration_refusal(request)
+        if refusal is not None:
+            return refusal
+        try:
+            counted = client_registration_count(address=address, rate=rate)
+        except RegistrationLimited as limited:
             return error_json(
                 429,
                 "rate_limited",
-                f"Too many client registrations from this address "
-                f"({settings.GATEWAY_OAUTH_REGISTRATION_RATE}): retry after {wait} seconds.",
-                retry_after=wait,
+                f"Too many client registrations from this address ({rate}): retry after "
+                f"{limited.wait} seconds.",
+                retry_after=limited.wait,
             )
-        try:
-            metadata = json.loads(request.body)
-        except (ValueError, UnicodeDecodeError):
-            metadata = None
-        grant_types = metadata.get("grant_types") if isinstance(metadata, dict) else None
-        if isinstance(grant_types, list) and not set(grant_types) <= DCR_GRANT_TYPES:
-            return JsonResponse(
-                {
-                    "error": "invalid_client_metadata",
-                    "error_description": "Only the authorization_code and refresh_token grant "
-                    "types can be registered.",
-                },
-                status=400,
-            )
-        return super().post(request, *args, **kwargs)
+        response: HttpResponse = super().post(request, *args, **kwargs)
+        if counted is not None and response.status_code != 201:
+            counted.delete()  # refused by django-oauth-toolkit: nothing was registered
+        return response
+
+
+class RegistrationManagementView(DynamicClientRegistrationManagementView):
+    """RFC 7592 reading, update and deletion of a registration: an update obeys the same rules
+    as a registration."""
+
+    def put(self, request, *args, **kwargs):
+        refusal = registration_refusal(request)
+        if refusal is not None:
+            return refusal
+        return super().put(request, *args, **kwargs)

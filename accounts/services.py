@@ -1,18 +1,23 @@
 """Writes: a user and the user's grant, the OAuth client of a GPT's Actions, pruning stale
-client registrations, and revoking an app's tokens."""
+client registrations, counting registrations per address, spent authorization codes, and
+revoking an app's tokens."""
 
 from __future__ import annotations
 
+import hashlib
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
+from django_ratelimit.core import _split_rate
 from oauth2_provider.generators import generate_client_secret
 from oauth2_provider.models import (
     Application,
@@ -23,7 +28,13 @@ from oauth2_provider.models import (
 )
 from oauth2_provider.settings import oauth2_settings
 
-from accounts.models import AccessGrant, GptActionsClient, GrantRowFilter
+from accounts.models import (
+    AccessGrant,
+    ClientRegistration,
+    GptActionsClient,
+    GrantRowFilter,
+    SpentAuthorizationCode,
+)
 from datasets.models import Dataset
 from keys.models import validate_rate
 from keys.services import RowFilter
@@ -45,7 +56,7 @@ def _datasets(slugs: Iterable[str]) -> list[Dataset]:
 class UserGrant:
     """A user and the grant the user now holds; `created` says whether the user is new."""
 
-    user: object
+    user: AbstractBaseUser
     grant: AccessGrant
     created: bool
 
@@ -230,3 +241,102 @@ def app_tokens_revoke(*, token_ids: Iterable[int] = (), application_ids: Iterabl
         token.revoke()
         revoked += 1
     return revoked
+
+
+class RegistrationLimited(Exception):
+    """The client address has spent its registrations for now: `wait` seconds until the next."""
+
+    def __init__(self, wait: int) -> None:
+        super().__init__(f"retry after {wait} seconds")
+        self.wait = wait
+
+
+def _refuse_when_full(recent: QuerySet, count: int, seconds: int, now: datetime) -> None:
+    times = list(recent.order_by("-created").values_list("created", flat=True)[:count])
+    if len(times) < count:
+        return
+    # The oldest of the last `count` registrations is the first to leave the window.
+    wait = times[-1] + timedelta(seconds=seconds) - now
+    raise RegistrationLimited(max(1, math.ceil(wait.total_seconds())))
+
+
+def client_registration_count(
+    *, address: str, rate: str, now: datetime | None = None
+) -> ClientRegistration | None:
+    """Count one client registration from `address` against `rate` (such as 10/h, over the last
+    hour); RegistrationLimited, counting nothing, once the limit is spent. None for a rate of 0.
+
+    The count is kept in the database, so it holds across every worker and instance, on the
+    embedded default (local-memory cache) as with Redis. Delete the record when the
+    registration fails after all: only registrations that went through are counted.
+    """
+    count, seconds = _split_rate(rate)  # django-ratelimit's reading, as every other limit
+    if count == 0:
+        return None
+    now = now or timezone.now()
+    since = now - timedelta(seconds=seconds)
+    recent = ClientRegistration.objects.filter(address=address, created__gt=since)
+    _refuse_when_full(recent, count, seconds, now)  # a refused attempt writes nothing
+    ClientRegistration.objects.filter(created__lte=since).delete()
+    record = ClientRegistration.objects.create(address=address, created=now)
+    # Two processes may both have seen room for one more: the earlier record keeps its place.
+    try:
+        _refuse_when_full(recent.filter(pk__lt=record.pk), count, seconds, now)
+    except RegistrationLimited:
+        record.delete()
+        raise
+    return record
+
+
+# How long an exchanged code is remembered: a replay later than this is refused all the same
+# (the code is gone), without revoking anything.
+SPENT_CODE_SECONDS = 3600
+
+
+def _checksum(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def authorization_code_spend(*, code: str, access_token: str, now: datetime | None = None) -> None:
+    """Remember that `code` was exchanged for `access_token` (and its refresh token family)."""
+    now = now or timezone.now()
+    token = (
+        get_access_token_model()
+        .objects.filter(token_checksum=_checksum(access_token))
+        .values_list("pk", flat=True)
+        .first()
+    )
+    family = (
+        get_refresh_token_model()
+        .objects.filter(access_token_id=token)
+        .values_list("token_family", flat=True)
+        .first()
+        if token is not None
+        else None
+    )
+    SpentAuthorizationCode.objects.filter(expires__lte=now).delete()
+    SpentAuthorizationCode.objects.update_or_create(
+        code_checksum=_checksum(code),
+        defaults={
+            "access_token_id": token,
+            "token_family": family,
+            "expires": now + timedelta(seconds=SPENT_CODE_SECONDS),
+        },
+    )
+
+
+def authorization_code_replay(*, code: str, now: datetime | None = None) -> bool:
+    """A code came back after its exchange: revoke every token that exchange led to (its access
+    token, its refresh token and every token refreshed from it). Whether it was such a code."""
+    now = now or timezone.now()
+    spent = SpentAuthorizationCode.objects.filter(
+        code_checksum=_checksum(code), expires__gt=now
+    ).first()
+    if spent is None:
+        return False
+    if spent.token_family is not None:
+        get_refresh_token_model().revoke_family(spent.token_family)
+    if spent.access_token_id is not None:
+        for token in get_access_token_model().objects.filter(pk=spent.access_token_id):
+            token.revoke()
+    return True

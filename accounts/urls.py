@@ -13,7 +13,7 @@ oauth_patterns = [
     path("register/", oauth.RegistrationView.as_view(), name="dcr-register"),
     path(
         "register/<str:client_id>/",
-        oauth_views.DynamicClientRegistrationManagementView.as_view(),
+        oauth.RegistrationManagementView.as_view(),
         name="dcr-register-management",
     ),
 ]
