@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 from pathlib import PurePath
 from typing import Any
@@ -24,10 +25,11 @@ from django.utils.html import format_html
 
 from datasets import admin_sources  # noqa: F401  (registers the Source admin)
 from datasets.engine.connections import connect, duckdb_files
+from datasets.engine.errors import SourceUnavailable
 from datasets.ingest import FORMATS, IngestError, file_format, quote
 from datasets.models import Column, Dataset, DatasetImport, PrivacyPolicy
 from datasets.naming import snake_case
-from datasets.selectors import source_url
+from datasets.selectors import build_spec, source_url
 from datasets.services import (
     DatasetImportError,
     check_upload_size,
@@ -35,6 +37,7 @@ from datasets.services import (
     dataset_import_start,
     upload_max_bytes,
 )
+from datasets.version_cache import local_version
 
 logger = logging.getLogger("gateway")
 
@@ -634,15 +637,18 @@ def _preview_header(column: Column) -> str:
 def _preview_file(dataset: Dataset, columns: list[Column]) -> list[tuple]:
     if not dataset.version:
         raise ValueError("no file has been imported yet")
-    path = dataset.file_path()
-    if not path.is_file():
+    try:
+        path = local_version(build_spec(dataset))  # fetched from the object store if need be
+    except SourceUnavailable as error:
+        raise ValueError(str(error)) from None
+    if not os.path.isfile(path):
         raise ValueError(f"the file of version {dataset.version} is missing")
-    # The engine's read-only connection for this file: a second connection to the same file
-    # with another configuration is refused by DuckDB.
-    cursor = duckdb_files.cursor(str(path))
     select = ", ".join(quote(column.physical_name) for column in columns)
     table = quote(dataset.table or "data")
-    return cursor.execute(f"SELECT {select} FROM {table} LIMIT {PREVIEW_ROWS}").fetchall()
+    # The engine's read-only connection for this file: a second connection to the same file
+    # with another configuration is refused by DuckDB.
+    with duckdb_files.reading(path) as cursor:
+        return cursor.execute(f"SELECT {select} FROM {table} LIMIT {PREVIEW_ROWS}").fetchall()
 
 
 def _preview_source(dataset: Dataset, columns: list[Column]) -> list[tuple]:

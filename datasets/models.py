@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from datasets import measures
 from datasets.encryption import decrypt, encrypt
+from datasets.store import version_key
 from gatewaysite.generations import TrackedQuerySet
 
 SLUG_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
@@ -93,6 +94,9 @@ class Dataset(models.Model):
     # the old dataset, which another process may still hold open. Empty for datasets imported
     # before stamps existed (their files are v1.duckdb) and for tables of sources.
     file_stamp = models.CharField(max_length=16, blank=True, default="", editable=False)
+    # SHA-256 of the current version's file when it is in the object store (GATEWAY_STORAGE_URL):
+    # a host that fetches the version checks it, and the store key carries it (datasets/store.py).
+    file_checksum = models.CharField(max_length=64, blank=True, default="", editable=False)
     primary_key = models.CharField(
         max_length=200, blank=True, default="", help_text="API name of the primary key column."
     )
@@ -129,6 +133,14 @@ class Dataset(models.Model):
         return self.directory / version_file_name(
             self.version if version is None else version, self.file_stamp
         )
+
+    def file_key(self) -> str:
+        """The current version's key in the object store; "" when it is a local file only."""
+        if not (
+            self.file_checksum and self.is_upload and self.version and settings.GATEWAY_STORAGE
+        ):
+            return ""
+        return version_key(self.slug, self.file_path().name, self.file_checksum)
 
 
 def version_file_name(version: int, stamp: str) -> str:
@@ -243,6 +255,30 @@ class DatasetImport(models.Model):
     @property
     def active(self) -> bool:
         return self.state in self.ACTIVE
+
+
+class StoredVersion(models.Model):
+    """A version file of an upload in the object store (datasets/store.py).
+
+    Kept by slug and file name, not as a link to its dataset: a deleted dataset's versions stay
+    in the store, and listed here, for GATEWAY_STORAGE_RETENTION_HOURS after the deletion, so that
+    no host loses a file it is still reading. `superseded` is when a newer version went live (or
+    the dataset was deleted); `manage.py prune_store` removes the version after the retention.
+    """
+
+    key = models.CharField(max_length=512, unique=True)
+    slug = models.CharField(max_length=40)
+    file_name = models.CharField(max_length=100)
+    checksum = models.CharField(max_length=64)
+    size = models.BigIntegerField()
+    created = models.DateTimeField(default=timezone.now)
+    superseded = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["slug", "file_name"], name="stored_version_file")]
+
+    def __str__(self) -> str:
+        return self.key
 
 
 class PrivacyPolicy(models.Model):

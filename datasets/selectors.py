@@ -65,6 +65,8 @@ def build_spec(dataset: Dataset) -> DatasetSpec:
         schema_name=dataset.schema_name,
         source=source_spec(dataset.source) if dataset.source is not None else None,
         file_path=str(dataset.file_path()) if dataset.is_upload and dataset.version else "",
+        file_key=dataset.file_key(),
+        file_checksum=dataset.file_checksum,
         primary_key=dataset.primary_key or None,
         default_ordering=ordering,
         default_page_size=dataset.default_page_size,

@@ -40,9 +40,18 @@ from datasets.ingest import (
     refusal,
 )
 from datasets.measures import aggregation_default
-from datasets.models import SLUG_PATTERN, Column, Dataset, DatasetImport
+from datasets.models import SLUG_PATTERN, Column, Dataset, DatasetImport, StoredVersion
 from datasets.naming import api_names
 from datasets.staging import StagingArea
+from datasets.store import (
+    StoreUnavailable,
+    file_checksum,
+    objects_delete,
+    store_configured,
+    stored_objects,
+    version_key,
+    version_put,
+)
 
 logger = logging.getLogger("gateway")
 
@@ -167,6 +176,7 @@ def _import_into(
         )
     except IngestError as error:
         raise DatasetImportError(str(error)) from None
+    stored = _version_store(staging, slug=dataset.slug, file_name=final.name)
 
     # The file is in place before its dataset is committed: a sweep of this host (which removes
     # the files of no dataset) must wait until both are, hence the lock.
@@ -185,6 +195,7 @@ def _import_into(
                 description=description,
                 pii=pii or {},
                 filename=filename,
+                stored=stored,
             )
         except IntegrityError:
             _unplace(final)
@@ -199,6 +210,25 @@ def _import_into(
     # Lookups by key use DuckDB until the version's row store is in place (in a few seconds).
     rowstore.build_in_background(str(final), TABLE, ingested.primary_key)
     return dataset
+
+
+def _version_store(path: Path, *, slug: str, file_name: str) -> StoredVersion | None:
+    """Write a new version to the object store, when there is one, before it goes live: a host
+    that lacks it fetches it from there. A store that refuses fails the import."""
+    if not store_configured():
+        return None
+    checksum = file_checksum(path)
+    key = version_key(slug, file_name, checksum)
+    try:
+        version_put(path, key, checksum)
+    except StoreUnavailable as error:
+        logger.error("%s", error)
+        raise DatasetImportError(
+            f"{error} Nothing was imported: the previous version is still served."
+        ) from None
+    return StoredVersion(
+        key=key, slug=slug, file_name=file_name, checksum=checksum, size=path.stat().st_size
+    )
 
 
 def _existing_dataset(*, slug: str, replace: bool) -> Dataset | None:
@@ -268,6 +298,7 @@ def _save(
     description: str | None,
     pii: Mapping[str, str],
     filename: str,
+    stored: StoredVersion | None = None,
 ) -> Dataset:
     """Point the dataset at the new version and rewrite its columns, in one transaction."""
     with transaction.atomic():
@@ -301,6 +332,13 @@ def _save(
         dataset.schema_name = ""
         dataset.original_filename = Path(filename).name[:300]
         dataset.version = version
+        dataset.file_checksum = stored.checksum if stored is not None else ""
+        if stored is not None:
+            # The version it replaces leaves the store after the retention period (prune_store).
+            StoredVersion.objects.filter(slug=dataset.slug, superseded=None).update(
+                superseded=timezone.now()
+            )
+            stored.save()
         dataset.row_count = ingested.row_count
         dataset.primary_key = names[ingested.primary_key]
         valid = set(names.values())
@@ -425,6 +463,23 @@ def dataset_delete(*, dataset: Dataset) -> None:
     # The files are not removed here: the deletion's signal sweeps them after the commit, whichever
     # way the dataset is deleted (datasets/signals.py).
     dataset.delete()
+
+
+def stored_versions_prune(
+    *, retention_hours: int, now: dt.datetime | None = None
+) -> tuple[int, int]:
+    """Remove from the object store the versions superseded (or whose dataset was deleted) more
+    than `retention_hours` ago, and the objects under the prefix that no version names (uploads of
+    imports that failed afterwards) once they are as old: (versions, leftovers) removed."""
+    cutoff = (now or timezone.now()) - dt.timedelta(hours=retention_hours)
+    expired = list(StoredVersion.objects.filter(superseded__lte=cutoff))
+    known = set(StoredVersion.objects.values_list("key", flat=True))
+    leftovers = [
+        item.key for item in stored_objects() if item.key not in known and item.modified <= cutoff
+    ]
+    objects_delete([version.key for version in expired] + leftovers)
+    StoredVersion.objects.filter(pk__in=[version.pk for version in expired]).delete()
+    return len(expired), len(leftovers)
 
 
 # Imports in the background ----------------------------------------------------------------------

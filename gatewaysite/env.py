@@ -119,6 +119,21 @@ def env_url(name: str, *, schemes: tuple[str, ...]) -> str | None:
     return value
 
 
+def storage_url(name: str) -> tuple[str, str] | None:
+    """(bucket, key prefix) of an s3://bucket/prefix URL, or None when unset."""
+    value = env_url(name, schemes=("s3",))
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    # S3's bucket rule: 3-63 lower-case letters, digits, dots and hyphens.
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", parts.netloc):
+        raise ImproperlyConfigured(
+            f"{name}={value!r} does not name a bucket: use s3://bucket/prefix (a bucket name of "
+            "3-63 lower-case letters, digits, dots and hyphens)."
+        )
+    return parts.netloc, parts.path.strip("/")
+
+
 def public_url(name: str) -> str | None:
     """The https address users reach, without a trailing slash."""
     value = env_url(name, schemes=("https", "http"))

@@ -20,6 +20,7 @@ from gatewaysite.env import (
     env_url,
     public_url,
     secret_key,
+    storage_url,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -67,6 +68,15 @@ GATEWAY_DEFAULT_RATE = env_rate("GATEWAY_DEFAULT_RATE", "60/m")
 GATEWAY_MAX_RESPONSE_CHARS = env_int("GATEWAY_MAX_RESPONSE_CHARS", 100_000, minimum=1000)
 GATEWAY_USAGE_RETENTION_DAYS = env_int("GATEWAY_USAGE_RETENTION_DAYS", 90, minimum=1)
 GATEWAY_UPLOAD_MAX_MB = env_int("GATEWAY_UPLOAD_MAX_MB", 1024, minimum=1)
+# Dataset versions in an S3-compatible object store (datasets/store.py), so that every host
+# serves every dataset; unset, versions are local files in the data directory only.
+GATEWAY_STORAGE = storage_url("GATEWAY_STORAGE_URL")
+GATEWAY_STORAGE_ENDPOINT = env_url("GATEWAY_STORAGE_ENDPOINT", schemes=("https", "http"))
+AWS_REGION = env_str("AWS_REGION", "") or env_str("AWS_DEFAULT_REGION", "us-east-1")
+# The local cache of versions fetched from the store, in MB (least recently used leave first).
+GATEWAY_CACHE_MB = env_int("GATEWAY_CACHE_MB", 10240, minimum=1)
+# Hours a superseded or deleted version stays in the store (manage.py prune_store).
+GATEWAY_STORAGE_RETENTION_HOURS = env_int("GATEWAY_STORAGE_RETENTION_HOURS", 24, minimum=1)
 # Failed sign-ins to /admin/login/ allowed per username and per client address (gatewaysite/login.py).
 GATEWAY_LOGIN_RATE = env_rate("GATEWAY_LOGIN_RATE", "10/15m")
 # Requests with a rejected API key allowed per client address (keys/ratelimit.py).

@@ -3,10 +3,13 @@ read-only DuckDB connection per dataset file, both kept open for the life of the
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from urllib.parse import quote
 
 import duckdb
@@ -197,11 +200,22 @@ def _dataset_of(path: str) -> str:
     return os.path.dirname(path)
 
 
+class FileGone(OSError):
+    """The version file was removed (evicted from this host's cache) since it was opened."""
+
+
 class DuckDBFiles:
-    """Read-only DuckDB connections per dataset file, one per process, a cursor per thread."""
+    """Read-only DuckDB connections per dataset file, one per process, a cursor per thread.
+
+    Beside each connection the process keeps a descriptor of the file, on which `reading` holds a
+    shared lock while a query runs: the cache of versions fetched from the object store never
+    evicts a file a query is reading (datasets/version_cache.py), and a file evicted since it
+    was opened is noticed (FileGone) instead of queried.
+    """
 
     def __init__(self) -> None:
         self._connections: dict[str, duckdb.DuckDBPyConnection] = {}
+        self._handles: dict[str, int] = {}
         self._lock = threading.Lock()
         self._local = threading.local()
 
@@ -217,30 +231,62 @@ class DuckDBFiles:
             entry = cursors[path] = (connection, connection.cursor())
         return entry[1]
 
+    @contextlib.contextmanager
+    def reading(self, path: str) -> Iterator[duckdb.DuckDBPyConnection]:
+        """This thread's cursor on the file, with the file held against eviction meanwhile."""
+        cursor = self.cursor(path)
+        handle = self._handles.get(path)
+        try:
+            if handle is None:
+                raise OSError("closed meanwhile")
+            fcntl.flock(handle, fcntl.LOCK_SH)
+        except OSError:
+            raise FileGone(path) from None
+        try:
+            if os.fstat(handle).st_nlink == 0:
+                raise FileGone(path)
+            yield cursor
+        finally:
+            with contextlib.suppress(OSError):
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
     def _connection(self, path: str) -> duckdb.DuckDBPyConnection:
         connection = self._connections.get(path)
         if connection is None:
             with self._lock:
                 connection = self._connections.get(path)
                 if connection is None:
-                    # One thread per connection: DuckDB's own pool cost a quarter of the throughput
-                    # of small indexed queries served by several worker processes.
-                    connection = duckdb.connect(path, read_only=True, config={"threads": 1})
+                    handle = os.open(path, os.O_RDONLY)
+                    try:
+                        # One thread per connection: DuckDB's own pool cost a quarter of the
+                        # throughput of small indexed queries served by several worker processes.
+                        connection = duckdb.connect(path, read_only=True, config={"threads": 1})
+                    except BaseException:
+                        os.close(handle)
+                        raise
                     # A new version of a dataset retires the connection to the one it replaces.
                     for other in [
                         p for p in self._connections if _dataset_of(p) == _dataset_of(path)
                     ]:
-                        self._connections.pop(other).close()
+                        self._forget(other)
                     self._connections[path] = connection
+                    self._handles[path] = handle
         return connection
+
+    def _forget(self, path: str) -> None:
+        """Close a file's connection and descriptor (holding the lock)."""
+        connection = self._connections.pop(path, None)
+        handle = self._handles.pop(path, None)
+        if connection is not None:
+            connection.close()
+        if handle is not None:
+            os.close(handle)
 
     def close(self, path: str) -> None:
         """Forget a file (a replaced version, a deleted dataset's) in this process: closing the
         connection closes every thread's cursor on it and releases the file."""
         with self._lock:
-            connection = self._connections.pop(path, None)
-        if connection is not None:
-            connection.close()
+            self._forget(path)
 
     def paths(self) -> list[str]:
         """The files open in this process."""
@@ -250,10 +296,9 @@ class DuckDBFiles:
     def close_all(self) -> None:
         """Close every file (tests)."""
         with self._lock:
-            connections, self._connections = self._connections, {}
+            for path in list(self._connections):
+                self._forget(path)
         self._local = threading.local()
-        for connection in connections.values():
-            connection.close()
 
 
 duckdb_files = DuckDBFiles()

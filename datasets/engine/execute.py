@@ -30,12 +30,13 @@ from datasets.engine.compile import (
     compile_rows,
     hashed_groups,
 )
-from datasets.engine.connections import duckdb_files, source_engine
+from datasets.engine.connections import FileGone, duckdb_files, source_engine
 from datasets.engine.errors import NotFound, QueryError, SourceUnavailable
 from datasets.engine.parse import parse_key_value
 from datasets.engine.pii import PROTECT
 from datasets.engine.query import AggregateQuery, Filter, GroupKey, RowsQuery
 from datasets.engine.spec import ColumnSpec, DatasetSpec, SourceSpec
+from datasets.version_cache import local_version
 
 logger = logging.getLogger("gateway")
 
@@ -211,23 +212,38 @@ class _Deadlines:
 _deadlines = _Deadlines()
 
 
-def _fetch_duckdb(path: str, statement: sa.Select, time_limit: float) -> list[tuple]:
-    sql, params = _duckdb_sql(statement)
-    try:
-        cursor = duckdb_files.cursor(path)
+def _query_file(path: str, sql: str, params, time_limit: float) -> list[tuple]:
+    with duckdb_files.reading(path) as cursor:
         token = _deadlines.arm(time_limit, cursor.interrupt)
         try:
             # fetchall(): a cursor with an unfinished result refuses new work.
             return cursor.execute(sql, params).fetchall()
         finally:
             _deadlines.disarm(token)
+
+
+def _fetch_duckdb(spec: DatasetSpec, statement: sa.Select) -> list[tuple]:
+    sql, params = _duckdb_sql(statement)
+    time_limit = spec.time_limit
+    path = spec.file_path
+    try:
+        path = local_version(spec)
+        try:
+            return _query_file(path, sql, params, time_limit)
+        except FileGone:
+            if not spec.file_key:
+                raise
+            # Evicted from this host's cache since this process opened it: fetched again.
+            duckdb_files.close(path)
+            path = local_version(spec)
+            return _query_file(path, sql, params, time_limit)
     except duckdb.InterruptException:
         raise SourceUnavailable(
             f"The query took longer than the dataset's {time_limit:g} s limit: narrow it with "
             "filters, or retry later.",
             code="source_timeout",
         ) from None
-    except (duckdb.IOException, duckdb.ConnectionException) as error:
+    except (duckdb.IOException, duckdb.ConnectionException, OSError) as error:
         logger.warning("Dataset file %s cannot be read: %s", path, error)
         raise SourceUnavailable(
             "The dataset's file cannot be read right now; retry shortly."
@@ -280,7 +296,7 @@ def _fetch_sql(source: SourceSpec, statement: sa.Select) -> Sequence[Sequence[An
 def fetch(spec: DatasetSpec, statement: sa.Select) -> Sequence[Sequence[Any]]:
     """Rows of a statement, from the dataset's own backend."""
     if spec.source is None:
-        return _fetch_duckdb(spec.file_path, statement, spec.time_limit)
+        return _fetch_duckdb(spec, statement)
     return _fetch_sql(spec.source, statement)
 
 
@@ -313,9 +329,10 @@ def run_row(spec: DatasetSpec, raw_key: str, filters: tuple[Filter, ...] = ()) -
     if key is None:
         raise NotFound(f"No row of {spec.slug} has {spec.primary_key} = '{shown}'.")
     # An upload's row store answers as DuckDB would, without DuckDB's per-query cost.
-    rows: Sequence[Sequence[Any]] | None = (
-        rowstore.fetch_row(spec, key, filters) if spec.source is None else None
-    )
+    rows: Sequence[Sequence[Any]] | None = None
+    if spec.source is None:
+        local_version(spec)  # the row store is made from the version's file, on this host
+        rows = rowstore.fetch_row(spec, key, filters)
     if rows is None:
         rows = fetch(spec, compile_row(spec, key, filters))
     if not rows:

@@ -87,6 +87,9 @@ class DatasetSpec:
     schema_name: str = ""
     source: SourceSpec | None = None
     file_path: str = ""  # the DuckDB file of the current version, for uploads
+    # The version in the object store (GATEWAY_STORAGE_URL), and its SHA-256; "" for local files.
+    file_key: str = ""
+    file_checksum: str = ""
     primary_key: str | None = None
     default_ordering: tuple[str, ...] = ()
     default_page_size: int = 50
