@@ -28,13 +28,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
+from django.db import connections
 
 from datasets.engine import rowstore
 from datasets.engine.connections import duckdb_files
 from datasets.engine.errors import SourceUnavailable
 from datasets.engine.spec import DatasetSpec
 from datasets.staging import StagingArea, staging_root
-from datasets.store import StoreUnavailable, file_checksum, version_get
+from datasets.store import StoreUnavailable, file_checksum, store_configured, version_get
 
 logger = logging.getLogger("gateway")
 
@@ -209,6 +210,20 @@ def cache_trim(*, keep: str | None = None) -> int:
             settings.GATEWAY_CACHE_MB,
         )
     return evicted
+
+
+def _row_store_built(file_path: str) -> None:
+    """A row store takes room in the cache too: the limit is kept once it is written."""
+    if not store_configured():
+        return
+    try:
+        cache_trim(keep=file_path)
+    finally:
+        if threading.current_thread() is not threading.main_thread():
+            connections.close_all()  # the builder's thread: its database connection ends here
+
+
+rowstore.when_built(_row_store_built)
 
 
 def _evict(version: _Cached) -> bool:

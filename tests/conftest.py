@@ -51,3 +51,22 @@ def mysql():
 @pytest.fixture
 def redis():
     require("redis")
+
+
+@pytest.fixture
+def store(settings, monkeypatch):
+    """Versions in the real S3 server (SeaweedFS), under a prefix of this test's own."""
+    import uuid
+
+    from datasets.store import bucket_ensure, store_forget_client
+    from tests.services import S3_BUCKET, S3_ENDPOINT
+
+    require("s3")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "gateway")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "gateway-secret")
+    settings.GATEWAY_STORAGE = (S3_BUCKET, f"test-{uuid.uuid4().hex[:12]}")
+    settings.GATEWAY_STORAGE_ENDPOINT = S3_ENDPOINT
+    store_forget_client()
+    bucket_ensure()
+    yield settings.GATEWAY_STORAGE
+    store_forget_client()

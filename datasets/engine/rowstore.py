@@ -146,6 +146,22 @@ def _quote(identifier: str) -> str:
 # Building
 
 
+_built_hooks: list[Callable[[str], None]] = []
+
+
+def when_built(hook: Callable[[str], None]) -> None:
+    """Call `hook(file_path)` whenever this process has written the row store of a version."""
+    _built_hooks.append(hook)
+
+
+def _built(file_path: str) -> None:
+    for hook in _built_hooks:
+        try:
+            hook(file_path)
+        except Exception:
+            logger.warning("After the row store of %s was built", file_path, exc_info=True)
+
+
 def build(file_path: str, table: str, key: str) -> bool:
     """Write the row store of the DuckDB file `file_path` (`table` keyed by `key`), unless another
     thread or process is writing it; True when the store exists afterwards.
@@ -180,6 +196,7 @@ def build(file_path: str, table: str, key: str) -> bool:
                 # version file first, then the folder): the copy of its rows goes too.
                 os.unlink(target)
                 return False
+            _built(file_path)
         except Exception as error:
             logger.warning("Row store %s not built: %s", target, error)
             if os.path.exists(temporary):
