@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -91,8 +92,10 @@ def _wait_until_up(port: int, server: subprocess.Popen, log: Path) -> None:
 
 
 @contextlib.contextmanager
-def running(environment: dict, *, gunicorn_workers: int = 0) -> Iterator[int]:
-    """A server on a free port (runserver, or gunicorn with that many workers); yields the port."""
+def server_process(
+    environment: dict, *, gunicorn_workers: int = 0
+) -> Iterator[tuple[int, subprocess.Popen]]:
+    """A server on a free port (runserver, or gunicorn with that many workers): (port, process)."""
     port = free_port()
     if gunicorn_workers:
         command = [GUNICORN, "-c", "gatewaysite/gunicorn.py", "gatewaysite.wsgi:application"]
@@ -110,7 +113,7 @@ def running(environment: dict, *, gunicorn_workers: int = 0) -> Iterator[int]:
         )
     try:
         _wait_until_up(port, server, log)
-        yield port
+        yield port, server
     finally:
         server.terminate()
         try:
@@ -118,6 +121,13 @@ def running(environment: dict, *, gunicorn_workers: int = 0) -> Iterator[int]:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def running(environment: dict, *, gunicorn_workers: int = 0) -> Iterator[int]:
+    """A server on a free port (runserver, or gunicorn with that many workers); yields the port."""
+    with server_process(environment, gunicorn_workers=gunicorn_workers) as (port, _):
+        yield port
 
 
 @contextlib.contextmanager
@@ -134,4 +144,64 @@ def postgres_database() -> Iterator[str]:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-__all__ = ["REDIS_URL", "free_port", "get", "manage", "postgres_database", "running"]
+class TcpProxy:
+    """A TCP proxy on a free 127.0.0.1 port to `target_port`, which a test can cut and restore:
+    an object store that goes away, with the server behind it still running."""
+
+    def __init__(self, target_port: int) -> None:
+        self.port = free_port()
+        self._target = target_port
+        self._listener: socket.socket | None = None
+        self._open: set[socket.socket] = set()
+        self._lock = threading.Lock()
+
+    def start(self) -> TcpProxy:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        """Refuse new connections and cut every open one."""
+        if self._listener is not None:
+            # shutdown() first: close() alone leaves a thread blocked in accept() listening.
+            with contextlib.suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)
+            self._listener.close()
+            self._listener = None
+        with self._lock:
+            sockets, self._open = self._open, set()
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # stopped
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self._target), timeout=5)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._open.update((client, upstream))
+            for source, target in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(source, target), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, target: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                target.sendall(data)
+        for sock in (source, target):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+__all__ = ["REDIS_URL", "TcpProxy", "free_port", "get", "manage", "postgres_database", "running"]
