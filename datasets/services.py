@@ -217,15 +217,20 @@ def _version_store(path: Path, *, slug: str, file_name: str) -> StoredVersion | 
     that lacks it fetches it from there. A store that refuses fails the import."""
     if not store_configured():
         return None
-    checksum = file_checksum(path)
-    key = version_key(slug, file_name, checksum)
     try:
-        version_put(path, key, checksum)
+        return _version_upload(path, slug=slug, file_name=file_name)
     except StoreUnavailable as error:
         logger.error("%s", error)
         raise DatasetImportError(
             f"{error} Nothing was imported: the previous version is still served."
         ) from None
+
+
+def _version_upload(path: Path, *, slug: str, file_name: str) -> StoredVersion:
+    """Write a version file to the store; its record, to save (StoreUnavailable if refused)."""
+    checksum = file_checksum(path)
+    key = version_key(slug, file_name, checksum)
+    version_put(path, key, checksum)
     return StoredVersion(
         key=key, slug=slug, file_name=file_name, checksum=checksum, size=path.stat().st_size
     )
@@ -463,6 +468,26 @@ def dataset_delete(*, dataset: Dataset) -> None:
     # The files are not removed here: the deletion's signal sweeps them after the commit, whichever
     # way the dataset is deleted (datasets/signals.py).
     dataset.delete()
+
+
+def dataset_versions_store() -> list[str]:
+    """Write to the object store the current version of every upload that has none there yet
+    (imported before GATEWAY_STORAGE_URL was set, on this host); the slugs written. A version
+    whose file is not on this host is left for the host that holds it."""
+    written = []
+    for dataset in Dataset.objects.filter(source=None, version__gt=0, file_checksum=""):
+        path = dataset.file_path()
+        if not path.is_file():
+            continue
+        stored = _version_upload(path, slug=dataset.slug, file_name=path.name)
+        with transaction.atomic():
+            updated = Dataset.objects.filter(
+                pk=dataset.pk, version=dataset.version, file_checksum=""
+            ).update(file_checksum=stored.checksum)
+            if updated:
+                stored.save()
+                written.append(dataset.slug)
+    return written
 
 
 def stored_versions_prune(

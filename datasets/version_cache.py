@@ -57,6 +57,12 @@ def local_version(spec: DatasetSpec) -> str:
         return path
     if spec.file_key:
         _fetch(spec)
+    elif store_configured():
+        raise SourceUnavailable(
+            "This host does not hold the dataset's file, and the file is not in the object "
+            "store: its admin must run manage.py store_versions on the host that imported it.",
+            code="store_unavailable",
+        )
     return path
 
 

@@ -72,7 +72,7 @@ GATEWAY_UPLOAD_MAX_MB = env_int("GATEWAY_UPLOAD_MAX_MB", 1024, minimum=1)
 # serves every dataset; unset, versions are local files in the data directory only.
 GATEWAY_STORAGE = storage_url("GATEWAY_STORAGE_URL")
 GATEWAY_STORAGE_ENDPOINT = env_url("GATEWAY_STORAGE_ENDPOINT", schemes=("https", "http"))
-AWS_REGION = env_str("AWS_REGION", "") or env_str("AWS_DEFAULT_REGION", "us-east-1")
+AWS_REGION = env_str("AWS_REGION", "us-east-1")
 # The local cache of versions fetched from the store, in MB (least recently used leave first).
 GATEWAY_CACHE_MB = env_int("GATEWAY_CACHE_MB", 10240, minimum=1)
 # Hours a superseded or deleted version stays in the store (manage.py prune_store).

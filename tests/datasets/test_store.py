@@ -305,3 +305,26 @@ def test_prune_store_without_a_store_says_so(db, settings):
     settings.GATEWAY_STORAGE = None
     with pytest.raises(CommandError, match="GATEWAY_STORAGE_URL is not set"):
         call_command("prune_store")
+
+
+def test_store_versions_puts_earlier_uploads_in_the_store_for_every_host(
+    store, settings, tmp_path, api
+):
+    settings.GATEWAY_STORAGE = None  # imported on one machine, before there was a store
+    import_csv(tmp_path, "people", PEOPLE)
+    settings.GATEWAY_STORAGE = store
+    host_a = settings.GATEWAY_DATA_DIR
+    another_host(settings, tmp_path)
+    response = api.get("/api/v1/datasets/people/rows/")
+    assert response.status_code == 503
+    assert "store_versions" in response.json()["error"]["message"]
+    with pytest.raises(CommandError, match="Not on this host, so not stored: people"):
+        call_command("store_versions", stdout=io.StringIO())
+
+    settings.GATEWAY_DATA_DIR = host_a
+    out = io.StringIO()
+    call_command("store_versions", stdout=out)
+    assert "Stored people." in out.getvalue()
+    assert Dataset.objects.get(slug="people").file_checksum
+    another_host(settings, tmp_path, "host-c")
+    read_people(api)

@@ -50,6 +50,11 @@ def _start(tmp_path, *arguments: str, **variables) -> subprocess.CompletedProces
         ("GATEWAY_HSTS_SECONDS", "a year"),
         ("GATEWAY_LOGIN_RATE", "ten"),
         ("GATEWAY_FAILED_AUTH_RATE", "many"),
+        ("GATEWAY_STORAGE_URL", "https://bucket.example/prefix"),
+        ("GATEWAY_STORAGE_URL", "s3://No_Such Bucket/prefix"),
+        ("GATEWAY_STORAGE_ENDPOINT", "127.0.0.1:8333"),
+        ("GATEWAY_CACHE_MB", "0"),
+        ("GATEWAY_STORAGE_RETENTION_HOURS", "a day"),
     ],
 )
 def test_invalid_value_stops_startup_naming_the_variable(tmp_path, variable, value):
@@ -65,6 +70,19 @@ def test_defaults_start_and_keep_one_generated_secret_key(tmp_path):
     assert _start(tmp_path).returncode == 0
     assert (tmp_path / "secret_key").read_text() == first
     assert len(first) >= 50
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("s3://gateway-versions/prod", ("gateway-versions", "prod")),
+        ("s3://gateway-versions/a/b/", ("gateway-versions", "a/b")),
+        ("s3://gateway-versions", ("gateway-versions", "")),
+    ],
+)
+def test_the_storage_url_names_a_bucket_and_a_prefix(monkeypatch, raw, expected):
+    monkeypatch.setenv("GATEWAY_STORAGE_URL", raw)
+    assert env.storage_url("GATEWAY_STORAGE_URL") == expected
 
 
 class TestHelpers:
@@ -103,7 +121,7 @@ class TestHelpers:
 def test_env_example_lists_every_variable_the_settings_read():
     settings_source = (ROOT / "gatewaysite" / "settings.py").read_text()
     read = set(re.findall(r'env_\w+\("([A-Z_]+)"', settings_source)) | set(
-        re.findall(r'(?:public_url|secret_key)\("([A-Z_]+)"', settings_source)
+        re.findall(r'(?:public_url|secret_key|storage_url)\("([A-Z_]+)"', settings_source)
     )
     # Variables read straight from the environment elsewhere (the server, the demo command).
     for path in (ROOT / "gatewaysite").glob("*.py"):
