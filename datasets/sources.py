@@ -15,7 +15,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +28,7 @@ from django.db import connections, transaction
 from sqlalchemy.engine import URL, Connection, make_url
 
 from datasets.engine.connections import connect, source_kind, url_with_password
+from datasets.engine.dialects import dialect_of_django_engine, dialect_of_url, source_dialect
 from datasets.engine.errors import suggest
 from datasets.models import SLUG_PATTERN, Column, Dataset, Source
 from datasets.naming import api_names
@@ -102,7 +103,8 @@ def source_location_parse(*, url: str, password: str = "") -> SourceLocation:
             "Give a connection URL: postgresql://user:pass@host:5432/db, mysql://… or sqlite:///path."
         )
     try:
-        kind = source_kind(url)
+        dialect = dialect_of_url(url)
+        kind = dialect.kind
         parsed = make_url(url)
     except ValueError as error:
         raise SourceError(_scrub(str(error), *_passwords_in(url))) from None
@@ -124,7 +126,7 @@ def source_location_parse(*, url: str, password: str = "") -> SourceLocation:
         raise SourceError("The URL gives two different passwords: give it once.")
     password = parsed.password or (in_query[0] if in_query else "") or password or ""
     parsed = parsed.set(query=options)
-    if kind == "sqlite":
+    if dialect.is_file:
         if not parsed.database or parsed.database == ":memory:":
             raise SourceError("A SQLite source is a file: use sqlite:////absolute/path/to/file.db.")
         if parsed.database.startswith("file:"):
@@ -136,11 +138,13 @@ def source_location_parse(*, url: str, password: str = "") -> SourceLocation:
         path = Path(parsed.database).expanduser().resolve()
         parsed = parsed.set(database=str(path))
         password = ""
-    elif kind == "mysql" and not parsed.database:
-        raise SourceError("Add the database name to the URL: mysql://user:pass@host:3306/database.")
+    elif dialect.needs_database and not parsed.database:
+        raise SourceError(
+            f"Add the database name to the URL: {kind}://user:pass@host:{dialect.default_port}/database."
+        )
     elif not parsed.host:
         raise SourceError(
-            f"Add the host to the URL: {kind}://user:pass@host:{_default_port(kind)}/database."
+            f"Add the host to the URL: {kind}://user:pass@host:{dialect.default_port}/database."
         )
     source_location_check(kind=kind, url=parsed)
     stored = _without_password(parsed).render_as_string(hide_password=False)
@@ -214,77 +218,8 @@ def source_test(*, source: Source) -> None:
 
 # `?password=` is a password like the URL's user part: moved out of the URL and stored encrypted.
 PASSWORD_OPTIONS = ("password", "passwd")
-OPTION_VALUE_MAX_CHARS = 200
 # Host names that reach this machine's own database server as 127.0.0.1 does.
 LOOPBACK_NAMES = {"", "localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
-
-
-def _choice(*values: str) -> Callable[[str], str | None]:
-    def check(value: str) -> str | None:
-        return None if value in values else "one of " + ", ".join(values)
-
-    return check
-
-
-def _whole(low: int, high: int) -> Callable[[str], str | None]:
-    def check(value: str) -> str | None:
-        ok = value.isdigit() and low <= int(value) <= high
-        return None if ok else f"a whole number from {low} to {high}"
-
-    return check
-
-
-def _text(value: str) -> str | None:
-    ok = len(value) <= OPTION_VALUE_MAX_CHARS and value.isprintable()
-    return None if ok else f"printable text of at most {OPTION_VALUE_MAX_CHARS} characters"
-
-
-def _flag(value: str) -> str | None:
-    return _choice("true", "false", "1", "0")(value.lower())
-
-
-def _charset(value: str) -> str | None:
-    return None if re.fullmatch(r"[a-z0-9_]{1,32}", value) else "a character set such as utf8mb4"
-
-
-# The driver options a source URL may carry, per dialect, each with the check of its value.
-# Anything else is refused: options reach the driver as they are, and some would override what
-# Gateway enforces (another host or database, `options=-c default_transaction_read_only=off`,
-# MySQL `local_infile`, `init_command` or `read_default_file`).
-URL_OPTIONS: dict[str, dict[str, Callable[[str], str | None]]] = {
-    "postgresql": {
-        "sslmode": _choice("disable", "allow", "prefer", "require", "verify-ca", "verify-full"),
-        "sslrootcert": _text,
-        "sslcert": _text,
-        "sslkey": _text,
-        "sslcrl": _text,
-        "channel_binding": _choice("disable", "prefer", "require"),
-        "gssencmode": _choice("disable", "prefer", "require"),
-        "connect_timeout": _whole(1, 60),
-        "application_name": _text,
-        "target_session_attrs": _choice(
-            "any", "read-write", "read-only", "primary", "standby", "prefer-standby"
-        ),
-        "keepalives": _choice("0", "1"),
-        "keepalives_idle": _whole(1, 3600),
-        "keepalives_interval": _whole(1, 3600),
-        "keepalives_count": _whole(1, 100),
-    },
-    "mysql": {
-        "charset": _charset,
-        "connect_timeout": _whole(1, 60),
-        "read_timeout": _whole(1, 3600),
-        "write_timeout": _whole(1, 3600),
-        "ssl_ca": _text,
-        "ssl_capath": _text,
-        "ssl_cert": _text,
-        "ssl_key": _text,
-        "ssl_cipher": _text,
-        "ssl_check_hostname": _flag,
-    },
-    # A SQLite source is opened read-only whatever the URL says: it takes no option.
-    "sqlite": {},
-}
 
 
 def source_location_check(
@@ -301,7 +236,7 @@ def source_location_check(
     """
     own_databases = _gateway_databases(databases)
     _check_options(kind, url)
-    if kind == "sqlite":
+    if source_dialect(kind).is_file:
         _check_sqlite_file(url.database or "", own_databases)
         return
     host, port, database = _server_address(kind, url.host, url.port, url.database)
@@ -315,7 +250,7 @@ def source_location_check(
 
 
 def _check_options(kind: str, url: URL) -> None:
-    allowed = URL_OPTIONS[kind]
+    allowed = source_dialect(kind).url_options
     for option, value in url.query.items():
         if option in PASSWORD_OPTIONS:
             continue  # a password stored before it was moved out of the URL
@@ -337,13 +272,14 @@ def _check_options(kind: str, url: URL) -> None:
 
 
 def _kind_label(kind: str) -> str:
-    return {"postgresql": "PostgreSQL", "mysql": "MySQL/MariaDB", "sqlite": "SQLite"}[kind]
+    return source_dialect(kind).label
 
 
 def _check_sqlite_file(database: str, own_databases: list[dict]) -> None:
     path = Path(database).expanduser().resolve()
     for own in own_databases:
-        if own["kind"] == "sqlite" and own["database"] and _same_file(path, own["database"]):
+        is_file = source_dialect(own["kind"]).is_file
+        if is_file and own["database"] and _same_file(path, own["database"]):
             raise SourceError(
                 f"Refused: {path} is Gateway's own database. A source must be another database: "
                 "publishing Gateway's own tables would publish its sessions, users and keys."
@@ -378,19 +314,15 @@ def _gateway_databases(configs: Iterable[Mapping[str, Any]] | None = None) -> li
         configs = [{**connections[alias].settings_dict, "ALIAS": alias} for alias in connections]
     databases = []
     for config in configs:
-        engine = str(config.get("ENGINE", ""))
-        if "sqlite" in engine:
-            kind = "sqlite"
-            name = str(config.get("NAME") or "")
-            # An in-memory database is no file a source could name.
-            if name.startswith("file:") or name == ":memory:" or "mode=memory" in name:
-                name = ""
-        elif "postgres" in engine or "postgis" in engine:
-            kind, name = "postgresql", str(config.get("NAME") or "")
-        elif "mysql" in engine:
-            kind, name = "mysql", str(config.get("NAME") or "")
-        else:
+        dialect = dialect_of_django_engine(str(config.get("ENGINE", "")))
+        if dialect is None:
             continue
+        kind, name = dialect.kind, str(config.get("NAME") or "")
+        # An in-memory database is no file a source could name.
+        if dialect.is_file and (
+            name.startswith("file:") or name == ":memory:" or "mode=memory" in name
+        ):
+            name = ""
         databases.append(
             {
                 "alias": config.get("ALIAS"),
@@ -423,34 +355,27 @@ def _server_address(
     if name in LOOPBACK_NAMES:
         name = "loopback"
     try:
-        number = int(port) if port not in (None, "") else _default_port(kind)
+        number = int(port) if port not in (None, "") else source_dialect(kind).default_port
     except (TypeError, ValueError):
         number = -1
     # MySQL database names are case-insensitive on some systems: compare them as such.
     database = (database or "").strip()
-    return name, number, database.lower() if kind == "mysql" else database
+    folded = source_dialect(kind).database_names_case_insensitive
+    return name, number, database.lower() if folded else database
 
 
 def _own_database_reason(kind: str, url: URL) -> str:
     return (
         f"Refused: {_kind_label(kind)} database {url.database!r} on {url.host}:"
-        f"{url.port or _default_port(kind)} is Gateway's own database. A source must be another "
+        f"{url.port or source_dialect(kind).default_port} is Gateway's own database. A source must be another "
         "database: publishing Gateway's own tables would publish its sessions, users and keys."
     )
 
 
-# Server and database identity, compared after connecting: it catches Gateway's own database
-# reached under another name (a DNS alias, another address of the same machine).
-_IDENTITY_SQL = {
-    "postgresql": (
-        "SELECT current_database(), CAST(EXTRACT(EPOCH FROM pg_postmaster_start_time()) AS text)"
-    ),
-    "mysql": "SELECT DATABASE(), @@hostname, @@port, @@datadir",
-}
-
-
 def _check_not_gateway_server(kind: str, connection: Connection, url: URL) -> None:
-    sql = _IDENTITY_SQL.get(kind)
+    # Server and database identity, compared after connecting: it catches Gateway's own database
+    # reached under another name (a DNS alias, another address of the same machine).
+    sql = source_dialect(kind).identity_sql
     own_aliases = [
         own["alias"] for own in _gateway_databases() if own["kind"] == kind and own["alias"]
     ]
@@ -490,7 +415,7 @@ def source_discover(*, source: Source) -> list[DiscoveredTable]:
             for name in inspector.get_table_names(schema=schema):
                 found.append(DiscoveredTable(name=name, schema=schema, kind="table"))
             views = set(inspector.get_view_names(schema=schema))
-            if source.kind == "postgresql":
+            if source_dialect(source.kind).materialized_views:
                 views |= set(inspector.get_materialized_view_names(schema=schema))
             for name in sorted(views):
                 found.append(DiscoveredTable(name=name, schema=schema, kind="view"))
@@ -499,7 +424,7 @@ def source_discover(*, source: Source) -> list[DiscoveredTable]:
 
 def _schemas(inspector: sa.Inspector, kind: str) -> list[str]:
     default = inspector.default_schema_name or ""
-    if kind != "postgresql":
+    if not source_dialect(kind).named_schemas:
         # MySQL: the URL's database only (other databases on the server are other sources);
         # SQLite: the file's main schema.
         return [default]
@@ -598,7 +523,7 @@ def _resolve_table(
         raise SourceError("Give the name of a table or view.")
     default = inspector.default_schema_name or ""
     schema = schema_name or default
-    if source.kind == "postgresql":
+    if source_dialect(source.kind).named_schemas:
         known_schemas = inspector.get_schema_names()
         if schema not in known_schemas:
             raise SourceError(
@@ -614,7 +539,8 @@ def _resolve_table(
         # `public.orders` as printed by discover_source.
         maybe_schema, maybe_table = table.split(".", 1)
         if maybe_schema == default or (
-            source.kind == "postgresql" and maybe_schema in inspector.get_schema_names()
+            source_dialect(source.kind).named_schemas
+            and maybe_schema in inspector.get_schema_names()
         ):
             return _resolve_table(inspector, source, maybe_table, maybe_schema)
     if table not in candidates:
@@ -627,7 +553,7 @@ def _resolve_table(
 
 def _relations(inspector: sa.Inspector, kind: str, schema: str) -> list[str]:
     names = inspector.get_table_names(schema=schema) + inspector.get_view_names(schema=schema)
-    if kind == "postgresql":
+    if source_dialect(kind).materialized_views:
         names += inspector.get_materialized_view_names(schema=schema)
     return sorted(set(names))
 
@@ -639,7 +565,8 @@ def _introspect_columns(
     for reflected in inspector.get_columns(table, schema=schema or None):
         physical, sql_type = reflected["name"], reflected["type"]
         gateway_type = column_type(sql_type)
-        if gateway_type is None and kind == "sqlite" and isinstance(sql_type, sa.types.NullType):
+        untyped = isinstance(sql_type, sa.types.NullType)
+        if gateway_type is None and untyped and source_dialect(kind).untyped_columns:
             # SQLite columns may have no declared type (view expressions, `CREATE TABLE t(a, b)`):
             # the storage class of a stored value says what they hold.
             gateway_type = _sqlite_storage_type(connection, table, physical)
@@ -883,8 +810,6 @@ def _statistic(
 
 def _sqlite_deadline(connection: Connection, source: Source, *, clear: bool = False) -> None:
     """SQLite has no statement timeout: arm the progress-handler deadline that connect() installs."""
-    if source.kind != "sqlite":
-        return
     dbapi = connection.connection.dbapi_connection
     state = getattr(dbapi, "gateway_deadline", None)
     if state is not None:
@@ -933,7 +858,7 @@ def _connection(url: str, *, timeout: int, name: str = "") -> Iterator[Connectio
     where = _describe(parsed, name)
     kind = source_kind(url)
     source_location_check(kind=kind, url=parsed)
-    if kind == "sqlite" and parsed.database and not Path(parsed.database).is_file():
+    if source_dialect(kind).is_file and parsed.database and not Path(parsed.database).is_file():
         raise SourceError(f"Cannot open {where}: the file {parsed.database} does not exist.")
     engine = connect(url, timeout=timeout, pooled=False)
     try:
@@ -975,16 +900,13 @@ def _misbehaving(error: Exception, *passwords: str) -> str:
 
 def _describe(url: URL, name: str) -> str:
     label = f"source {name!r}" if name else "the source"
-    kind = source_kind(url.render_as_string(hide_password=True))
-    if kind == "sqlite":
-        return f"{label} (SQLite file {url.database})"
-    port = url.port or _default_port(kind)
+    dialect = dialect_of_url(url)
+    if dialect.is_file:
+        return f"{label} ({dialect.label} file {url.database})"
+    port = url.port or dialect.default_port
+    kind = dialect.kind
     database = f", database {url.database!r}" if url.database else ""
     return f"{label} ({kind} at {url.host}:{port}{database})"
-
-
-def _default_port(kind: str) -> int:
-    return {"postgresql": 5432, "mysql": 3306}.get(kind, 0)
 
 
 def _reason(error: Exception, *passwords: str) -> str:

@@ -8,49 +8,24 @@ import fcntl
 import os
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator
 from urllib.parse import quote
 
 import duckdb
 import sqlalchemy as sa
-from pymysql.constants import CLIENT
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import NullPool
 
+from datasets.engine.dialects import CONNECT_TIMEOUT, SourceDialect, dialect_of_url
 from datasets.engine.spec import SourceSpec
-
-_DRIVERS = {
-    "postgresql": "postgresql+psycopg",
-    "mysql": "mysql+pymysql",
-    "sqlite": "sqlite+pysqlite",
-}
-CONNECT_TIMEOUT = 5
 
 _engines: dict[tuple[int, str], Engine] = {}
 _engines_lock = threading.Lock()
 
 
 def source_kind(url: str) -> str:
-    """postgresql, mysql or sqlite, from a connection URL; ValueError for anything else."""
-    try:
-        backend = make_url(url).get_backend_name()
-    except Exception:
-        raise ValueError(
-            f"Not a database URL: {url.split('@')[-1]!r}. Use postgresql://user:pass@host:5432/db, mysql://… or sqlite:///path."
-        ) from None
-    kinds = {
-        "postgresql": "postgresql",
-        "postgres": "postgresql",
-        "mysql": "mysql",
-        "mariadb": "mysql",
-        "sqlite": "sqlite",
-    }
-    if backend not in kinds:
-        raise ValueError(
-            f"Unsupported database {backend!r}: use PostgreSQL, MySQL/MariaDB or SQLite."
-        )
-    return kinds[backend]
+    """The kind of source (postgresql, mysql, sqlite) of a connection URL; ValueError otherwise."""
+    return dialect_of_url(url).kind
 
 
 def url_with_password(url: str, password: str) -> str:
@@ -63,62 +38,16 @@ def url_with_password(url: str, password: str) -> str:
 
 def driver_url(url: str) -> sa.URL:
     """The URL with the driver Gateway uses for its kind (psycopg 3, PyMySQL, sqlite3)."""
-    parsed = make_url(url)
-    kind = source_kind(url)
-    parsed = parsed.set(drivername=_DRIVERS[kind])
-    if kind == "sqlite" and parsed.database and not parsed.database.startswith("file:"):
-        # Opened read-only at the file level: a write fails however it is attempted.
-        # Percent-encoded: a `?` or `#` in the file name must not start URI parameters of its own.
-        path = quote(parsed.database, safe="/")
-        parsed = parsed.set(database=f"file:{path}?mode=ro", query={"uri": "true"})
-    return parsed
+    return dialect_of_url(url).driver_url(make_url(url))
 
 
-def _read_only_session(kind: str, timeout: int):
+def _read_only_session(dialect: SourceDialect, timeout: int):
     """A connect hook that makes every session read-only with a statement timeout."""
 
     def on_connect(dbapi_connection, connection_record) -> None:
-        if kind == "postgresql":
-            # Set per session, not per statement; psycopg in autocommit=False wraps queries in
-            # transactions that inherit default_transaction_read_only.
-            with dbapi_connection.cursor() as cursor:
-                cursor.execute("SET default_transaction_read_only = on")
-                cursor.execute(f"SET statement_timeout = {int(timeout) * 1000}")
-            dbapi_connection.commit()
-        elif kind == "mysql":
-            with dbapi_connection.cursor() as cursor:
-                cursor.execute("SET SESSION TRANSACTION READ ONLY")
-                cursor.execute("SELECT VERSION()")
-                version = cursor.fetchone()[0]
-                if "MariaDB" in version:
-                    cursor.execute(f"SET SESSION max_statement_time = {int(timeout)}")
-                else:
-                    cursor.execute(f"SET SESSION max_execution_time = {int(timeout) * 1000}")
-        elif kind == "sqlite":
-            dbapi_connection.execute("PRAGMA query_only = 1")
-            _install_sqlite_timeout(dbapi_connection, timeout)
+        dialect.session_start(dbapi_connection, timeout)
 
     return on_connect
-
-
-class _SQLiteConnection(sqlite3.Connection):
-    """sqlite3's connection, with room for the deadline of the statement it runs."""
-
-    gateway_deadline: dict
-    gateway_timeout: int
-
-
-def _install_sqlite_timeout(dbapi_connection, timeout: int) -> None:
-    """SQLite has no statement timeout: a progress handler interrupts a statement past its deadline."""
-    state = {"deadline": None}
-
-    def progress() -> int:
-        deadline = state["deadline"]
-        return 1 if deadline is not None and time.monotonic() > deadline else 0
-
-    dbapi_connection.set_progress_handler(progress, 10_000)
-    dbapi_connection.gateway_deadline = state  # set by the engine before each statement
-    dbapi_connection.gateway_timeout = timeout
 
 
 def source_engine(source: SourceSpec) -> Engine:
@@ -139,28 +68,18 @@ def source_engine(source: SourceSpec) -> Engine:
 
 def connect(url: str, *, timeout: int = 10, pooled: bool = False) -> Engine:
     """An engine for a source URL, read-only with a statement timeout on every connection."""
-    kind = source_kind(url)
-    target = driver_url(url)
-    defaults: dict = {}
-    if kind == "postgresql":
-        defaults = {"connect_timeout": CONNECT_TIMEOUT}
-    elif kind == "mysql":
-        # The server enforces the statement timeout; these bound a server that stops answering.
-        defaults = {
-            "connect_timeout": CONNECT_TIMEOUT,
-            "charset": "utf8mb4",
-            "read_timeout": int(timeout) + CONNECT_TIMEOUT,
-            "write_timeout": int(timeout) + CONNECT_TIMEOUT,
-        }
+    dialect = dialect_of_url(url)
+    target = dialect.driver_url(make_url(url))
     # An option written in the URL wins over a default (the URL's options are checked when the
-    # source is added: see datasets.sources.URL_OPTIONS).
-    connect_args = {key: value for key, value in defaults.items() if key not in target.query}
-    if kind == "mysql":
-        connect_args["local_infile"] = False
-    elif kind == "sqlite":
-        connect_args = {"check_same_thread": False, "factory": _SQLiteConnection}
+    # source is added: see SourceDialect.url_options).
+    connect_args = {
+        key: value
+        for key, value in dialect.connect_args(timeout).items()
+        if key not in target.query
+    }
+    connect_args.update(dialect.forced_connect_args())
     options: dict = {"connect_args": connect_args}
-    if pooled and kind != "sqlite":
+    if pooled and dialect.pooled:
         options.update(
             pool_size=5,
             max_overflow=5,
@@ -171,20 +90,9 @@ def connect(url: str, *, timeout: int = 10, pooled: bool = False) -> Engine:
     elif not pooled:
         options["poolclass"] = NullPool
     engine = sa.create_engine(target, **options)
-    if kind == "mysql":
-        sa.event.listen(engine, "do_connect", _no_local_files)
-    sa.event.listen(engine, "connect", _read_only_session(kind, timeout))
+    dialect.engine_made(engine)
+    sa.event.listen(engine, "connect", _read_only_session(dialect, timeout))
     return engine
-
-
-def _no_local_files(dialect, connection_record, cargs, cparams) -> None:
-    """MySQL: never offer to send a file of this machine (LOAD DATA LOCAL INFILE), whatever the URL.
-
-    PyMySQL refuses a server's file request unless `local_infile` is on, and the LOCAL_FILES
-    capability tells a server it may ask: both are forced off on every connection.
-    """
-    cparams["local_infile"] = False
-    cparams["client_flag"] = int(cparams.get("client_flag", 0)) & ~CLIENT.LOCAL_FILES
 
 
 def dispose_all() -> None:

@@ -31,6 +31,7 @@ from datasets.engine.compile import (
     hashed_groups,
 )
 from datasets.engine.connections import FileGone, duckdb_files, source_engine
+from datasets.engine.dialects import source_dialect
 from datasets.engine.errors import NotFound, QueryError, SourceUnavailable
 from datasets.engine.parse import parse_key_value
 from datasets.engine.pii import PROTECT
@@ -42,11 +43,6 @@ logger = logging.getLogger("gateway")
 
 # DuckDB speaks PostgreSQL's SQL closely enough for the statements the compiler builds.
 _DUCKDB_DIALECT = postgresql.dialect(paramstyle="qmark")
-_TIMEOUT_CODES = {
-    1969,
-    3024,
-    1317,
-}  # MariaDB max_statement_time, MySQL max_execution_time, interrupted
 
 
 @dataclass(frozen=True)
@@ -259,13 +255,8 @@ def _fetch_duckdb(spec: DatasetSpec, statement: sa.Select) -> list[tuple]:
         ) from None
 
 
-def _is_timeout(error: sa.exc.DBAPIError) -> bool:
-    original = error.orig
-    if type(original).__name__ == "QueryCanceled":
-        return True
-    args = getattr(original, "args", None)
-    code = args[0] if args else None
-    return code in _TIMEOUT_CODES or "interrupted" in str(original).lower()
+def _is_timeout(source: SourceSpec, error: sa.exc.DBAPIError) -> bool:
+    return source_dialect(source.kind).is_timeout(error.orig or error)
 
 
 def _fetch_sql(source: SourceSpec, statement: sa.Select) -> Sequence[Sequence[Any]]:
@@ -282,7 +273,7 @@ def _fetch_sql(source: SourceSpec, statement: sa.Select) -> Sequence[Sequence[An
                 if deadline is not None:
                     deadline["deadline"] = None
     except sa.exc.DBAPIError as error:
-        if _is_timeout(error):
+        if _is_timeout(source, error):
             raise SourceUnavailable(
                 f"The query took longer than the source's {source.statement_timeout} s limit: narrow it with filters, or retry later.",
                 code="source_timeout",

@@ -1,0 +1,146 @@
+"""The SQL each backend needs beyond what SQLAlchemy renders by itself: date parts, buckets,
+substring matches and NULL order. DuckDB's serves uploads; each kind of SQL source names its own
+in its record (datasets/engine/dialects.py)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+
+class Dialect:
+    """The SQL a backend needs beyond what SQLAlchemy renders by itself: date parts, buckets, NULL order."""
+
+    name = "generic"
+
+    def date_part(self, expr, part: str):
+        """year, quarter or month of a date, as an integer."""
+        return sa.extract(part, expr)
+
+    def bucket(self, expr, bucket: str):
+        """A date bucket as a string: 2024, 2024-Q2, 2024-04, 2024-W14, 2024-04-03."""
+        raise NotImplementedError
+
+    def in_(self, expr, values: tuple):
+        return expr.in_(values)
+
+    def contains(self, expr, value: str):
+        return expr.contains(value, autoescape=True)
+
+    def startswith(self, expr, value: str):
+        return expr.startswith(value, autoescape=True)
+
+    def order(self, expr, descending: bool):
+        """Ascending or descending, NULLs last on every backend."""
+        return (expr.desc() if descending else expr.asc()).nulls_last()
+
+    def comparable(self, expr, values: tuple) -> tuple:
+        """A datetime column and filter values in forms that compare as times: themselves, mostly."""
+        return expr, values
+
+
+def _fmt(text: str):
+    # Format strings are Gateway's own constants (never client input), inlined as SQL literals so
+    # that the select list and GROUP BY see one expression and compiled statements can be reused.
+    assert "'" not in text
+    return sa.literal_column(f"'{text}'", sa.String)
+
+
+class DuckDBDialect(Dialect):
+    name = "duckdb"
+
+    def in_(self, expr, values):
+        # One list parameter instead of one per value: the compiled statement is reused whatever
+        # the number of values.
+        return sa.func.list_contains(sa.bindparam(None, list(values)), expr)
+
+    def date_part(self, expr, part):
+        return getattr(sa.func, part)(expr)
+
+    def bucket(self, expr, bucket):
+        if bucket == "quarter":
+            # `||`, not concat(): DuckDB's concat() skips NULLs, which made a NULL date '-Q'.
+            return (
+                sa.func.strftime(expr, _fmt("%Y"), type_=sa.String)
+                + _fmt("-Q")
+                + sa.cast(sa.func.quarter(expr), sa.String)
+            )
+        formats = {"year": "%Y", "month": "%Y-%m", "week": "%G-W%V", "day": "%Y-%m-%d"}
+        return sa.func.strftime(expr, _fmt(formats[bucket]))
+
+
+class PostgresDialect(Dialect):
+    name = "postgresql"
+
+    def date_part(self, expr, part):
+        return sa.cast(sa.extract(part, expr), sa.Integer)
+
+    def bucket(self, expr, bucket):
+        formats = {
+            "year": "YYYY",
+            "quarter": 'YYYY-"Q"Q',
+            "month": "YYYY-MM",
+            "week": 'IYYY-"W"IW',
+            "day": "YYYY-MM-DD",
+        }
+        return sa.func.to_char(expr, _fmt(formats[bucket]))
+
+
+class MySQLDialect(Dialect):
+    name = "mysql"
+
+    def date_part(self, expr, part):
+        return getattr(sa.func, part)(expr)
+
+    def bucket(self, expr, bucket):
+        if bucket == "quarter":
+            return sa.func.concat(sa.func.year(expr), _fmt("-Q"), sa.func.quarter(expr))
+        formats = {"year": "%Y", "month": "%Y-%m", "week": "%x-W%v", "day": "%Y-%m-%d"}
+        return sa.func.date_format(expr, _fmt(formats[bucket]))
+
+    def order(self, expr, descending):
+        # MySQL has no NULLS LAST: sort on "is null" first.
+        return sa.case((expr.is_(None), 1), else_=0), (expr.desc() if descending else expr.asc())
+
+
+class SQLiteDialect(Dialect):
+    name = "sqlite"
+
+    def _int(self, fmt: str, expr):
+        return sa.cast(sa.func.strftime(_fmt(fmt), expr), sa.Integer)
+
+    def date_part(self, expr, part):
+        if part == "quarter":
+            return (self._int("%m", expr) + 2) // 3
+        return self._int({"year": "%Y", "month": "%m"}[part], expr)
+
+    def bucket(self, expr, bucket):
+        if bucket == "quarter":
+            return (
+                sa.func.strftime(_fmt("%Y"), expr)
+                + _fmt("-Q")
+                + sa.cast((self._int("%m", expr) + 2) // 3, sa.String)
+            )
+        if bucket == "week":
+            # SQLite before 3.46 has no %G/%V: the ISO week is the one of the week's Thursday.
+            thursday = sa.func.date(expr, _fmt("-3 days"), _fmt("weekday 4"))
+            week = (sa.cast(sa.func.strftime(_fmt("%j"), thursday), sa.Integer) - 1) // 7 + 1
+            return (
+                sa.func.strftime(_fmt("%Y"), thursday)
+                + _fmt("-W")
+                + sa.func.printf(_fmt("%02d"), week)
+            )
+        formats = {"year": "%Y", "month": "%Y-%m", "day": "%Y-%m-%d"}
+        return sa.func.strftime(_fmt(formats[bucket]), expr)
+
+    def contains(self, expr, value):
+        # LIKE is case-insensitive in SQLite; instr() matches exactly, as the other backends do.
+        return sa.func.instr(expr, value) > 0
+
+    def startswith(self, expr, value):
+        return sa.func.substr(expr, 1, len(value)) == value
+
+    def comparable(self, expr, values):
+        # SQLite keeps a datetime as text in its writer's format ('2024-06-30 12:00:00' from
+        # Django, with 'T', with or without fractions): compared as text, they disagree.
+        julian = tuple(sa.func.julianday(sa.literal(value, sa.DateTime())) for value in values)
+        return sa.func.julianday(expr), julian
