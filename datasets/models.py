@@ -25,6 +25,7 @@ class Source(models.Model):
         POSTGRESQL = "postgresql", "PostgreSQL"
         MYSQL = "mysql", "MySQL / MariaDB"
         SQLITE = "sqlite", "SQLite file"
+        CLICKHOUSE = "clickhouse", "ClickHouse"
 
     name = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=20, choices=Kind.choices, editable=False)

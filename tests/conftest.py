@@ -54,6 +54,11 @@ def redis():
 
 
 @pytest.fixture
+def clickhouse():
+    require("clickhouse")
+
+
+@pytest.fixture
 def store(settings, monkeypatch):
     """Versions in the real S3 server (SeaweedFS), under a prefix of this test's own."""
     import uuid

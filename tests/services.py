@@ -1,4 +1,4 @@
-"""Reaching the real PostgreSQL, MariaDB, Redis and S3 (SeaweedFS) servers that tests use.
+"""Reaching the real PostgreSQL, MariaDB, ClickHouse, Redis and S3 (SeaweedFS) servers that tests use.
 
 Locally a missing server skips its tests with the reason; under CI (CI=true) it fails them.
 """
@@ -15,6 +15,10 @@ POSTGRES_URL = os.environ.get(
 )
 MYSQL_URL = os.environ.get("GATEWAY_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
 REDIS_URL = os.environ.get("GATEWAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/2")
+# ClickHouse's native protocol, user `default` without a password (Debian's packaged config).
+CLICKHOUSE_URL = os.environ.get(
+    "GATEWAY_TEST_CLICKHOUSE_URL", "clickhouse://default@127.0.0.1:9000/default"
+)
 # SeaweedFS (`weed mini -dir=DIR -ip=127.0.0.1`): any credentials are accepted.
 S3_ENDPOINT = os.environ.get("GATEWAY_TEST_S3_ENDPOINT", "http://127.0.0.1:8333")
 S3_BUCKET = "gateway-test"
@@ -24,6 +28,7 @@ _PORTS = {
     "mysql": ("127.0.0.1", 3306),
     "redis": ("127.0.0.1", 6379),
     "s3": ("127.0.0.1", 8333),
+    "clickhouse": ("127.0.0.1", 9000),
 }
 
 

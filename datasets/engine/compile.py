@@ -44,7 +44,9 @@ def _expr(table: sa.TableClause, column: ColumnSpec):
 def _condition(dialect: Dialect, table: sa.TableClause, item: Filter):
     expr = _expr(table, item.column)
     record = OPERATORS[item.op]
-    value = item.value
+    value = dialect.bound(item.value)
+    if item.column.type == "number" and record.operand in (Operand.VALUE, Operand.VALUES):
+        expr = dialect.number(expr)
     if item.column.type == "datetime" and record.operand in (Operand.VALUE, Operand.VALUES):
         listed = record.operand == Operand.VALUES
         expr, values = dialect.comparable(expr, value if listed else (value,))
@@ -58,9 +60,7 @@ def _where(
     conditions = [_condition(dialect, table, item) for item in filters]
     if search:
         searchable = [c for c in spec.columns if c.searchable and not c.protected]
-        conditions.append(
-            sa.or_(*(_expr(table, c).icontains(search, autoescape=True) for c in searchable))
-        )
+        conditions.append(sa.or_(*(dialect.icontains(_expr(table, c), search) for c in searchable)))
     return conditions
 
 
@@ -115,11 +115,11 @@ def _group_expr(dialect: Dialect, table: sa.TableClause, key: GroupKey):
     return dialect.bucket(expr, key.bucket) if key.bucket else expr
 
 
-def _metric_expr(table: sa.TableClause, metric: Metric):
+def _metric_expr(dialect: Dialect, table: sa.TableClause, metric: Metric):
     record = METRICS_BY_NAME[metric.function]
     if record.sql is None or metric.column is None:  # count, the one metric without a column
         return sa.func.count()
-    return record.sql(_expr(table, metric.column), metric.column)
+    return record.sql(dialect, _expr(table, metric.column), metric.column)
 
 
 # Groups an aggregate grouped by a hashed column may have: they are ordered after the query.
@@ -144,20 +144,23 @@ def compile_group_count(spec: DatasetSpec, query: AggregateQuery) -> sa.Select:
         sa.select(*groups)
         .select_from(table)
         .where(*_where(dialect, spec, table, query.filters, query.search))
-        .group_by(*(sa.literal_column(str(position)) for position in range(1, len(groups) + 1)))
+        .group_by(*dialect.group_keys(groups))
         .subquery("groups")
     )
     return sa.select(sa.func.count()).select_from(inner)
 
 
 def compile_aggregate(spec: DatasetSpec, query: AggregateQuery) -> sa.Select:
-    """SELECT group keys and metrics, grouped by position, ordered by result key."""
+    """SELECT group keys and metrics, grouped by position (or label), ordered by result key."""
     dialect = sql_dialect(spec)
     table = table_of(spec)
     groups = [
         _group_expr(dialect, table, key).label(f"g{i}") for i, key in enumerate(query.group_by)
     ]
-    metrics = [_metric_expr(table, metric).label(f"m{i}") for i, metric in enumerate(query.metrics)]
+    metrics = [
+        _metric_expr(dialect, table, metric).label(f"m{i}")
+        for i, metric in enumerate(query.metrics)
+    ]
     labels = {key.key: label for key, label in zip(query.group_by, groups, strict=True)}
     labels.update({metric.key: label for metric, label in zip(query.metrics, metrics, strict=True)})
     statement = (
@@ -166,9 +169,7 @@ def compile_aggregate(spec: DatasetSpec, query: AggregateQuery) -> sa.Select:
         .where(*_where(dialect, spec, table, query.filters, query.search))
     )
     if groups:
-        statement = statement.group_by(
-            *(sa.literal_column(str(position)) for position in range(1, len(groups) + 1))
-        )
+        statement = statement.group_by(*dialect.group_keys(groups))
     if hashed_groups(query):
         # Digests are computed here, not in the database: ordering on the raw values, even
         # only to choose which groups a limit keeps, would tell their order. Every group is
@@ -179,7 +180,9 @@ def compile_aggregate(spec: DatasetSpec, query: AggregateQuery) -> sa.Select:
     }
     # A metric is ordered by its expression, not its alias: MariaDB refuses an alias of an
     # aggregate inside another expression (the CASE that puts NULLs last), error 1247.
-    order_exprs.update({metric.key: _metric_expr(table, metric) for metric in query.metrics})
+    order_exprs.update(
+        {metric.key: _metric_expr(dialect, table, metric) for metric in query.metrics}
+    )
     return (
         statement.order_by(*_ordering(dialect, order_exprs, query.ordering))
         .limit(query.limit)

@@ -36,9 +36,9 @@ def url_with_password(url: str, password: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def driver_url(url: str) -> sa.URL:
-    """The URL with the driver Gateway uses for its kind (psycopg 3, PyMySQL, sqlite3)."""
-    return dialect_of_url(url).driver_url(make_url(url))
+def driver_url(url: str, timeout: int = 10) -> sa.URL:
+    """The URL with the driver Gateway uses for its kind (psycopg 3, PyMySQL, sqlite3, ...)."""
+    return dialect_of_url(url).driver_url(make_url(url), timeout)
 
 
 def _read_only_session(dialect: SourceDialect, timeout: int):
@@ -69,7 +69,7 @@ def source_engine(source: SourceSpec) -> Engine:
 def connect(url: str, *, timeout: int = 10, pooled: bool = False) -> Engine:
     """An engine for a source URL, read-only with a statement timeout on every connection."""
     dialect = dialect_of_url(url)
-    target = dialect.driver_url(make_url(url))
+    target = dialect.driver_url(make_url(url), timeout)
     # An option written in the URL wins over a default (the URL's options are checked when the
     # source is added: see SourceDialect.url_options).
     connect_args = {

@@ -19,7 +19,13 @@ import sqlalchemy as sa
 from pymysql.constants import CLIENT
 from sqlalchemy.engine import URL, Engine
 
-from datasets.engine.sql import Dialect, MySQLDialect, PostgresDialect, SQLiteDialect
+from datasets.engine.sql import (
+    ClickHouseDialect,
+    Dialect,
+    MySQLDialect,
+    PostgresDialect,
+    SQLiteDialect,
+)
 
 CONNECT_TIMEOUT = 5
 OPTION_VALUE_MAX_CHARS = 200
@@ -90,8 +96,8 @@ class SourceDialect:
     def is_file(self) -> bool:
         return not self.default_port
 
-    def driver_url(self, url: URL) -> URL:
-        """The URL Gateway's driver connects to."""
+    def driver_url(self, url: URL, timeout: int) -> URL:
+        """The URL Gateway's driver connects to, for sessions with this statement timeout."""
         return url.set(drivername=self.driver)
 
     def connect_args(self, timeout: int) -> dict:
@@ -251,8 +257,8 @@ class SQLite(SourceDialect):
     pooled = False
     untyped_columns = True
 
-    def driver_url(self, url):
-        url = super().driver_url(url)
+    def driver_url(self, url, timeout):
+        url = super().driver_url(url, timeout)
         if url.database and not url.database.startswith("file:"):
             # Opened read-only at the file level: a write fails however it is attempted.
             # Percent-encoded: a `?` or `#` in the file name must not start URI parameters.
@@ -278,8 +284,58 @@ class SQLite(SourceDialect):
         dbapi_connection.gateway_timeout = timeout
 
 
+class ClickHouse(SourceDialect):
+    kind = "clickhouse"
+    label = "ClickHouse"
+    driver = "clickhouse+native"  # clickhouse-sqlalchemy over clickhouse-driver's native protocol
+    url_names = ("clickhouse",)
+    default_port = 9000
+    example_url = "clickhouse://user:pass@host:9000/db"
+    sql = ClickHouseDialect()
+    url_options = {
+        "secure": _flag,
+        "verify": _flag,
+        "ca_certs": _text,
+        "connect_timeout": _whole(1, 60),
+        "send_receive_timeout": _whole(1, 3600),
+    }
+    # ClickHouse's codes: TIMEOUT_EXCEEDED, QUERY_WAS_CANCELLED.
+    TIMEOUT_CODES = frozenset({159, 394})
+
+    def driver_url(self, url, timeout):
+        # Settings in the URL go with every query: read-only (readonly=1 also forbids a query
+        # from changing them) and the statement timeout as ClickHouse's own execution limit.
+        query = {
+            **url.query,
+            "readonly": "1",
+            "max_execution_time": str(int(timeout)),
+            "connect_timeout": url.query.get("connect_timeout", str(CONNECT_TIMEOUT)),
+            "send_receive_timeout": url.query.get("send_receive_timeout", str(int(timeout) + 5)),
+        }
+        return super().driver_url(url, timeout).set(query=query)
+
+    def session_start(self, dbapi_connection, timeout):
+        pass  # the URL's settings apply to every query of the session
+
+    def engine_made(self, engine):
+        sa.event.listen(engine, "handle_error", _clickhouse_error)
+
+    def is_timeout(self, error):
+        return getattr(error, "code", None) in self.TIMEOUT_CODES or super().is_timeout(error)
+
+
+def _clickhouse_error(context):
+    """clickhouse-sqlalchemy raises its own exception, outside the DB-API's hierarchy: made the
+    DBAPIError every other driver's errors become, around the server's own error (its code)."""
+    error = context.original_exception
+    if isinstance(error, sa.exc.DBAPIError) or type(error).__name__ != "DatabaseException":
+        return None
+    original = error.args[0] if error.args and isinstance(error.args[0], Exception) else error
+    return sa.exc.DBAPIError(context.statement, context.parameters, original)
+
+
 SOURCE_DIALECTS: dict[str, SourceDialect] = {
-    dialect.kind: dialect for dialect in (PostgreSQL(), MySQL(), SQLite())
+    dialect.kind: dialect for dialect in (PostgreSQL(), MySQL(), SQLite(), ClickHouse())
 }
 _BY_URL_NAME = {name: dialect for dialect in SOURCE_DIALECTS.values() for name in dialect.url_names}
 

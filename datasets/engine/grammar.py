@@ -169,7 +169,7 @@ OPERATORS: dict[str, Operator] = {
             "icontains",
             ("string",),
             Operand.TEXT,
-            lambda dialect, expr, value: expr.icontains(value, autoescape=True),
+            lambda dialect, expr, value: dialect.icontains(expr, value),
             "{col} contains the text (any case)",
             free_text=True,
         ),
@@ -257,7 +257,7 @@ class MetricFunction:
     types: tuple[str, ...]  # () for count, which takes no column
     wording: str
     # (column expression, column) -> SQL aggregate; None for count(*)
-    sql: Callable[[Any, Any], Any] | None
+    sql: Callable[[Any, Any, Any], Any] | None  # (dialect, column expression, column)
     result: str  # JSON type of the result: "integer", "number" or "column" (the column's own)
     on_protected: bool = False  # applies to masked and hashed columns
     on_key: bool = True  # applies to the primary key (a sum of identifiers answers nothing)
@@ -279,23 +279,23 @@ class MetricFunction:
         return self.on_key or column.name != primary_key
 
 
-def _avg(expr, column):
-    return sa.func.avg(sa.cast(expr, sa.Float) if column.type == "integer" else expr)
+def _avg(dialect, expr, column):
+    return sa.func.avg(dialect.average_operand(expr, column.type))
 
 
 METRICS_BY_NAME: dict[str, MetricFunction] = {
     record.name: record
     for record in (
         MetricFunction("count", (), "rows in the group", None, "integer"),
-        MetricFunction("sum", NUMERIC, "total", lambda expr, column: sa.func.sum(expr), "number", on_key=False),
+        MetricFunction("sum", NUMERIC, "total", lambda dialect, expr, column: sa.func.sum(expr), "number", on_key=False),
         MetricFunction("avg", NUMERIC, "average", _avg, "number", on_key=False),
-        MetricFunction("min", ("string", *ORDERED), "smallest value", lambda expr, column: sa.func.min(expr), "column"),
-        MetricFunction("max", ("string", *ORDERED), "largest value", lambda expr, column: sa.func.max(expr), "column"),
+        MetricFunction("min", ("string", *ORDERED), "smallest value", lambda dialect, expr, column: sa.func.min(expr), "column"),
+        MetricFunction("max", ("string", *ORDERED), "largest value", lambda dialect, expr, column: sa.func.max(expr), "column"),
         MetricFunction(
             "count_distinct",
             COLUMN_TYPES,
             "distinct values",
-            lambda expr, column: sa.func.count(sa.distinct(expr)),
+            lambda dialect, expr, column: sa.func.count(sa.distinct(expr)),
             "integer",
             on_protected=True,
         ),

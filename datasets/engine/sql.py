@@ -20,11 +20,31 @@ class Dialect:
         """A date bucket as a string: 2024, 2024-Q2, 2024-04, 2024-W14, 2024-04-03."""
         raise NotImplementedError
 
+    def group_keys(self, groups: list) -> list:
+        """GROUP BY the select list's labelled group keys: by position (one expression each)."""
+        return [sa.literal_column(str(position)) for position in range(1, len(groups) + 1)]
+
+    def number(self, expr):
+        """A number column as filters compare it with a float."""
+        return expr
+
+    def average_operand(self, expr, type_: str):
+        """What an average averages: an integer column as a float (not an integer average)."""
+        return sa.cast(expr, sa.Float) if type_ == "integer" else expr
+
+    def bound(self, value):
+        """A filter's value (or tuple of values) as the backend's driver binds it."""
+        return value
+
     def in_(self, expr, values: tuple):
         return expr.in_(values)
 
     def contains(self, expr, value: str):
         return expr.contains(value, autoescape=True)
+
+    def icontains(self, expr, value: str):
+        """A case-insensitive substring match (search)."""
+        return expr.icontains(value, autoescape=True)
 
     def startswith(self, expr, value: str):
         return expr.startswith(value, autoescape=True)
@@ -144,3 +164,58 @@ class SQLiteDialect(Dialect):
         # Django, with 'T', with or without fractions): compared as text, they disagree.
         julian = tuple(sa.func.julianday(sa.literal(value, sa.DateTime())) for value in values)
         return sa.func.julianday(expr), julian
+
+
+class ClickHouseDialect(Dialect):
+    name = "clickhouse"
+
+    def group_keys(self, groups):
+        # ClickHouse before 22 has no GROUP BY position: by the select list's aliases instead.
+        return [sa.literal_column(group.name) for group in groups]
+
+    def number(self, expr):
+        # ClickHouse 18 does not compare a Decimal with a Float64.
+        return sa.func.toFloat64(expr)
+
+    def average_operand(self, expr, type_):
+        # As a Float64 for decimals too (ClickHouse averages a Decimal to its own scale), with
+        # toFloat64, which keeps a NULL (a CAST to Float64 refuses one).
+        return sa.func.toFloat64(expr)
+
+    def bound(self, value):
+        # No boolean type before ClickHouse 21: a boolean column is a UInt8 of 0 and 1.
+        if isinstance(value, tuple):
+            return tuple(self.bound(item) for item in value)
+        return int(value) if isinstance(value, bool) else value
+
+    def date_part(self, expr, part):
+        return {"year": sa.func.toYear, "quarter": sa.func.toQuarter, "month": sa.func.toMonth}[
+            part
+        ](expr)
+
+    def bucket(self, expr, bucket):
+        if bucket == "quarter":
+            return sa.func.concat(
+                sa.func.toString(sa.func.toYear(expr)),
+                _fmt("-Q"),
+                sa.func.toString(sa.func.toQuarter(expr)),
+            )
+        if bucket == "week":
+            # The ISO year of the week (2024-12-30 is in 2025-W01): formatDateTime has no %G.
+            return sa.func.concat(
+                sa.func.toString(sa.func.toISOYear(expr)),
+                _fmt("-W"),
+                sa.func.formatDateTime(expr, _fmt("%V")),
+            )
+        formats = {"year": "%Y", "month": "%Y-%m", "day": "%Y-%m-%d"}
+        return sa.func.formatDateTime(expr, _fmt(formats[bucket]))
+
+    # ClickHouse's LIKE has no ESCAPE clause: substring functions match exactly instead.
+    def contains(self, expr, value):
+        return sa.func.position(expr, value) > 0
+
+    def icontains(self, expr, value):
+        return sa.func.positionCaseInsensitiveUTF8(expr, value) > 0
+
+    def startswith(self, expr, value):
+        return sa.func.startsWith(expr, value) == 1

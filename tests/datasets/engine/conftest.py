@@ -1,4 +1,4 @@
-"""The sales dataset on each of the four backends: `sales` runs a test once per backend, and `duck`
+"""The sales dataset on each of the five backends: `sales` runs a test once per backend, and `duck`
 is the DuckDB copy every other backend's answers are compared with."""
 
 from __future__ import annotations
@@ -9,17 +9,19 @@ from sqlalchemy.engine import make_url
 from datasets.engine.connections import duckdb_files, source_engine
 from datasets.engine.spec import DatasetSpec, SourceSpec
 from tests.datasets.engine.sales_table import (
+    create_clickhouse_table,
     create_duckdb_file,
     create_sql_table,
     dataset,
+    drop_clickhouse_table,
     drop_sql_table,
 )
-from tests.services import MYSQL_URL, POSTGRES_URL
+from tests.services import CLICKHOUSE_URL, MYSQL_URL, POSTGRES_URL
 
-BACKENDS = ("duckdb", "sqlite", "postgresql", "mysql")
-SOURCE_IDS = {"sqlite": 91001, "postgresql": 91002, "mysql": 91003}
+BACKENDS = ("duckdb", "sqlite", "postgresql", "mysql", "clickhouse")
+SOURCE_IDS = {"sqlite": 91001, "postgresql": 91002, "mysql": 91003, "clickhouse": 91004}
 # The fixture of tests/conftest.py that skips (locally) or fails (CI=true) when a server is down.
-SERVICES = {"postgresql": "postgres", "mysql": "mysql"}
+SERVICES = {"postgresql": "postgres", "mysql": "mysql", "clickhouse": "clickhouse"}
 
 
 def engine_url(writable_url: str, kind: str) -> str:
@@ -68,6 +70,15 @@ def mysql_sales() -> DatasetSpec:
     yield spec
     source_engine(spec.source).dispose()
     drop_sql_table(MYSQL_URL)
+
+
+@pytest.fixture(scope="session")
+def clickhouse_sales() -> DatasetSpec:
+    create_clickhouse_table(CLICKHOUSE_URL)
+    spec = dataset(source=source("clickhouse", CLICKHOUSE_URL))
+    yield spec
+    source_engine(spec.source).dispose()
+    drop_clickhouse_table(CLICKHOUSE_URL)
 
 
 def backend_spec(request: pytest.FixtureRequest, backend: str) -> DatasetSpec:

@@ -211,6 +211,60 @@ def drop_sql_table(url: str) -> None:
         engine.dispose()
 
 
+# ClickHouse's types for the same columns: Nullable wherever a value may be missing, UInt8 for
+# booleans (ClickHouse 18 has no boolean type).
+_CLICKHOUSE_TYPES = {
+    "integer": "Int64",
+    "number": "Decimal(10, 2)",
+    "string": "String",
+    "date": "Date",
+    "datetime": "DateTime",
+    "boolean": "UInt8",
+}
+
+
+def _clickhouse_client(url: str):
+    from clickhouse_driver import Client
+
+    parsed = sa.engine.make_url(url)
+    return Client(
+        parsed.host or "127.0.0.1",
+        port=parsed.port or 9000,
+        user=parsed.username or "default",
+        password=parsed.password or "",
+        database=parsed.database or "default",
+    )
+
+
+def create_clickhouse_table(url: str) -> None:
+    """(Re)create the table in ClickHouse and fill it (through the native client)."""
+    client = _clickhouse_client(url)
+    try:
+        client.execute(f"DROP TABLE IF EXISTS `{TABLE}`")
+        columns = ", ".join(
+            f"`{c.physical}` {_CLICKHOUSE_TYPES[c.type] if c.name == 'id' else 'Nullable(' + _CLICKHOUSE_TYPES[c.type] + ')'}"
+            for c in COLUMNS
+        )
+        client.execute(f"CREATE TABLE `{TABLE}` ({columns}) ENGINE = MergeTree() ORDER BY id")
+        names = [column.physical for column in COLUMNS]
+        rows = [
+            [int(value) if isinstance(value, bool) else value for value in (row[n] for n in names)]
+            for row in physical_rows()
+        ]
+        quoted = ", ".join(f"`{name}`" for name in names)
+        client.execute(f"INSERT INTO `{TABLE}` ({quoted}) VALUES", rows)
+    finally:
+        client.disconnect()
+
+
+def drop_clickhouse_table(url: str) -> None:
+    client = _clickhouse_client(url)
+    try:
+        client.execute(f"DROP TABLE IF EXISTS `{TABLE}`")
+    finally:
+        client.disconnect()
+
+
 def sql_row_count(url: str) -> int:
     """The table's row count, read through an ordinary connection."""
     engine = sa.create_engine(url)

@@ -11,7 +11,7 @@ from datasets.engine.errors import SourceUnavailable
 from datasets.engine.execute import fetch, run_rows
 from datasets.engine.parse import parse_rows
 from datasets.engine.spec import DatasetSpec
-from tests.datasets.engine.conftest import source
+from tests.datasets.engine.conftest import SOURCE_IDS, source
 from tests.datasets.engine.sales_table import ROWS, TABLE, dataset
 
 PROBE = f"gw_t_engine_probe_{TABLE.rsplit('_', 1)[-1]}"
@@ -60,6 +60,9 @@ def _slow_statement(kind: str):
         return sa.select(sa.func.pg_sleep(3))
     if kind == "mysql":
         return sa.select(sa.func.sleep(3))
+    if kind == "clickhouse":
+        # A count of an endless table of numbers.
+        return sa.select(sa.func.count()).select_from(sa.table("numbers", schema="system"))
     # SQLite has no sleep: a recursive count that would run for minutes.
     numbers = sa.select(sa.literal(1).label("n")).cte("numbers", recursive=True)
     numbers = numbers.union_all(sa.select(numbers.c.n + 1).where(numbers.c.n < 10**10))
@@ -68,7 +71,9 @@ def _slow_statement(kind: str):
 
 def test_slow_query_is_cut_at_the_source_timeout(foreign_sales):
     kind = foreign_sales.source.kind
-    slow = dataset(source=source(kind, foreign_sales.source.url, id_=92000 + len(kind), timeout=1))
+    slow = dataset(
+        source=source(kind, foreign_sales.source.url, id_=1000 + SOURCE_IDS[kind], timeout=1)
+    )
     try:
         with pytest.raises(SourceUnavailable) as caught:
             fetch(slow, _slow_statement(kind))
