@@ -583,8 +583,11 @@ def column_type(sql_type: sa.types.TypeEngine) -> str | None:
     """The Gateway type of a SQLAlchemy type, or None when Gateway cannot serve it.
 
     MySQL's TINYINT(1) (what BOOLEAN means there) stays an integer: the driver returns 0 and 1,
-    and a column declared boolean must hold true and false.
+    and a column declared boolean must hold true and false. A type that wraps another (ClickHouse's
+    Nullable and LowCardinality) is the type it wraps.
     """
+    while getattr(sql_type, "nested_type", None) is not None:
+        sql_type = sql_type.nested_type
     if isinstance(sql_type, sa.Boolean):
         return "boolean"
     if isinstance(sql_type, sa.Integer):
