@@ -20,8 +20,6 @@ its dataset is in the database: an import puts its file in place and commits hol
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import logging
 import re
 import secrets
@@ -35,7 +33,7 @@ from datasets.engine import rowstore
 from datasets.engine.connections import duckdb_files
 from datasets.engine.statistics import statistics_retain
 from datasets.models import Dataset
-from datasets.staging import staging_sweep
+from datasets.staging import file_lock, staging_sweep
 from gatewaysite.generations import ProcessCache
 
 logger = logging.getLogger("gateway")
@@ -73,17 +71,11 @@ def _stamp_of(name: str) -> str | None:
     return None if match is None else match.group(1) or ""
 
 
-@contextlib.contextmanager
 def dataset_files_lock():
     """Hold this host's lock on the datasets' directories (imports and sweeps, across processes)."""
     root = datasets_root()
     root.mkdir(parents=True, exist_ok=True)
-    with open(root / LOCK_NAME, "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return file_lock(root / LOCK_NAME)
 
 
 def dataset_files_sweep() -> None:

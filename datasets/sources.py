@@ -586,8 +586,8 @@ def column_type(sql_type: sa.types.TypeEngine) -> str | None:
     and a column declared boolean must hold true and false. A type that wraps another (ClickHouse's
     Nullable and LowCardinality) is the type it wraps.
     """
-    while getattr(sql_type, "nested_type", None) is not None:
-        sql_type = sql_type.nested_type
+    while (nested := getattr(sql_type, "nested_type", None)) is not None:
+        sql_type = nested
     if isinstance(sql_type, sa.Boolean):
         return "boolean"
     if isinstance(sql_type, sa.Integer):

@@ -29,13 +29,19 @@ def staging_root() -> Path:
 
 
 @contextlib.contextmanager
-def _sweep_lock(root: Path):
-    with open(root / ".sweep", "a+b") as handle:
+def file_lock(path: Path):
+    """Hold an exclusive lock on the file at `path` (created if need be): across processes and
+    threads of this host, one holder at a time."""
+    with open(path, "a+b") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _sweep_lock(root: Path):
+    return file_lock(root / ".sweep")
 
 
 def _try_lock(path: Path) -> IO[bytes] | None:

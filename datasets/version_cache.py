@@ -34,7 +34,7 @@ from datasets.engine import rowstore
 from datasets.engine.connections import duckdb_files
 from datasets.engine.errors import SourceUnavailable
 from datasets.engine.spec import DatasetSpec
-from datasets.staging import StagingArea, staging_root
+from datasets.staging import StagingArea, file_lock, staging_root
 from datasets.store import StoreUnavailable, file_checksum, store_configured, version_get
 
 logger = logging.getLogger("gateway")
@@ -84,18 +84,11 @@ def _unreachable() -> SourceUnavailable:
     )
 
 
-@contextlib.contextmanager
 def _fetch_lock(spec: DatasetSpec):
     """This host's lock on fetching one version (every process and thread waits for it)."""
     root = staging_root()
     root.mkdir(parents=True, exist_ok=True)
-    name = f".fetch-{spec.slug}-{os.path.basename(spec.file_path)}"
-    with open(root / name, "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return file_lock(root / f".fetch-{spec.slug}-{os.path.basename(spec.file_path)}")
 
 
 def _fetch(spec: DatasetSpec) -> None:
