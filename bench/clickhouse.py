@@ -27,6 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
+BENCH = str(Path(__file__).resolve().parent)
+# bench/mcp.py must not hide the MCP SDK that the server imports.
+sys.path[:] = [path for path in sys.path if path != BENCH]
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 TABLE = f"gw_bench_sales_{os.getpid()}"
