@@ -83,7 +83,7 @@ def connect(url: str, *, timeout: int = 10, pooled: bool = False) -> Engine:
         options.update(
             pool_size=5,
             max_overflow=5,
-            pool_pre_ping=True,
+            pool_pre_ping=dialect.pre_ping,
             pool_recycle=1800,
             pool_timeout=CONNECT_TIMEOUT,
         )

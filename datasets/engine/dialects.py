@@ -89,6 +89,8 @@ class SourceDialect:
     # Gateway's own database: catches Gateway's own database reached under another name.
     identity_sql: str | None = None
     pooled = True
+    # Check a pooled connection before each use (SQLAlchemy's pre-ping: one round trip).
+    pre_ping = True
     # Columns may have no declared type: the storage class of a stored value says what they hold.
     untyped_columns = False
 
@@ -299,6 +301,9 @@ class ClickHouse(SourceDialect):
         "connect_timeout": _whole(1, 60),
         "send_receive_timeout": _whole(1, 3600),
     }
+    # clickhouse-driver checks (and reopens) its connection before every query with the native
+    # protocol's ping; SQLAlchemy's pre-ping would add a whole SELECT 1 query to each call.
+    pre_ping = False
     # ClickHouse's codes: TIMEOUT_EXCEEDED, QUERY_WAS_CANCELLED.
     TIMEOUT_CODES = frozenset({159, 394})
 
