@@ -9,6 +9,7 @@ MySQL/MariaDB and SQLite is here: a new kind of source is one more record and on
 
 from __future__ import annotations
 
+import functools
 import re
 import sqlite3
 import time
@@ -330,10 +331,12 @@ class ClickHouse(SourceDialect):
         return getattr(error, "code", None) in self.TIMEOUT_CODES or super().is_timeout(error)
 
 
-def _clickhouse_connect(dialect, connection_record, cargs, cparams):
-    """A connection whose cursors leave the session open: clickhouse-sqlalchemy's cursor closes
-    its connection with itself, so that each query would open a new one (a TCP handshake and
-    the native protocol's hello, about 1 ms) despite the pool."""
+@functools.cache
+def _clickhouse_connection_class():
+    """clickhouse-sqlalchemy's connection, with cursors that leave the session open: its own
+    cursor closes the connection with itself, so that each query would open a new one (a TCP
+    handshake and the native protocol's hello, about 1 ms) despite the pool. Made once, on first
+    use: clickhouse-sqlalchemy is imported only where ClickHouse is served."""
     from clickhouse_sqlalchemy.drivers.native import connector
 
     class Cursor(connector.Cursor):
@@ -347,7 +350,11 @@ def _clickhouse_connect(dialect, connection_record, cargs, cparams):
         def close(self) -> None:
             self.transport.disconnect()
 
-    return Connection(*cargs, **cparams)
+    return Connection
+
+
+def _clickhouse_connect(dialect, connection_record, cargs, cparams):
+    return _clickhouse_connection_class()(*cargs, **cparams)
 
 
 def _clickhouse_error(context):
