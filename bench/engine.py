@@ -11,6 +11,7 @@ and the two ways to count a filtered page: a separate COUNT(*) query or count(*)
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import random
 import statistics
@@ -196,6 +197,7 @@ def main() -> None:
         )
         from datasets.engine.connections import duckdb_files
         from datasets.engine.parse import parse_aggregate, parse_key_value, parse_rows
+        from datasets.engine.sql import statement_sql
 
         path = tmp_path / "sales.duckdb"
         started = time.perf_counter()
@@ -206,7 +208,7 @@ def main() -> None:
         )
         spec = sales_spec(path, args.rows)
         cursor = duckdb_files.cursor(str(path))  # the engine's own connection, used by both
-        sql_text = getattr(execute, "_duckdb_sql", None)
+        sql_text = functools.partial(statement_sql, execute._DUCKDB_DIALECT)
         real_fetch = execute.fetch
         rng = random.Random(7)
         keys = [rng.randint(1, args.rows) for _ in range(8 * (args.repeat + 10))]

@@ -10,7 +10,6 @@ import operator
 import os
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -37,6 +36,7 @@ from datasets.engine.parse import parse_key_value
 from datasets.engine.pii import PROTECT
 from datasets.engine.query import AggregateQuery, Filter, GroupKey, RowsQuery
 from datasets.engine.spec import ColumnSpec, DatasetSpec, SourceSpec
+from datasets.engine.sql import statement_sql
 from datasets.version_cache import local_version
 
 logger = logging.getLogger("gateway")
@@ -99,34 +99,6 @@ def _records(columns: list[tuple[str, Callable]], rows: Sequence[Sequence[Any]])
 
 
 # Backends
-
-
-_compiled: OrderedDict = OrderedDict()
-_COMPILED_MAX = 512
-_compiled_lock = threading.Lock()
-
-
-def _duckdb_sql(statement: sa.Select) -> tuple[str, list]:
-    """SQL text and positional parameters; statements of the same shape compile once.
-
-    Compiling costs about a millisecond, more than a row lookup: SQLAlchemy's cache key tells
-    statements apart by shape and hands back this statement's own values.
-    """
-    cache_key = statement._generate_cache_key()
-    assert cache_key is not None  # every construct the compiler builds has a cache key
-    entry = _compiled.get(cache_key.key)
-    if entry is None:
-        compiled = _DUCKDB_DIALECT.statement_compiler(
-            _DUCKDB_DIALECT, statement, cache_key=cache_key
-        )
-        entry = (str(compiled), compiled)
-        with _compiled_lock:
-            _compiled[cache_key.key] = entry
-            if len(_compiled) > _COMPILED_MAX:
-                _compiled.popitem(last=False)
-    sql, compiled = entry
-    values = compiled.construct_params(extracted_parameters=cache_key.bindparams)
-    return sql, [values[name] for name in compiled.positiontup or ()]
 
 
 class _Deadlines:
@@ -219,7 +191,9 @@ def _query_file(path: str, sql: str, params, time_limit: float) -> list[tuple]:
 
 
 def _fetch_duckdb(spec: DatasetSpec, statement: sa.Select) -> list[tuple]:
-    sql, params = _duckdb_sql(statement)
+    compiled = statement_sql(_DUCKDB_DIALECT, statement)
+    assert compiled is not None  # DuckDB's IN binds a list: no statement expands at execution
+    sql, params = compiled
     time_limit = spec.time_limit
     path = spec.file_path
     try:
@@ -268,7 +242,7 @@ def _fetch_sql(source: SourceSpec, statement: sa.Select) -> Sequence[Sequence[An
             if deadline is not None:
                 deadline["deadline"] = time.monotonic() + source.statement_timeout
             try:
-                return connection.execute(statement).all()
+                return source_dialect(source.kind).run(connection, statement)
             finally:
                 if deadline is not None:
                     deadline["deadline"] = None

@@ -4,6 +4,11 @@ in its record (datasets/engine/dialects.py)."""
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
 import sqlalchemy as sa
 
 
@@ -219,3 +224,42 @@ class ClickHouseDialect(Dialect):
 
     def startswith(self, expr, value):
         return sa.func.startsWith(expr, value) == 1
+
+
+# Statement text, compiled once per shape
+
+_compiled: OrderedDict = OrderedDict()
+_COMPILED_MAX = 512
+_compiled_lock = threading.Lock()
+
+
+def statement_sql(
+    dialect: sa.Dialect, statement: sa.Select
+) -> tuple[str, list | Mapping[str, Any]] | None:
+    """SQL text of a statement in a SQLAlchemy dialect, with its parameters in the dialect's
+    paramstyle (a list when positional); statements of the same shape compile once.
+
+    Compiling costs about a millisecond, more than a row lookup: SQLAlchemy's cache key tells
+    statements apart by shape and hands back this statement's own values. None for a statement
+    whose text depends on its values (an IN list expands at execution): it runs through
+    SQLAlchemy's own execution.
+    """
+    cache_key = statement._generate_cache_key()
+    assert cache_key is not None  # every construct the compiler builds has a cache key
+    key = (dialect.name, dialect.paramstyle, cache_key.key)
+    entry = _compiled.get(key)
+    if entry is None:
+        compiled = dialect.statement_compiler(dialect, statement, cache_key=cache_key)
+        reusable = not (compiled.post_compile_params or compiled.literal_execute_params)
+        entry = (str(compiled), compiled, reusable)
+        with _compiled_lock:
+            _compiled[key] = entry
+            if len(_compiled) > _COMPILED_MAX:
+                _compiled.popitem(last=False)
+    sql, compiled, reusable = entry
+    if not reusable:
+        return None
+    values = compiled.construct_params(extracted_parameters=cache_key.bindparams)
+    if compiled.positional:
+        return sql, [values[name] for name in compiled.positiontup or ()]
+    return sql, values
