@@ -1,7 +1,7 @@
 """The version files of uploaded datasets on this host, and their removal once a dataset is deleted.
 
-An upload's versions live in `GATEWAY_DATA_DIR/datasets/<slug>/`: `v<N>-<stamp>.duckdb` and its
-row store `rows/v<N>-<stamp>.sqlite3` (`v<N>.duckdb` for datasets imported before stamps existed).
+An upload's versions live in `GATEWAY_DATA_DIR/datasets/<slug>/`: `v<N>-<stamp>.duckdb`
+(`v<N>.duckdb` for datasets imported before stamps existed).
 The stamp is drawn once per dataset, so a slug deleted and imported again starts at version 1
 again without reusing a file name that some process may still hold open on the old data.
 
@@ -10,8 +10,8 @@ commits (a post_delete signal: datasets/signals.py); every other process sweeps 
 its first read of the catalog after the catalog's generation moved (gatewaysite/generations.py),
 and at least once a minute while it serves datasets. A sweep compares the files on disk with the
 datasets in the database: the files of no dataset (a deleted one, or the old dataset of a slug
-imported again) are removed, and the process closes its DuckDB connections and row stores on them
-and forgets what it computed from them.
+imported again) are removed, and the process closes its DuckDB connections on them and forgets
+what it computed and kept from them (statistics, rows by key).
 
 A sweep must never remove the file of an import that is about to commit, which is on disk before
 its dataset is in the database: an import puts its file in place and commits holding the lock
@@ -29,8 +29,8 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 
-from datasets.engine import rowstore
 from datasets.engine.connections import duckdb_files
+from datasets.engine.rowcache import row_cache
 from datasets.engine.statistics import statistics_retain
 from datasets.models import Dataset
 from datasets.staging import file_lock, staging_sweep
@@ -41,10 +41,11 @@ logger = logging.getLogger("gateway")
 LOCK_NAME = ".sweep"
 STAMP_BYTES = 8
 _STAMP = rf"[0-9a-f]{{{2 * STAMP_BYTES}}}"
-# A version's DuckDB file, and every file made from it (DuckDB's write-ahead log, the row store
-# and the row store while it is built).
+# A version's DuckDB file, and DuckDB's write-ahead log beside it.
 _VERSION_FILE = re.compile(rf"^v(\d+)(?:-({_STAMP}))?\.duckdb$")
-_DERIVED_FILE = re.compile(rf"^v\d+(?:-({_STAMP}))?(?:\.duckdb(?:\.wal)?|(?:-building)?\.sqlite3)$")
+_DERIVED_FILE = re.compile(rf"^v\d+(?:-({_STAMP}))?\.duckdb(?:\.wal)?$")
+# The folder of the row stores that earlier releases built beside the versions: removed.
+LEGACY_ROW_STORES = "rows"
 
 
 def datasets_root() -> Path:
@@ -80,7 +81,7 @@ def dataset_files_lock():
 
 def dataset_files_sweep() -> None:
     """Remove from this host the files of every dataset that no longer exists, and close and forget
-    this process's connections, row stores and statistics of them."""
+    this process's connections, kept rows and statistics of them."""
     if transaction.get_connection().in_atomic_block:
         return  # a deletion in this transaction may yet be rolled back: its files must stay
     with dataset_files_lock():
@@ -105,11 +106,9 @@ def _remove_leftovers(stamps: dict[str, str]) -> None:
         if folder.name.startswith(".") or folder.is_symlink() or not folder.is_dir():
             continue
         stamp = stamps.get(folder.name)
-        rows = folder / rowstore.FOLDER
-        entries = [*folder.iterdir(), *(rows.iterdir() if rows.is_dir() else ())]
-        # Version files first: a row store being built for a version that is gone removes itself.
-        entries.sort(key=lambda entry: not entry.name.endswith(".duckdb"))
-        for entry in entries:
+        # Row stores of earlier releases (rows by key are now kept in memory): no longer read.
+        shutil.rmtree(folder / LEGACY_ROW_STORES, ignore_errors=True)
+        for entry in folder.iterdir():
             leftover = stamp is None or _stamp_of(entry.name) not in (stamp, None)
             if leftover and (entry.is_file() or entry.is_symlink()):
                 entry.unlink(missing_ok=True)
@@ -118,12 +117,12 @@ def _remove_leftovers(stamps: dict[str, str]) -> None:
 
 
 def _owner(path: str) -> tuple[str, str] | None:
-    """(slug, stamp) of a version file or row store in this host's datasets directory."""
+    """(slug, stamp) of a version file in this host's datasets directory."""
     file = Path(path)
     stamp = _stamp_of(file.name)
     if stamp is None:
         return None
-    folder = file.parent.parent if file.name.endswith(rowstore.SUFFIX) else file.parent
+    folder = file.parent
     if folder.parent != datasets_root():
         return None
     return folder.name, stamp
@@ -131,13 +130,13 @@ def _owner(path: str) -> tuple[str, str] | None:
 
 def _close_leftovers(stamps: dict[str, str]) -> None:
     gone = []
-    for path in {*duckdb_files.paths(), *rowstore.known_files()}:
+    for path in duckdb_files.paths():
         owner = _owner(path)
         if owner is not None and stamps.get(owner[0]) != owner[1]:
             gone.append(path)
     for path in gone:
         duckdb_files.close(path)
-    rowstore.forget_files(gone)
+    row_cache.forget_files(gone)
 
 
 # Every process sweeps its host once per catalog generation: a deletion elsewhere moves it.

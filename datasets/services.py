@@ -25,7 +25,6 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import DatabaseError, IntegrityError, connections, transaction
 from django.utils import timezone
 
-from datasets.engine import rowstore
 from datasets.engine.connections import duckdb_files
 from datasets.engine.errors import suggest
 from datasets.files import dataset_files_lock, file_stamp_new, file_version
@@ -207,8 +206,6 @@ def _import_into(
             _unplace(final)
             raise
     _remove_old_versions(dataset)
-    # Lookups by key use DuckDB until the version's row store is in place (in a few seconds).
-    rowstore.build_in_background(str(final), TABLE, ingested.primary_key)
     return dataset
 
 
@@ -459,8 +456,6 @@ def _remove_old_versions(dataset: Dataset) -> None:
             duckdb_files.close(str(entry))
             entry.unlink(missing_ok=True)
             entry.with_name(entry.name + ".wal").unlink(missing_ok=True)
-            for store in rowstore.version_files(rowstore.store_path(str(entry))):
-                Path(store).unlink(missing_ok=True)
 
 
 def dataset_delete(*, dataset: Dataset) -> None:

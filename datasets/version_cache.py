@@ -1,13 +1,13 @@
 """This host's cache of versions fetched from the object store (GATEWAY_STORAGE_URL).
 
 A fetched version lives where an imported one does, `datasets/<slug>/v<N>-<stamp>.duckdb`, so the
-engine, the row store and the sweep of deleted datasets treat both alike. The first request for
+engine and the sweep of deleted datasets treat both alike. The first request for
 a version this host lacks fetches it: into a staging area, checked against the SHA-256 its dataset
 records, then renamed into place. One fetch runs per version and host, however many requests ask
 at once (a lock per version, across processes); the others wait for it and use its file.
 
 The cache holds at most GATEWAY_CACHE_MB: after a fetch, the versions used least recently leave
-first (their DuckDB file and row store), skipping the one just fetched and any a query is reading
+first (their DuckDB file and its write-ahead log), skipping the one just fetched and any a query is reading
 (the engine holds a shared lock on a file while it queries it: datasets/engine/connections.py).
 Only versions the store holds are ever evicted: a file imported before the store was configured
 is this host's only copy.
@@ -28,11 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connections
 
-from datasets.engine import rowstore
 from datasets.engine.connections import duckdb_files
 from datasets.engine.errors import SourceUnavailable
+from datasets.engine.rowcache import row_cache
 from datasets.engine.spec import DatasetSpec
 from datasets.staging import StagingArea, file_lock, staging_root
 from datasets.store import StoreUnavailable, file_checksum, store_configured, version_get
@@ -129,7 +128,7 @@ def _fetch(spec: DatasetSpec) -> None:
             )
     # This process may hold connections to an evicted copy of the same version: they go.
     duckdb_files.close(path)
-    rowstore.forget_files([path])
+    row_cache.forget_files([path])
     _touch(path)
     cache_trim(keep=path)
 
@@ -158,7 +157,6 @@ def _cached_versions(root: Path) -> list[_Cached]:
             continue
         for entry in folder.glob("v*.duckdb"):
             files = [entry, entry.with_name(entry.name + ".wal")]
-            files += [Path(p) for p in rowstore.version_files(rowstore.store_path(str(entry)))]
             size, used = 0, 0.0
             for file in files:
                 with contextlib.suppress(OSError):
@@ -211,20 +209,6 @@ def cache_trim(*, keep: str | None = None) -> int:
     return evicted
 
 
-def _row_store_built(file_path: str) -> None:
-    """A row store takes room in the cache too: the limit is kept once it is written."""
-    if not store_configured():
-        return
-    try:
-        cache_trim(keep=file_path)
-    finally:
-        if threading.current_thread() is not threading.main_thread():
-            connections.close_all()  # the builder's thread: its database connection ends here
-
-
-rowstore.when_built(_row_store_built)
-
-
 def _evict(version: _Cached) -> bool:
     """Remove a cached version unless a query is reading it (a shared lock on the file)."""
     try:
@@ -238,7 +222,7 @@ def _evict(version: _Cached) -> bool:
             return False
         path = str(version.path)
         duckdb_files.close(path)
-        rowstore.forget_files([path])
+        row_cache.forget_files([path])
         for file in version.files:
             file.unlink(missing_ok=True)
         fcntl.flock(handle, fcntl.LOCK_UN)

@@ -6,10 +6,8 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import sqlite3
 import threading
 from collections.abc import Iterator
-from urllib.parse import quote
 
 import duckdb
 import sqlalchemy as sa
@@ -210,66 +208,3 @@ class DuckDBFiles:
 
 
 duckdb_files = DuckDBFiles()
-
-
-class RowStoreFiles:
-    """Read-only SQLite connections to row stores (datasets.engine.rowstore), one per thread and
-    file: a store never changes once it is in place, so SQLite is told it is immutable."""
-
-    def __init__(self) -> None:
-        self._local = threading.local()
-        # Stores of deleted datasets: a SQLite connection can only be closed by its own thread,
-        # so each thread closes its connections to them at its next lookup after `retired` moves.
-        self._retired: set[str] = set()
-        self.retired = 0
-        self._lock = threading.Lock()
-        os.register_at_fork(after_in_child=self._forget)
-
-    def _forget(self) -> None:
-        # A forked child must not use its parent's SQLite connections: it opens its own.
-        self._local = threading.local()
-
-    def retire(self, paths: list[str]) -> None:
-        """Close the connections of every thread to these stores (this thread's at once)."""
-        if not paths:
-            return
-        with self._lock:
-            self._retired.update(paths)
-            self.retired += 1
-        self._close_retired()
-
-    def _close_retired(self) -> None:
-        local = self._local.__dict__
-        connections = local.setdefault("connections", {})
-        with self._lock:
-            local["retired"] = self.retired
-            gone = [path for path in connections if path in self._retired]
-        for path in gone:
-            connections.pop(path).close()
-
-    def connection(self, path: str) -> sqlite3.Connection | None:
-        """This thread's connection to the store at `path`; None while there is no such file."""
-        if self._local.__dict__.get("retired", 0) != self.retired:
-            self._close_retired()
-        connections = self._local.__dict__.setdefault("connections", {})
-        connection = connections.get(path)
-        if connection is None:
-            if not os.path.exists(path):
-                return None
-            uri = f"file:{quote(path, safe='/')}?mode=ro&immutable=1"
-            connection = sqlite3.connect(uri, uri=True)
-            # A new version of a dataset retires this thread's connection to the one it replaces.
-            for other in [p for p in connections if os.path.dirname(p) == os.path.dirname(path)]:
-                connections.pop(other).close()
-            connections[path] = connection
-        return connection
-
-    def close_all(self) -> None:
-        """Forget every store in this thread; other threads' connections close with them."""
-        connections = self._local.__dict__.get("connections", {})
-        for connection in connections.values():
-            connection.close()
-        self._local = threading.local()
-
-
-row_store_files = RowStoreFiles()

@@ -19,7 +19,6 @@ import duckdb
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from datasets.engine import rowstore
 from datasets.engine.compile import (
     MAX_HASHED_GROUPS,
     compile_aggregate,
@@ -35,6 +34,7 @@ from datasets.engine.errors import NotFound, QueryError, SourceUnavailable
 from datasets.engine.parse import parse_key_value
 from datasets.engine.pii import PROTECT
 from datasets.engine.query import AggregateQuery, Filter, GroupKey, RowsQuery
+from datasets.engine.rowcache import row_cache
 from datasets.engine.spec import ColumnSpec, DatasetSpec, SourceSpec
 from datasets.engine.sql import statement_sql
 from datasets.version_cache import local_version
@@ -293,17 +293,26 @@ def run_row(spec: DatasetSpec, raw_key: str, filters: tuple[Filter, ...] = ()) -
     shown = raw_key if len(raw_key) <= 40 else raw_key[:40] + "…"
     if key is None:
         raise NotFound(f"No row of {spec.slug} has {spec.primary_key} = '{shown}'.")
-    # An upload's row store answers as DuckDB would, without DuckDB's per-query cost.
-    rows: Sequence[Sequence[Any]] | None = None
-    if spec.source is None:
-        local_version(spec)  # the row store is made from the version's file, on this host
-        rows = rowstore.fetch_row(spec, key, filters)
-    if rows is None:
-        rows = fetch(spec, compile_row(spec, key, filters))
+    statement = compile_row(spec, key, filters)
+    rows = _upload_row(spec, statement) if spec.source is None else fetch(spec, statement)
     if not rows:
         raise NotFound(f"No row of {spec.slug} has {spec.primary_key} = '{shown}'.")
     columns = [(column.name, value_converter(column)) for column in spec.columns]
     return _records(columns, rows[:1])[0]
+
+
+def _upload_row(spec: DatasetSpec, statement: sa.Select) -> Sequence[Sequence[Any]]:
+    """A lookup on an upload's version file: what DuckDB answered once, from this process's
+    row cache after that (a version file never changes)."""
+    compiled = statement_sql(_DUCKDB_DIALECT, statement)
+    assert compiled is not None
+    sql, params = compiled
+    lookup = (sql, tuple(tuple(value) if isinstance(value, list) else value for value in params))
+    rows = row_cache.get(spec.file_path, lookup)
+    if rows is None:
+        rows = fetch(spec, statement)
+        row_cache.put(spec.file_path, lookup, rows)
+    return rows
 
 
 def _metric_converter(metric) -> Callable:

@@ -1,7 +1,8 @@
 """Delete means deleted: a deleted dataset's files leave every host once the deletion commits.
 
 Every test works on real files under the data directory, with a dataset holding a masked column
-(`email`) and a hidden one (`secret`), whose values the row store keeps as plain text.
+(`email`) and a hidden one (`secret`), whose values the version file holds as imported, and
+whose rows by key the process keeps unmasked once read (datasets/engine/rowcache.py).
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from django.test import Client
 from django.urls import reverse
 
 from datasets import files
-from datasets.engine import rowstore
 from datasets.engine.connections import duckdb_files
+from datasets.engine.rowcache import row_cache
 from datasets.models import Column, Dataset
 from datasets.staging import LOCK_NAME, StagingArea, staging_root
 
@@ -44,7 +45,7 @@ NEW_PEOPLE = "id,name,email,secret\n1,Edsger,edsger@example.org,other-1\n"
 def _close_files():
     yield
     duckdb_files.close_all()
-    rowstore.forget()
+    row_cache.clear()
 
 
 @pytest.fixture
@@ -62,7 +63,7 @@ def api():
 
 
 def import_people(tmp_path: Path, content: str = PEOPLE, *options: str) -> Dataset:
-    """Import `people` with the command, and wait until its row store is written."""
+    """Import `people` with the command."""
     path = tmp_path / "people.csv"
     path.write_text(content, encoding="utf-8")
     call_command(
@@ -70,12 +71,7 @@ def import_people(tmp_path: Path, content: str = PEOPLE, *options: str) -> Datas
         "--pii", "email=mask", "--pii", "secret=hide", *options,
         stdout=io.StringIO(), stderr=io.StringIO(), verbosity=0,
     )  # fmt: skip
-    for thread in threading.enumerate():
-        if thread.name == "gateway-row-store":
-            thread.join(30)
-    dataset = Dataset.objects.get(slug="people")
-    assert Path(rowstore.store_path(str(dataset.file_path()))).is_file()
-    return dataset
+    return Dataset.objects.get(slug="people")
 
 
 def import_other(tmp_path: Path) -> Dataset:
@@ -86,7 +82,7 @@ def import_other(tmp_path: Path) -> Dataset:
 
 
 def read_people(api: Client) -> None:
-    """Serve the dataset: DuckDB for the rows, the row store for a row by key."""
+    """Serve the dataset: a page of rows, and a row by key (kept by the process once read)."""
     rows = api.get("/api/v1/datasets/people/rows/")
     assert rows.status_code == 200, rows.content
     assert [row["name"] for row in rows.json()["results"]] == ["Ada", "Grace"]
@@ -158,16 +154,18 @@ def test_a_deleted_dataset_leaves_no_file_and_no_open_handle(
     people = import_people(tmp_path)
     read_people(api)
     directory = people.directory
-    # What there is to remove: the version file, the row store (the hidden values in plain text),
-    # and this process's connections to both.
+    # What there is to remove: the version file, this process's connections to it, and the rows
+    # by key it keeps (the masked values unmasked).
     assert files_holding(data_dir, SECRET)
-    assert len(open_files_under(directory)) >= 2
+    assert open_files_under(directory)
+    assert str(people.file_path()) in row_cache.files()
 
     delete(people, admin_client)
 
     assert not directory.exists()
     assert files_holding(data_dir, SECRET) == []
     assert open_files_under(directory) == []
+    assert str(people.file_path()) not in row_cache.files()
     assert api.get("/api/v1/datasets/people/rows/1/").status_code == 404
     # Another dataset keeps its files and serves on.
     assert other.file_path().is_file()
@@ -258,7 +256,7 @@ def test_a_slug_imported_again_starts_at_version_1_and_serves_the_new_data(tmp_p
     assert new.version == 1
     assert new.file_stamp != old.file_stamp
     names = sorted(path.name for path in new.directory.rglob("*") if path.is_file())
-    assert names == [f"v1-{new.file_stamp}.duckdb", f"v1-{new.file_stamp}.sqlite3"]
+    assert names == [f"v1-{new.file_stamp}.duckdb"]
     assert api.get("/api/v1/datasets/people/rows/1/").json()["name"] == "Edsger"
     assert [row["name"] for row in api.get("/api/v1/datasets/people/rows/").json()["results"]] == [
         "Edsger"
@@ -299,7 +297,7 @@ def test_a_slug_deleted_and_imported_again_elsewhere_is_never_served_from_old_ha
     tmp_path, settings, api
 ):
     people = import_people(tmp_path)
-    read_people(api)  # this process holds the old version open, in DuckDB and its row store
+    read_people(api)  # this process holds the old version open, and keeps its row by key
     # Another process on this host deletes it (its files go) and imports the slug again.
     delete_elsewhere(people, settings)
     shutil.rmtree(people.directory)
@@ -366,3 +364,18 @@ def test_a_deletion_removes_the_uploads_that_killed_imports_left_in_staging(tmp_
     people.delete()
 
     assert [path for path in staging_root().iterdir() if path.is_dir()] == []
+
+
+def test_a_sweep_removes_the_row_stores_of_earlier_releases(tmp_path, settings, api):
+    """Earlier releases wrote every row again beside each version (`rows/*.sqlite3`, masked and
+    hidden values in plain text): nothing reads them now, and the first sweep removes them."""
+    people = import_people(tmp_path)
+    legacy = people.directory / files.LEGACY_ROW_STORES
+    legacy.mkdir()
+    (legacy / f"{people.file_path().stem}.sqlite3").write_bytes(SECRET)
+
+    files.dataset_files_sweep()
+
+    assert not legacy.exists()
+    assert people.file_path().is_file()
+    read_people(api)

@@ -21,8 +21,8 @@ from django.utils import timezone
 
 from datasets import store as object_store
 from datasets import version_cache
-from datasets.engine import rowstore
 from datasets.engine.connections import duckdb_files
+from datasets.engine.rowcache import row_cache
 from datasets.models import Dataset, StoredVersion
 from datasets.selectors import dataset_spec
 from datasets.services import DatasetImportError, dataset_import
@@ -38,7 +38,7 @@ PEOPLE = "id,name,email\n1,Ada,ada@example.org\n2,Grace,grace@example.org\n"
 def _close_files():
     yield
     duckdb_files.close_all()
-    rowstore.forget()
+    row_cache.clear()
     version_cache._store_down_until = 0.0
 
 
@@ -53,17 +53,13 @@ def api():
 def import_csv(tmp_path: Path, slug: str, content: str, *, replace: bool = False) -> Dataset:
     path = tmp_path / f"{slug}.csv"
     path.write_text(content, encoding="utf-8")
-    dataset = dataset_import(path=path, slug=slug, pii={"email": "mask"}, replace=replace)
-    for thread in threading.enumerate():
-        if thread.name == "gateway-row-store":
-            thread.join(30)
-    return dataset
+    return dataset_import(path=path, slug=slug, pii={"email": "mask"}, replace=replace)
 
 
 def another_host(settings, tmp_path: Path, name: str = "host-b") -> Path:
     """Become a host that shares the database and the store, and nothing on disk."""
     duckdb_files.close_all()
-    rowstore.forget()
+    row_cache.clear()
     settings.GATEWAY_DATA_DIR = tmp_path / name
     settings.GATEWAY_DATA_DIR.mkdir()
     process_caches_reset()
@@ -131,7 +127,7 @@ def test_a_replacement_on_another_host_reaches_the_first(store, settings, tmp_pa
     import_csv(tmp_path, "people", "id,name,email\n1,Edsger,e@example.org\n", replace=True)
     # Back on host A, which still holds version 1 only.
     duckdb_files.close_all()
-    rowstore.forget()
+    row_cache.clear()
     settings.GATEWAY_DATA_DIR = host_a
     process_caches_reset()
     rows = api.get("/api/v1/datasets/people/rows/").json()["results"]
@@ -210,7 +206,7 @@ def _sales(rows: int, seed: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-# Rows of the `_sales` shape whose version and row store take a little under a megabyte (the
+# Rows of the `_sales` shape whose version takes a little under a megabyte (the
 # smallest DuckDB file is about 0.8 MB).
 ROWS = 500
 CACHE_MB = 2
@@ -229,7 +225,7 @@ def test_versions_larger_than_the_cache_limit_keep_to_it_and_are_all_served(
         import_csv(tmp_path, slug, _sales(ROWS, seed))
     sizes = sorted(_cached_bytes(settings.GATEWAY_DATA_DIR, slug) for slug in slugs)
     settings.GATEWAY_CACHE_MB = CACHE_MB
-    # Room for two of the three versions with their row stores, never for all three.
+    # Room for two of the three versions, never for all three.
     assert sizes[1] + sizes[2] <= CACHE_MB * 1024 * 1024 < sum(sizes), sizes
     host_b = another_host(settings, tmp_path)
     for round_ in range(2):
@@ -237,9 +233,6 @@ def test_versions_larger_than_the_cache_limit_keep_to_it_and_are_all_served(
             response = api.get(f"/api/v1/datasets/{slug}/rows/7/")
             assert response.status_code == 200, (round_, slug, response.content)
             assert response.json()["name"].endswith("-7")
-            for thread in threading.enumerate():
-                if thread.name == "gateway-row-store":
-                    thread.join(30)
             assert _cached_bytes(host_b) <= CACHE_MB * 1024 * 1024, (round_, slug)
 
 

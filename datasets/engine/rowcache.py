@@ -1,0 +1,96 @@
+"""Rows by key of uploaded datasets, kept in this process once DuckDB has answered them.
+
+A version file never changes once it is live (a new import is a new file), so DuckDB's answer to
+a row lookup on it stays right for as long as the file exists: the engine keeps the rows DuckDB
+returned, keyed by the version file and the statement's SQL and values, and answers the same
+lookup again without DuckDB's per-query cost (about 0.8 ms against a few microseconds). The SQL
+names the columns selected and the caller's row filters, so a lookup under other row filters, or
+after a column was edited in the admin, is another entry; masking and hiding apply to the kept
+values as they do to DuckDB's, on every answer.
+
+Nothing is built or written: an entry is what one lookup fetched. The cache holds at most
+GATEWAY_ROW_CACHE_MB of values per process, the least recently used going first, and forgets the
+rows of a version file when the file leaves this host.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable, Iterable, Sequence
+from typing import Any
+
+from django.conf import settings
+
+# What an entry costs beyond its text: the key, the tuples and the cache's own bookkeeping.
+ENTRY_BYTES = 200
+VALUE_BYTES = 32
+
+
+def _size(rows: Sequence[Sequence[Any]]) -> int:
+    size = ENTRY_BYTES
+    for row in rows:
+        for value in row:
+            size += VALUE_BYTES + (len(value) if isinstance(value, str | bytes) else 0)
+    return size
+
+
+class RowCache:
+    """Rows of lookups by key, per version file, within a size limit."""
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[tuple, tuple[Sequence[Sequence[Any]], int]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.size = 0
+
+    def get(self, file_path: str, key: Hashable) -> Sequence[Sequence[Any]] | None:
+        """The rows kept for this lookup on this version file, or None."""
+        entry_key = (file_path, key)
+        with self._lock:
+            entry = self._entries.get(entry_key)
+            if entry is None:
+                return None
+            self._entries.move_to_end(entry_key)
+            return entry[0]
+
+    def put(self, file_path: str, key: Hashable, rows: Sequence[Sequence[Any]]) -> None:
+        """Keep the rows DuckDB answered; the least recently used go when the limit is passed."""
+        size = _size(rows)
+        limit = settings.GATEWAY_ROW_CACHE_MB * 1024 * 1024
+        if size > limit:
+            return
+        entry_key = (file_path, key)
+        with self._lock:
+            previous = self._entries.pop(entry_key, None)
+            if previous is not None:
+                self.size -= previous[1]
+            self._entries[entry_key] = (tuple(rows), size)
+            self.size += size
+            while self.size > limit:
+                _, (_, dropped) = self._entries.popitem(last=False)
+                self.size -= dropped
+
+    def forget_files(self, file_paths: Iterable[str]) -> None:
+        """Drop the rows of version files that left this host (evicted, replaced, deleted)."""
+        gone = set(file_paths)
+        if not gone:
+            return
+        with self._lock:
+            for entry_key in [key for key in self._entries if key[0] in gone]:
+                self.size -= self._entries.pop(entry_key)[1]
+
+    def files(self) -> set[str]:
+        """The version files whose rows are kept."""
+        with self._lock:
+            return {file_path for file_path, _ in self._entries}
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self.size = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+row_cache = RowCache()
