@@ -1,16 +1,23 @@
-"""Benchmark: a row by key through the engine with and without the row store, and what the store
-costs at import.
+"""Benchmark: a row by key through the engine, first from DuckDB, then from the row cache.
+The import before it, against DuckDB's own load.
 
-    .venv/bin/python bench/rowstore.py [--rows 1000000] [--lookups 20000]
+    .venv/bin/python bench/rowcache.py [--rows 1000000] [--lookups 20000]
 
 Generates the demo sales CSV, imports it with datasets.services.dataset_import (as
 `manage.py import_dataset --primary-key order_id --pii customer_email=mask` does) into a
 temporary data directory, and prints:
-  - the import: until the version is live (what the command waits for before the store), the row
-    store's build after it, and DuckDB's own load of the same CSV (CREATE TABLE AS read_csv);
-  - execute.run_row with a random key per call, in µs per call: through the row store, through
-    DuckDB (the store ignored), and with a row filter (region=EU), with the ratio of each pair;
-  - the floor: the store's SQLite lookup alone, and a rowid lookup on a plain SQLite table.
+  - the import: DuckDB's own load of the same CSV (CREATE TABLE AS read_csv) against Gateway's
+    import until it returns (the version is live then and nothing is built after it), the ratio,
+    the version file's size and what else the import left in the dataset's folder (nothing);
+  - execute.run_row with a random key per call (distinct keys), in µs per call: a first lookup of
+    each key (the row cache cleared before each round: DuckDB answers), the same keys again (the
+    row cache answers), with the ratio, without a row filter and with one (region=EU); the
+    answers of both compared for a few hundred keys, with the DuckDB queries each pass issued;
+  - where a repeated lookup's time goes, in µs per call: the row cache's get, the rest of
+    run_row (the key parsed, the record made), and DuckDB's query alone (execute.fetch) for
+    comparison (a hit builds no statement);
+  - the row cache's size after the repeated lookups of each (entries, MB, bytes per entry)
+    against its limit, GATEWAY_ROW_CACHE_MB.
 """
 
 from __future__ import annotations
@@ -18,15 +25,16 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import sqlite3
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+BENCH = str(Path(__file__).resolve().parent)
+# bench/mcp.py must not hide the MCP SDK that the server imports.
+sys.path[:] = [path for path in sys.path if path != BENCH]
 sys.path.insert(0, str(ROOT))
 
 
@@ -43,10 +51,13 @@ def _setup_django(data_dir: Path) -> None:
     call_command("migrate", verbosity=0)
 
 
-def _per_call_us(call, keys: list[int], repeat: int = 5) -> float:
-    """Median over `repeat` rounds of the mean µs per call, a different key each call."""
+def _per_call_us(call, keys: list[int], repeat: int = 5, before=None) -> float:
+    """Median over `repeat` rounds of the mean µs per call, a different key each call; `before`
+    runs ahead of each round, untimed."""
     rounds = []
     for _ in range(repeat):
+        if before is not None:
+            before()
         started = time.perf_counter()
         for key in keys:
             call(key)
@@ -60,14 +71,17 @@ def main() -> None:
     parser.add_argument("--lookups", type=int, default=20_000)
     options = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="gateway-rowstore-") as directory:
+    with tempfile.TemporaryDirectory(prefix="gateway-rowcache-") as directory:
         work = Path(directory)
         _setup_django(work / "data")
         import duckdb
+        from django.conf import settings
 
         from datasets.demo import sales_csv_write
-        from datasets.engine import execute, rowstore
+        from datasets.engine import execute
+        from datasets.engine.compile import compile_row
         from datasets.engine.parse import parse_forced
+        from datasets.engine.rowcache import row_cache
         from datasets.selectors import dataset_spec
         from datasets.services import dataset_import
 
@@ -84,32 +98,37 @@ def main() -> None:
         dataset = dataset_import(
             path=csv_path, slug="sales", primary_key="order_id", pii={"customer_email": "mask"}
         )
-        live = time.perf_counter() - started
-        builders = [t for t in threading.enumerate() if t.name == "gateway-row-store"]
-        for builder in builders:
-            builder.join()
-        built = time.perf_counter() - started
-        store = Path(rowstore.store_path(str(dataset.file_path())))
+        imported = time.perf_counter() - started
+        version = dataset.file_path()
+        beside = sorted(entry.name for entry in version.parent.iterdir() if entry != version)
         print("\nImport")
         print(f"  DuckDB's own load (CREATE TABLE AS read_csv)  {own:6.2f} s")
         print(
-            f"  Gateway, until the version is live           {live:6.2f} s  "
-            f"({live / own:.2f}x DuckDB's load; target at most 2x)"
+            f"  Gateway, until dataset_import returns         {imported:6.2f} s  "
+            f"({imported / own:.2f}x DuckDB's load; target at most 2x)"
         )
         print(
-            f"  Gateway, row store built after it             {built:6.2f} s  "
-            f"(+{built - live:.2f} s in the background; {built / own:.2f}x)"
-        )
-        print(
-            f"  files: DuckDB {dataset.file_path().stat().st_size / 1e6:.0f} MB, "
-            f"row store {store.stat().st_size / 1e6:.0f} MB"
+            f"  files: Gateway's version {version.stat().st_size / 1e6:.0f} MB "
+            f"(DuckDB's own {(work / 'own.duckdb').stat().st_size / 1e6:.0f} MB); "
+            f"beside it in the dataset's folder: {', '.join(beside) or 'nothing'}"
         )
 
         spec = dataset_spec("sales")
         eu = parse_forced(spec, {"region": "EU"})
         rng = random.Random(17)
-        keys = [rng.randint(1, options.rows) for _ in range(options.lookups)]
-        few = keys[: max(1000, options.lookups // 10)]  # DuckDB is slower: fewer calls
+        lookups = min(options.lookups, options.rows)
+        keys = rng.sample(range(1, options.rows + 1), lookups)  # distinct: each a first lookup
+        few = keys[: max(1000, lookups // 10)]  # DuckDB is slower: fewer calls
+
+        queries = 0  # DuckDB queries: every lookup the row cache did not answer
+        fetch = execute.fetch
+
+        def counted(*args, **kwargs):
+            nonlocal queries
+            queries += 1
+            return fetch(*args, **kwargs)
+
+        execute.fetch = counted
 
         def row(key: int) -> dict:
             return execute.run_row(spec, str(key))
@@ -120,54 +139,96 @@ def main() -> None:
             except execute.NotFound:
                 return None
 
-        for key in keys[:200]:  # warm: connections, compiled statements, pages
+        warm = rng.sample(range(1, options.rows + 1), 200)
+        for key in warm:  # warm: connections, compiled statements, DuckDB pages
             row(key), row_eu(key)
-        assert rowstore.fetch_row(spec, 1) is not None, "the row store does not answer"
-        with_store = _per_call_us(row, keys)
-        with_store_eu = _per_call_us(row_eu, keys)
 
-        answers = {key: (row(key), row_eu(key)) for key in few[:500]}
-        real = rowstore.fetch_row
-        rowstore.fetch_row = lambda *args, **kwargs: None  # DuckDB answers every lookup
-        try:
-            for key in few[:200]:
-                row(key), row_eu(key)
-            assert answers == {key: (row(key), row_eu(key)) for key in answers}, "answers differ"
-            without = _per_call_us(row, few)
-            without_eu = _per_call_us(row_eu, few)
-        finally:
-            rowstore.fetch_row = real
+        checked = few[:500]
+        row_cache.clear()
+        queries = 0
+        answers = {key: (row(key), row_eu(key)) for key in checked}  # DuckDB's
+        from_duckdb = queries
+        queries = 0
+        repeated = {key: (row(key), row_eu(key)) for key in checked}  # the row cache's
+        from_cache = queries
+        assert answers == repeated, "the row cache's answers differ from DuckDB's"
+        assert from_duckdb == 2 * len(checked) and from_cache == 0, (from_duckdb, from_cache)
+        found_eu = sum(eu_row is not None for _, eu_row in answers.values())
+
+        figures = {}
+        for label, call in (("no row filter", row), ("row filter region=EU", row_eu)):
+            cold = _per_call_us(call, few, before=row_cache.clear)
+            row_cache.clear()
+            for key in keys:  # every key once: DuckDB, then kept
+                call(key)
+            queries = 0
+            cached = _per_call_us(call, keys)
+            assert queries == 0, f"{queries} lookups of {label} missed the row cache"
+            figures[label] = (cold, cached, len(row_cache), row_cache.size)
 
         print("\nA row by key through the engine (execute.run_row, a random key each call)")
-        print(f"  {'':24s} {'row store':>10s} {'DuckDB':>10s} {'ratio':>7s}")
+        print(f"  {'':24s} {'first':>10s} {'repeated':>10s} {'ratio':>7s}")
+        print(f"  {'':24s} {'(DuckDB)':>10s} {'(cache)':>10s}")
+        for label, (cold, cached, _, _) in figures.items():
+            print(f"  {label:24s} {cold:8.1f} µs {cached:8.1f} µs {cold / cached:6.1f}x")
         print(
-            f"  {'no row filter':24s} {with_store:8.1f} µs {without:8.1f} µs {without / with_store:6.1f}x"
+            f"  ({len(few):,} keys per round first, {len(keys):,} repeated; the same answers from "
+            f"both for {len(checked)} keys with and without the filter ({found_eu} in EU), "
+            f"{from_duckdb} DuckDB queries the first time, {from_cache} the second)"
         )
-        print(f"  {'row filter region=EU':24s} {with_store_eu:8.1f} µs {without_eu:8.1f} µs "
-              f"{without_eu / with_store_eu:6.1f}x")  # fmt: skip
-        print(f"  (the same answers for {len(answers)} keys, with and without the filter)")
 
-        lite = sqlite3.connect(f"file:{store}?mode=ro&immutable=1", uri=True)
-        store_sql = lite.execute
-        plain = sqlite3.connect(str(work / "plain.sqlite3"))
-        plain.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, a, b, c, d, e, f, g, h, i, j)")
-        plain.executemany(
-            "INSERT INTO t VALUES (?, 'a', 'b', 'c', 'd', 'e', 1, 2.5, 3.5, 'j', 'k')",
-            ((key,) for key in range(1, options.rows + 1)),
+        # The parts of a lookup without a filter, timed inside the same run_row calls, on keys
+        # the row cache holds (the last run filled it with EU lookups: fill it again).
+        for key in keys:
+            row(key)
+        parts = {"get": 0.0}
+
+        def timed(name: str, function):
+            def call(*args, **kwargs):
+                started = time.perf_counter()
+                try:
+                    return function(*args, **kwargs)
+                finally:
+                    parts[name] += time.perf_counter() - started
+
+            return call
+
+        row_cache.get = timed("get", row_cache.get)  # this instance's, over the class's
+        passes, started = 5, time.perf_counter()
+        queries = 0
+        try:
+            for _ in range(passes):
+                for key in keys:
+                    row(key)
+            elapsed = time.perf_counter() - started
+        finally:
+            del row_cache.get
+            execute.fetch = fetch
+        calls = passes * len(keys)
+        whole = elapsed * 1e6 / calls
+        assert queries == 0, f"{queries} lookups missed the row cache"
+        get = parts["get"] * 1e6 / calls
+        statements = {key: compile_row(spec, key, ()) for key in few}
+        duck = _per_call_us(lambda key: fetch(spec, statements[key]), few)
+        print(
+            f"\nWhere a repeated lookup's time goes (no row filter, µs per call, "
+            f"{passes} passes over the {len(keys):,} keys)"
         )
-        plain.commit()
-        rowid = _per_call_us(
-            lambda key: plain.execute("SELECT * FROM t WHERE id = ?", (key,)).fetchone(), keys
-        )
-        alone = _per_call_us(
-            lambda key: store_sql("SELECT * FROM rows WHERE k = ?", (key,)).fetchone(), keys
-        )
-        print("\nThe floor")
-        print(f"  the row store's SQLite lookup alone           {alone:6.1f} µs")
-        print(f"  a rowid lookup on a plain SQLite table        {rowid:6.1f} µs")
-        lite.close()
-        plain.close()
-        rowstore.forget()
+        print(f"  the row cache's get                           {get:7.1f} µs")
+        print(f"  the rest of run_row (key parsed, record made) {whole - get:7.1f} µs")
+        print(f"  run_row in all, these calls                   {whole:7.1f} µs")
+        print(f"  for comparison, DuckDB's query (fetch)        {duck:7.1f} µs")
+
+        limit = settings.GATEWAY_ROW_CACHE_MB
+        print(f"\nThe row cache after the repeated lookups (limit GATEWAY_ROW_CACHE_MB={limit})")
+        for label, (_, _, entries, size) in figures.items():
+            per_entry = size / max(entries, 1)
+            print(
+                f"  {label:24s} {entries:7,} entries, {size / 1e6:5.1f} MB counted, "
+                f"{per_entry:4.0f} bytes each (the limit holds about "
+                f"{limit * 1024 * 1024 / per_entry:,.0f})"
+            )
+        row_cache.clear()
 
 
 if __name__ == "__main__":

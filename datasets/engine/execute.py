@@ -293,24 +293,40 @@ def run_row(spec: DatasetSpec, raw_key: str, filters: tuple[Filter, ...] = ()) -
     shown = raw_key if len(raw_key) <= 40 else raw_key[:40] + "…"
     if key is None:
         raise NotFound(f"No row of {spec.slug} has {spec.primary_key} = '{shown}'.")
-    statement = compile_row(spec, key, filters)
-    rows = _upload_row(spec, statement) if spec.source is None else fetch(spec, statement)
+    if spec.source is None:
+        rows = _upload_row(spec, key, filters)
+    else:
+        rows = fetch(spec, compile_row(spec, key, filters))
     if not rows:
         raise NotFound(f"No row of {spec.slug} has {spec.primary_key} = '{shown}'.")
     columns = [(column.name, value_converter(column)) for column in spec.columns]
     return _records(columns, rows[:1])[0]
 
 
-def _upload_row(spec: DatasetSpec, statement: sa.Select) -> Sequence[Sequence[Any]]:
-    """A lookup on an upload's version file: what DuckDB answered once, from this process's
-    row cache after that (a version file never changes)."""
-    compiled = statement_sql(_DUCKDB_DIALECT, statement)
-    assert compiled is not None
-    sql, params = compiled
-    lookup = (sql, tuple(tuple(value) if isinstance(value, list) else value for value in params))
+def _upload_row(
+    spec: DatasetSpec, key: Any, filters: tuple[Filter, ...]
+) -> Sequence[Sequence[Any]]:
+    """A lookup on an upload's version file: what DuckDB answered once, from this process's row
+    cache after that (a version file never changes).
+
+    The lookup is told apart by everything its statement is built from (compile_row): the table,
+    the columns selected, the key and the row filters, each with its column's physical name and
+    type, so that a hit costs neither building nor compiling the statement.
+    """
+    pk = spec.any_column(spec.primary_key or "")
+    assert pk is not None
+    lookup = (
+        spec.schema_name,
+        spec.table,
+        tuple(column.physical for column in spec.columns),
+        pk.physical,
+        pk.type,
+        key,
+        tuple((item.column.physical, item.column.type, item.op, item.value) for item in filters),
+    )
     rows = row_cache.get(spec.file_path, lookup)
     if rows is None:
-        rows = fetch(spec, statement)
+        rows = fetch(spec, compile_row(spec, key, filters))
         row_cache.put(spec.file_path, lookup, rows)
     return rows
 
