@@ -130,7 +130,8 @@ def _owner(path: str) -> tuple[str, str] | None:
 
 def _close_leftovers(stamps: dict[str, str]) -> None:
     gone = []
-    for path in duckdb_files.paths():
+    # Rows by key may outlive the connection they were read through: both are looked at.
+    for path in {*duckdb_files.paths(), *row_cache.files()}:
         owner = _owner(path)
         if owner is not None and stamps.get(owner[0]) != owner[1]:
             gone.append(path)

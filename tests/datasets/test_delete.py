@@ -379,3 +379,14 @@ def test_a_sweep_removes_the_row_stores_of_earlier_releases(tmp_path, settings, 
     assert not legacy.exists()
     assert people.file_path().is_file()
     read_people(api)
+
+
+def test_rows_kept_after_their_connection_closed_leave_with_the_dataset(tmp_path, api):
+    people = import_people(tmp_path)
+    read_people(api)
+    duckdb_files.close_all()  # the connection went (an idle close), the rows by key are kept
+    assert str(people.file_path()) in row_cache.files()
+
+    people.delete()
+
+    assert str(people.file_path()) not in row_cache.files()
