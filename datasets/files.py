@@ -30,7 +30,7 @@ from django.conf import settings
 from django.db import transaction
 
 from datasets.engine.connections import duckdb_files
-from datasets.engine.rowcache import row_cache
+from datasets.engine.result_cache import result_cache
 from datasets.engine.statistics import statistics_retain
 from datasets.models import Dataset
 from datasets.staging import file_lock, staging_sweep
@@ -131,13 +131,13 @@ def _owner(path: str) -> tuple[str, str] | None:
 def _close_leftovers(stamps: dict[str, str]) -> None:
     gone = []
     # Rows by key may outlive the connection they were read through: both are looked at.
-    for path in {*duckdb_files.paths(), *row_cache.files()}:
+    for path in {*duckdb_files.paths(), *result_cache.files()}:
         owner = _owner(path)
         if owner is not None and stamps.get(owner[0]) != owner[1]:
             gone.append(path)
     for path in gone:
         duckdb_files.close(path)
-    row_cache.forget_files(gone)
+    result_cache.forget_files(gone)
 
 
 # Every process sweeps its host once per catalog generation: a deletion elsewhere moves it.

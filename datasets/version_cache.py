@@ -31,7 +31,7 @@ from django.conf import settings
 
 from datasets.engine.connections import duckdb_files
 from datasets.engine.errors import SourceUnavailable
-from datasets.engine.rowcache import row_cache
+from datasets.engine.result_cache import result_cache
 from datasets.engine.spec import DatasetSpec
 from datasets.staging import StagingArea, file_lock, staging_root
 from datasets.store import StoreUnavailable, file_checksum, store_configured, version_get
@@ -128,7 +128,7 @@ def _fetch(spec: DatasetSpec) -> None:
             )
     # This process may hold connections to an evicted copy of the same version: they go.
     duckdb_files.close(path)
-    row_cache.forget_files([path])
+    result_cache.forget_files([path])
     _touch(path)
     cache_trim(keep=path)
 
@@ -222,7 +222,7 @@ def _evict(version: _Cached) -> bool:
             return False
         path = str(version.path)
         duckdb_files.close(path)
-        row_cache.forget_files([path])
+        result_cache.forget_files([path])
         for file in version.files:
             file.unlink(missing_ok=True)
         fcntl.flock(handle, fcntl.LOCK_UN)

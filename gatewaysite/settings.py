@@ -75,8 +75,8 @@ GATEWAY_STORAGE_ENDPOINT = env_url("GATEWAY_STORAGE_ENDPOINT", schemes=("https",
 AWS_REGION = env_str("AWS_REGION", "us-east-1")
 # The local cache of versions fetched from the store, in MB (least recently used leave first).
 GATEWAY_CACHE_MB = env_int("GATEWAY_CACHE_MB", 10240, minimum=1)
-# Rows by key kept in each process (datasets/engine/rowcache.py).
-GATEWAY_ROW_CACHE_MB = env_int("GATEWAY_ROW_CACHE_MB", 64, minimum=0)
+# Answers on uploaded datasets kept in each process, in MB (datasets/engine/result_cache.py).
+GATEWAY_RESULT_CACHE_MB = env_int("GATEWAY_RESULT_CACHE_MB", 64, minimum=0)
 # Hours a superseded or deleted version stays in the store (manage.py prune_store).
 GATEWAY_STORAGE_RETENTION_HOURS = env_int("GATEWAY_STORAGE_RETENTION_HOURS", 24, minimum=1)
 # Failed sign-ins to /admin/login/ allowed per username and per client address (gatewaysite/login.py).

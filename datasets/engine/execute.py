@@ -34,7 +34,7 @@ from datasets.engine.errors import NotFound, QueryError, SourceUnavailable
 from datasets.engine.parse import parse_key_value
 from datasets.engine.pii import PROTECT
 from datasets.engine.query import AggregateQuery, Filter, GroupKey, RowsQuery
-from datasets.engine.rowcache import row_cache
+from datasets.engine.result_cache import result_cache
 from datasets.engine.spec import ColumnSpec, DatasetSpec, SourceSpec
 from datasets.engine.sql import statement_sql
 from datasets.version_cache import local_version
@@ -190,10 +190,29 @@ def _query_file(path: str, sql: str, params, time_limit: float) -> list[tuple]:
             _deadlines.disarm(token)
 
 
-def _fetch_duckdb(spec: DatasetSpec, statement: sa.Select) -> list[tuple]:
+def _answer_key(sql: str, params: list) -> tuple:
+    # Each value with its type: 1, 1.0 and True are equal keys in Python, not in SQL.
+    return (
+        sql,
+        *((type(value), tuple(value) if isinstance(value, list) else value) for value in params),
+    )
+
+
+def _fetch_duckdb(spec: DatasetSpec, statement: sa.Select) -> Sequence[Sequence[Any]]:
+    """DuckDB's answer on the version file, kept for the same statement after (result_cache.py)."""
     compiled = statement_sql(_DUCKDB_DIALECT, statement)
     assert compiled is not None  # DuckDB's IN binds a list: no statement expands at execution
     sql, params = compiled
+    assert isinstance(params, list)  # DuckDB's paramstyle is positional
+    key = _answer_key(sql, params)
+    rows = result_cache.get(spec.file_path, key)
+    if rows is None:
+        rows = _run_duckdb(spec, sql, params)
+        result_cache.put(spec.file_path, key, rows)
+    return rows
+
+
+def _run_duckdb(spec: DatasetSpec, sql: str, params: list) -> list[tuple]:
     time_limit = spec.time_limit
     path = spec.file_path
     try:
@@ -293,42 +312,11 @@ def run_row(spec: DatasetSpec, raw_key: str, filters: tuple[Filter, ...] = ()) -
     shown = raw_key if len(raw_key) <= 40 else raw_key[:40] + "…"
     if key is None:
         raise NotFound(f"No row of {spec.slug} has {spec.primary_key} = '{shown}'.")
-    if spec.source is None:
-        rows = _upload_row(spec, key, filters)
-    else:
-        rows = fetch(spec, compile_row(spec, key, filters))
+    rows = fetch(spec, compile_row(spec, key, filters))
     if not rows:
         raise NotFound(f"No row of {spec.slug} has {spec.primary_key} = '{shown}'.")
     columns = [(column.name, value_converter(column)) for column in spec.columns]
     return _records(columns, rows[:1])[0]
-
-
-def _upload_row(
-    spec: DatasetSpec, key: Any, filters: tuple[Filter, ...]
-) -> Sequence[Sequence[Any]]:
-    """A lookup on an upload's version file: what DuckDB answered once, from this process's row
-    cache after that (a version file never changes).
-
-    The lookup is told apart by everything its statement is built from (compile_row): the table,
-    the columns selected, the key and the row filters, each with its column's physical name and
-    type, so that a hit costs neither building nor compiling the statement.
-    """
-    pk = spec.any_column(spec.primary_key or "")
-    assert pk is not None
-    lookup = (
-        spec.schema_name,
-        spec.table,
-        tuple(column.physical for column in spec.columns),
-        pk.physical,
-        pk.type,
-        key,
-        tuple((item.column.physical, item.column.type, item.op, item.value) for item in filters),
-    )
-    rows = row_cache.get(spec.file_path, lookup)
-    if rows is None:
-        rows = fetch(spec, compile_row(spec, key, filters))
-        row_cache.put(spec.file_path, lookup, rows)
-    return rows
 
 
 def _metric_converter(metric) -> Callable:

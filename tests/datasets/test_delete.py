@@ -2,7 +2,7 @@
 
 Every test works on real files under the data directory, with a dataset holding a masked column
 (`email`) and a hidden one (`secret`), whose values the version file holds as imported, and
-whose rows by key the process keeps unmasked once read (datasets/engine/rowcache.py).
+whose rows by key the process keeps unmasked once read (datasets/engine/result_cache.py).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from django.urls import reverse
 
 from datasets import files
 from datasets.engine.connections import duckdb_files
-from datasets.engine.rowcache import row_cache
+from datasets.engine.result_cache import result_cache
 from datasets.models import Column, Dataset
 from datasets.staging import LOCK_NAME, StagingArea, staging_root
 
@@ -45,7 +45,7 @@ NEW_PEOPLE = "id,name,email,secret\n1,Edsger,edsger@example.org,other-1\n"
 def _close_files():
     yield
     duckdb_files.close_all()
-    row_cache.clear()
+    result_cache.clear()
 
 
 @pytest.fixture
@@ -158,14 +158,14 @@ def test_a_deleted_dataset_leaves_no_file_and_no_open_handle(
     # by key it keeps (the masked values unmasked).
     assert files_holding(data_dir, SECRET)
     assert open_files_under(directory)
-    assert str(people.file_path()) in row_cache.files()
+    assert str(people.file_path()) in result_cache.files()
 
     delete(people, admin_client)
 
     assert not directory.exists()
     assert files_holding(data_dir, SECRET) == []
     assert open_files_under(directory) == []
-    assert str(people.file_path()) not in row_cache.files()
+    assert str(people.file_path()) not in result_cache.files()
     assert api.get("/api/v1/datasets/people/rows/1/").status_code == 404
     # Another dataset keeps its files and serves on.
     assert other.file_path().is_file()
@@ -385,8 +385,8 @@ def test_rows_kept_after_their_connection_closed_leave_with_the_dataset(tmp_path
     people = import_people(tmp_path)
     read_people(api)
     duckdb_files.close_all()  # the connection went (an idle close), the rows by key are kept
-    assert str(people.file_path()) in row_cache.files()
+    assert str(people.file_path()) in result_cache.files()
 
     people.delete()
 
-    assert str(people.file_path()) not in row_cache.files()
+    assert str(people.file_path()) not in result_cache.files()

@@ -22,7 +22,7 @@ from django.utils import timezone
 from datasets import store as object_store
 from datasets import version_cache
 from datasets.engine.connections import duckdb_files
-from datasets.engine.rowcache import row_cache
+from datasets.engine.result_cache import result_cache
 from datasets.models import Dataset, StoredVersion
 from datasets.selectors import dataset_spec
 from datasets.services import DatasetImportError, dataset_import
@@ -38,7 +38,7 @@ PEOPLE = "id,name,email\n1,Ada,ada@example.org\n2,Grace,grace@example.org\n"
 def _close_files():
     yield
     duckdb_files.close_all()
-    row_cache.clear()
+    result_cache.clear()
     version_cache._store_down_until = 0.0
 
 
@@ -59,7 +59,7 @@ def import_csv(tmp_path: Path, slug: str, content: str, *, replace: bool = False
 def another_host(settings, tmp_path: Path, name: str = "host-b") -> Path:
     """Become a host that shares the database and the store, and nothing on disk."""
     duckdb_files.close_all()
-    row_cache.clear()
+    result_cache.clear()
     settings.GATEWAY_DATA_DIR = tmp_path / name
     settings.GATEWAY_DATA_DIR.mkdir()
     process_caches_reset()
@@ -127,7 +127,7 @@ def test_a_replacement_on_another_host_reaches_the_first(store, settings, tmp_pa
     import_csv(tmp_path, "people", "id,name,email\n1,Edsger,e@example.org\n", replace=True)
     # Back on host A, which still holds version 1 only.
     duckdb_files.close_all()
-    row_cache.clear()
+    result_cache.clear()
     settings.GATEWAY_DATA_DIR = host_a
     process_caches_reset()
     rows = api.get("/api/v1/datasets/people/rows/").json()["results"]

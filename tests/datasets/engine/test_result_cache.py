@@ -1,10 +1,12 @@
-"""Rows by key of uploads: DuckDB's own answer, kept in the process and given again exactly."""
+"""Answers on uploads (rows by key, pages, counts, aggregates): DuckDB's own, kept in the process
+and given again exactly; databases served where they live are asked every time."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
 import math
+import sqlite3
 from decimal import Decimal
 
 import duckdb
@@ -14,16 +16,26 @@ from datasets.engine import execute
 from datasets.engine.connections import duckdb_files
 from datasets.engine.errors import NotFound
 from datasets.engine.parse import parse_forced
-from datasets.engine.rowcache import RowCache, row_cache
+from datasets.engine.result_cache import ResultCache, result_cache
 from datasets.engine.spec import ColumnSpec, DatasetSpec
-from tests.datasets.engine.sales_table import ROWS, create_duckdb_file, dataset, record
+from tests.datasets.engine.conftest import source
+from tests.datasets.engine.sales_table import (
+    ROWS,
+    create_duckdb_file,
+    create_sql_table,
+    dataset,
+    get_aggregate,
+    get_rows,
+    ids,
+    record,
+)
 
 
 @pytest.fixture(autouse=True)
 def _empty_cache():
-    row_cache.clear()
+    result_cache.clear()
     yield
-    row_cache.clear()
+    result_cache.clear()
 
 
 @pytest.fixture(scope="module")
@@ -43,13 +55,13 @@ def sales(sales_file) -> DatasetSpec:
 def queries(monkeypatch) -> list:
     """The statements that reached DuckDB."""
     sent: list = []
-    real = execute.fetch
+    real = execute._run_duckdb
 
-    def fetch(spec, statement):
-        sent.append(statement)
-        return real(spec, statement)
+    def run(spec, sql, params):
+        sent.append(sql)
+        return real(spec, sql, params)
 
-    monkeypatch.setattr(execute, "fetch", fetch)
+    monkeypatch.setattr(execute, "_run_duckdb", run)
     return sent
 
 
@@ -62,11 +74,11 @@ def answer(spec: DatasetSpec, raw_key: str, forced: dict | None = None):
 
 def by_duckdb(spec: DatasetSpec, raw_key: str, forced: dict | None = None):
     """The answer with nothing kept: DuckDB's."""
-    row_cache.clear()
+    result_cache.clear()
     try:
         return answer(spec, raw_key, forced)
     finally:
-        row_cache.clear()
+        result_cache.clear()
 
 
 def replaced(spec: DatasetSpec, **changes: dict) -> DatasetSpec:
@@ -249,8 +261,8 @@ def test_kept_values_are_duckdbs_own_for_every_kind(tmp_path):
     for key in (1, 2, 3):
         fresh = by_duckdb(spec, str(key))
         answer(spec, str(key))
-        assert len(row_cache) == 1
-        (kept,) = row_cache._entries.values()
+        assert len(result_cache) == 1
+        (kept,) = result_cache._entries.values()
         expected = cursor.execute(f"SELECT * FROM data WHERE id = {key}").fetchall()[0]
         for mine, theirs in zip(kept[0][0], expected, strict=True):
             assert type(mine) is type(theirs)
@@ -259,37 +271,112 @@ def test_kept_values_are_duckdbs_own_for_every_kind(tmp_path):
             else:
                 assert mine == theirs and str(mine) == str(theirs)
         assert str(answer(spec, str(key))) == str(fresh)  # NaN included
-        row_cache.clear()
+        result_cache.clear()
+
+
+# Pages, counts and aggregates
+
+
+PAGE = "region=EU&price__gt=100&ordering=-day&limit=5"
+Q2 = "day__gte=2024-04-01&day__lte=2024-06-30&group_by=region&metrics=sum:price,count&ordering=-sum_price"
+
+
+def fresh_rows(spec: DatasetSpec, query: str, forced: dict | None = None) -> dict:
+    result_cache.clear()
+    try:
+        return get_rows(spec, query, forced=forced)
+    finally:
+        result_cache.clear()
+
+
+def test_a_page_and_its_count_asked_again_are_answered_without_duckdb(sales, queries):
+    first = get_rows(sales, PAGE)
+    assert first["count"] > 5 and len(queries) == 2  # the page and its count
+    assert get_rows(sales, PAGE) == first and len(queries) == 2
+    assert get_rows(sales, PAGE + "&offset=5") == fresh_rows(sales, PAGE + "&offset=5")
+
+
+def test_an_aggregate_asked_again_is_answered_without_duckdb(sales, queries):
+    first = get_aggregate(sales, Q2)
+    assert first and len(queries) == 1
+    assert get_aggregate(sales, Q2) == first and len(queries) == 1
+    assert get_aggregate(sales, Q2 + "&region=EU") != first and len(queries) == 2
+
+
+@pytest.mark.parametrize(
+    ("forced", "keeps"),
+    [
+        ({"region": "EU"}, lambda row: row["region"] == "EU"),
+        ({"active": "true"}, lambda row: row["active"] is True),
+        ({"secret": "secret-5"}, lambda row: row["secret"] == "secret-5"),  # a hidden column
+    ],
+)
+def test_a_page_kept_for_one_caller_is_not_given_to_a_filtered_one(sales, forced, keeps):
+    assert get_rows(sales, "ordering=id&limit=10")["count"] == len(ROWS)  # kept, unfiltered
+    mine = get_rows(sales, "ordering=id&limit=10", forced=forced)
+    assert mine == fresh_rows(sales, "ordering=id&limit=10", forced)
+    assert [row["id"] for row in mine["rows"]] == ids(keeps)[:10]
+    assert mine["count"] == len(ids(keeps)) < len(ROWS)
+
+
+def test_a_hashed_or_masked_column_stays_protected_when_kept(sales):
+    grouped = get_aggregate(sales, "group_by=customer&metrics=count")
+    assert get_aggregate(sales, "group_by=customer&metrics=count") == grouped
+    shown = {row["customer"] for row in grouped}
+    assert not shown & {row["customer"] for row in ROWS}  # digests only, kept or not
+    exposed = replaced(sales, customer={"pii": "none"})
+    assert {
+        row["customer"] for row in get_aggregate(exposed, "group_by=customer&metrics=count")
+    } <= {row["customer"] for row in ROWS}
+
+
+def test_a_live_database_is_asked_every_time(tmp_path, queries):
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    create_sql_table(url)
+    spec = dataset(source=source("sqlite", url, id_=91099))
+    before = get_rows(spec, "limit=1")["count"]
+    with sqlite3.connect(tmp_path / "live.db") as live:
+        live.execute(f"DELETE FROM {spec.table} WHERE id <= 10")
+    assert get_rows(spec, "limit=1")["count"] == before - 10
+    assert not queries and len(result_cache) == 0
 
 
 # Bounded, per version
 
 
 def test_the_cache_keeps_to_its_size_least_recently_used_first(settings):
-    settings.GATEWAY_ROW_CACHE_MB = 1
-    cache = RowCache()
-    big = [("x" * 300_000,)]  # three fit in a megabyte
-    for number in range(3):
+    settings.GATEWAY_RESULT_CACHE_MB = 1
+    cache = ResultCache()
+    big = [("x" * 60_000,)]  # 17 fit in a megabyte, each under a sixteenth of it
+    for number in range(17):
         cache.put("v1.duckdb", number, big)
-    assert cache.get("v1.duckdb", 2) == tuple(big)
-    cache.get("v1.duckdb", 1)  # used: kept over the older ones
-    cache.put("v1.duckdb", 3, big)
-    cache.put("v1.duckdb", 4, big)
-    assert len(cache) == 3 and cache.size <= 1024 * 1024
-    assert cache.get("v1.duckdb", 0) is None and cache.get("v1.duckdb", 2) is None
-    assert cache.get("v1.duckdb", 1) is not None and cache.get("v1.duckdb", 4) is not None
-    cache.put("v1.duckdb", 5, [("x" * 2_000_000,)])  # larger than the whole cache: not kept
-    assert cache.get("v1.duckdb", 5) is None and cache.get("v1.duckdb", 4) is not None
+    assert len(cache) == 17 and cache.get("v1.duckdb", 16) == tuple(big)
+    cache.get("v1.duckdb", 0)  # used: kept over the older ones
+    cache.put("v1.duckdb", 17, big)
+    cache.put("v1.duckdb", 18, big)
+    assert len(cache) == 17 and cache.size <= 1024 * 1024
+    assert cache.get("v1.duckdb", 1) is None and cache.get("v1.duckdb", 2) is None
+    assert cache.get("v1.duckdb", 0) is not None and cache.get("v1.duckdb", 18) is not None
+
+
+def test_an_answer_larger_than_a_sixteenth_of_the_cache_is_not_kept(settings):
+    settings.GATEWAY_RESULT_CACHE_MB = 1
+    cache = ResultCache()
+    cache.put("v1.duckdb", "small", [(1,)])
+    cache.put("v1.duckdb", "large", [("x" * 70_000,)])
+    cache.put("v1.duckdb", "many", [(1,)] * 2_000)
+    assert cache.get("v1.duckdb", "large") is None and cache.get("v1.duckdb", "many") is None
+    assert cache.get("v1.duckdb", "small") == ((1,),) and len(cache) == 1
 
 
 def test_a_cache_of_no_size_keeps_nothing(settings, sales, queries):
-    settings.GATEWAY_ROW_CACHE_MB = 0
+    settings.GATEWAY_RESULT_CACHE_MB = 0
     assert answer(sales, "9") == answer(sales, "9") == record(ROWS[8])
-    assert len(queries) == 2 and len(row_cache) == 0
+    assert len(queries) == 2 and len(result_cache) == 0
 
 
 def test_a_version_file_that_leaves_the_host_is_forgotten():
-    cache = RowCache()
+    cache = ResultCache()
     cache.put("a/v1.duckdb", 1, [(1,)])
     cache.put("a/v2.duckdb", 1, [(2,)])
     cache.forget_files(["a/v1.duckdb"])

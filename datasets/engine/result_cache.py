@@ -1,16 +1,20 @@
-"""Rows by key of uploaded datasets, kept in this process once DuckDB has answered them.
+"""Answers of uploaded datasets, kept in this process once DuckDB has given them.
 
 A version file never changes once it is live (a new import is a new file), so DuckDB's answer to
-a row lookup on it stays right for as long as the file exists: the engine keeps the rows DuckDB
-returned, keyed by the version file and the lookup, and answers the same lookup again without DuckDB's per-query cost (about 1 ms against about 20 µs). A lookup is told
-apart by what its statement is built from: the columns selected, the key and the caller's row
-filters, so a lookup under other row filters, or after a column was edited in the admin, is
-another entry; masking and hiding apply to the kept values as they do to DuckDB's, on every
-answer.
+a statement on it stays right for as long as the file exists: the engine keeps the rows DuckDB
+returned, keyed by the version file and the statement's SQL and parameters, and answers the same
+statement again without running it (a row by key: about 1 ms in DuckDB; a page with its count or
+a quarter's aggregate over a million rows: tens of milliseconds). The SQL carries everything that
+decides the rows (the columns selected, filters, the caller's row filters, ordering, limits), so a
+call under other row filters, or after a column was edited in the admin, is another entry; masking
+and the conversion of values to JSON apply to the kept rows as they do to DuckDB's, on every
+answer. Databases served where they live (PostgreSQL, MySQL, SQLite, ClickHouse) change under
+Gateway: their answers are never kept.
 
-Nothing is built or written: an entry is what one lookup fetched. The cache holds at most
-GATEWAY_ROW_CACHE_MB of values per process, the least recently used going first, and forgets the
-rows of a version file when the file leaves this host.
+Nothing is built or written: an entry is what one statement fetched. The cache holds at most
+GATEWAY_RESULT_CACHE_MB of values per process, the least recently used going first; an answer
+larger than a sixteenth of that is not kept, so that one large answer does not push out many
+small ones. The answers of a version file are forgotten when the file leaves this host.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from django.conf import settings
 # Python object and the cache's own bookkeeping.
 ENTRY_BYTES = 400
 VALUE_BYTES = 64
+# The largest answer kept is this fraction of the limit.
+ENTRY_SHARE = 16
 
 
 def _size(rows: Sequence[Sequence[Any]]) -> int:
@@ -36,8 +42,8 @@ def _size(rows: Sequence[Sequence[Any]]) -> int:
     return size
 
 
-class RowCache:
-    """Rows of lookups by key, per version file, within a size limit."""
+class ResultCache:
+    """Answers of statements, per version file, within a size limit."""
 
     def __init__(self) -> None:
         self._entries: OrderedDict[tuple, tuple[Sequence[Sequence[Any]], int]] = OrderedDict()
@@ -45,7 +51,7 @@ class RowCache:
         self.size = 0
 
     def get(self, file_path: str, key: Hashable) -> Sequence[Sequence[Any]] | None:
-        """The rows kept for this lookup on this version file, or None."""
+        """The rows kept for this statement on this version file, or None."""
         entry_key = (file_path, key)
         with self._lock:
             entry = self._entries.get(entry_key)
@@ -56,9 +62,11 @@ class RowCache:
 
     def put(self, file_path: str, key: Hashable, rows: Sequence[Sequence[Any]]) -> None:
         """Keep the rows DuckDB answered; the least recently used go when the limit is passed."""
+        limit = settings.GATEWAY_RESULT_CACHE_MB * 1024 * 1024
+        if len(rows) * VALUE_BYTES > limit // ENTRY_SHARE:
+            return  # not even counted: certainly too large
         size = _size(rows)
-        limit = settings.GATEWAY_ROW_CACHE_MB * 1024 * 1024
-        if size > limit:
+        if size > limit // ENTRY_SHARE:
             return
         entry_key = (file_path, key)
         with self._lock:
@@ -72,7 +80,7 @@ class RowCache:
                 self.size -= dropped
 
     def forget_files(self, file_paths: Iterable[str]) -> None:
-        """Drop the rows of version files that left this host (evicted, replaced, deleted)."""
+        """Drop the answers of version files that left this host (evicted, replaced, deleted)."""
         gone = set(file_paths)
         if not gone:
             return
@@ -81,7 +89,7 @@ class RowCache:
                 self.size -= self._entries.pop(entry_key)[1]
 
     def files(self) -> set[str]:
-        """The version files whose rows are kept."""
+        """The version files whose answers are kept."""
         with self._lock:
             return {file_path for file_path, _ in self._entries}
 
@@ -94,4 +102,4 @@ class RowCache:
         return len(self._entries)
 
 
-row_cache = RowCache()
+result_cache = ResultCache()
