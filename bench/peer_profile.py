@@ -6,9 +6,9 @@ The peer benchmark's three calls, sent with Django's test client (no network, no
 process, nothing else competing for the CPU) to the demo dataset, with keys, rate limiting and
 usage recording on and a Redis of its own as the cache (Django's database: SQLite). Every Redis
 command and every dataset query is timed, and the time per request is split into: Redis round
-trips, the dataset query (DuckDB, or for a row by key the row cache's lookup and, when it does
-not hold the key yet, DuckDB), and everything else (Django, DRF, authentication, JSON). The
-row by key takes a random id per request, so most of its lookups are DuckDB's.
+trips, the dataset query (execute.fetch: the statement's SQL, then the answer kept for it or
+DuckDB's), and everything else (Django, DRF, authentication, JSON). The row by key takes a
+random id per request, so most of its lookups are DuckDB's; the page and Q2 repeat.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from server import temporary_directory  # noqa: E402
 
 class Stopwatch:
     """Time and count the calls of the functions it wraps; a wrapped call inside another is part
-    of the outer one (execute._upload_row calls execute.fetch when the row cache misses)."""
+    of the outer one."""
 
     def __init__(self) -> None:
         self.calls, self.seconds, self.depth = 0, 0.0, 0
@@ -87,7 +87,6 @@ def main() -> None:
         redis_py.Redis.execute_command = redis_watch.wrap(redis_py.Redis.execute_command)
         redis_py.client.Pipeline.execute = redis_watch.wrap(redis_py.client.Pipeline.execute)
         execute.fetch = query_watch.wrap(execute.fetch)
-        execute._upload_row = query_watch.wrap(execute._upload_row)
         print(
             f"In process, {args.rows:,} rows, {args.requests} requests per call, Redis on 127.0.0.1 (own server)"
         )
