@@ -150,8 +150,10 @@ def _dump(model) -> dict:
 
 
 def _tools(policy: AccessPolicy) -> list[Tool]:
-    slugs = [spec.slug for spec in datasets_readable(policy)]
-    return [Tool.model_validate(tool) for tool in tool_definitions(slugs)]
+    specs = datasets_readable(policy)
+    largest = max((spec.max_page_size for spec in specs), default=1000)
+    slugs = [spec.slug for spec in specs]
+    return [Tool.model_validate(tool) for tool in tool_definitions(slugs, largest)]
 
 
 def _tool_error(

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from datasets.engine import execute
-from datasets.engine.errors import NotFound, QueryError
+from datasets.engine.errors import NotFound, QueryError, closest_name
 from datasets.engine.execute import Groups, Page
 from datasets.engine.parse import parse_aggregate, parse_forced, parse_rows
 from datasets.engine.query import AggregateQuery, RowsQuery
@@ -61,13 +61,16 @@ class Found:
     rows: int = 0
 
 
-def dataset_not_found(slug: str) -> ApiError:
-    """The answer for an unknown dataset and for one outside the caller's scope alike."""
-    return ApiError(
-        404,
-        "dataset_not_found",
-        f"No dataset '{slug[:40]}'. List the datasets at /api/v1/datasets/.",
-    )
+# Where the list of datasets is, as a REST client reaches it (MCP names its tool instead).
+LIST_DATASETS = "List the datasets at /api/v1/datasets/."
+
+
+def dataset_not_found(slug: str, readable: list[str]) -> ApiError:
+    """The answer for an unknown dataset and for one outside the caller's scope alike: the
+    closest slug among those the caller may read, so a dataset outside its scope is never named."""
+    close = closest_name(slug, readable) if slug else None
+    hint = f" Did you mean '{close}'?" if close is not None else ""
+    return ApiError(404, "dataset_not_found", f"No dataset '{slug[:40]}'.{hint} {LIST_DATASETS}")
 
 
 def datasets_readable(policy: AccessPolicy) -> list[DatasetSpec]:
@@ -79,7 +82,8 @@ def dataset_readable(policy: AccessPolicy, slug: object) -> DatasetSpec:
     """The dataset with this slug if the caller may read it, else ApiError 404."""
     spec = dataset_spec(slug) if isinstance(slug, str) else None
     if spec is None or not policy.may_read(spec):
-        raise dataset_not_found(str(slug))
+        readable = [spec.slug for spec in datasets_readable(policy)]
+        raise dataset_not_found(str(slug)[:100], readable)
     return spec
 
 

@@ -16,12 +16,15 @@ from dataclasses import dataclass
 from access import services
 from datasets.engine import grammar
 from datasets.engine.errors import QueryError
+from datasets.engine.parse import unknown_parameter
 from datasets.policy import AccessPolicy
 from datasets.responses import ROW_TOO_LARGE, dumps, fitting
+from gatewaysite.errors import ApiError
 
 INSTRUCTIONS = (
-    "Gateway serves tabular datasets. Start with list_datasets, then describe_dataset for a "
-    "dataset's columns, their types, operators and valid values. Totals, counts and averages: "
+    "Gateway serves tabular datasets. Start with list_datasets: it gives each dataset's "
+    "columns, their types, units and valid values or ranges, so query_rows and aggregate can "
+    "be called next (describe_dataset adds operators and counts). Totals, counts and averages: "
     "aggregate (the database computes them; never add up rows yourself). Records: query_rows, "
     "or get_row by primary key. search and fetch find rows by text across every dataset.\n"
     "Filters are an object of column or column__operator to value: operators "
@@ -99,8 +102,9 @@ def _names(description: str, **extra) -> dict:
     return {**_NAMES, "description": description, **extra}
 
 
-def input_schemas(slugs: list[str]) -> dict[str, dict]:
-    """Each tool's inputSchema, with `dataset` an enum of the slugs the caller may read."""
+def input_schemas(slugs: list[str], max_page_size: int = 1000) -> dict[str, dict]:
+    """Each tool's inputSchema, with `dataset` an enum of the slugs the caller may read and
+    query_rows' limit capped at the largest page those datasets serve."""
     dataset = _dataset(slugs)
     search = {"type": "string", "description": "Case-insensitive text in any searchable column."}
     offset = {"type": "integer", "minimum": 0, "description": "Skip this many (next_offset)."}
@@ -128,6 +132,7 @@ def input_schemas(slugs: list[str]) -> dict[str, dict]:
                 "limit": {
                     "type": "integer",
                     "minimum": 1,
+                    "maximum": max_page_size,
                     "description": "Rows per page (the dataset's default and maximum apply).",
                 },
                 "offset": offset,
@@ -205,6 +210,11 @@ OUTPUT_SCHEMAS: dict[str, dict] = {
                         "description": {"type": "string"},
                         "row_count": _nullable("integer"),
                         "url": {"type": "string"},
+                        "columns": {
+                            "type": "string",
+                            "description": "Each column's type, unit, values or range (absent "
+                            "when the list is too long: describe_dataset then).",
+                        },
                     },
                     "required": ["slug", "title", "description", "row_count", "url"],
                 },
@@ -263,14 +273,20 @@ OUTPUT_SCHEMAS: dict[str, dict] = {
 }
 
 DESCRIPTIONS = {
-    "list_datasets": "List the datasets you may read: slug, title, description, row count.",
+    "list_datasets": (
+        "List the datasets you may read: slug, title, description, row count, and each "
+        "dataset's columns with type, unit, valid values or range: enough to call query_rows "
+        "or aggregate directly."
+    ),
     "describe_dataset": (
-        "Describe a dataset: its primary key and columns, each with type, filter operators, "
-        "valid values (enum) and range (min, max). Read it before filtering or aggregating."
+        "Describe a dataset: its primary key and columns, each with type, unit, filter "
+        "operators, valid values (enum), range (min, max), counts and aggregation. Needed only "
+        "when list_datasets left a dataset's columns out, or for the details."
     ),
     "query_rows": (
-        "Rows of a dataset: filter, search, sort, choose fields, paginate with limit and "
-        "offset. For totals or counts use aggregate instead."
+        "Rows of a dataset: filter, search, sort, choose fields, paginate with limit (at most "
+        "the dataset's page size, 1000 by default) and offset. For totals or counts use "
+        "aggregate instead."
     ),
     "get_row": "One row of a dataset by its primary key.",
     "aggregate": (
@@ -295,9 +311,9 @@ TITLES = {
 TOOL_NAMES = tuple(DESCRIPTIONS)
 
 
-def tool_definitions(slugs: list[str]) -> list[dict]:
+def tool_definitions(slugs: list[str], max_page_size: int = 1000) -> list[dict]:
     """The tools as tools/list sends them, in their fixed order."""
-    inputs = input_schemas(slugs)
+    inputs = input_schemas(slugs, max_page_size)
     return [
         {
             "name": name,
@@ -448,17 +464,25 @@ def _page_text(body: dict, what: str) -> str:
     return f"{head}.\n{table}" if table else f"{head}."
 
 
+def _column_facts(column: dict) -> list[str]:
+    """What a call needs of a column, compactly: type, unit, values or range."""
+    facts = [column["type"]]
+    if column.get("unit"):
+        facts.append(f"unit {column['unit']}")
+    if column.get("enum"):
+        facts.append("values " + "|".join(_cell(value) for value in column["enum"]))
+    if column.get("min") is not None or column.get("max") is not None:
+        facts.append(f"range {_cell(column.get('min'))}..{_cell(column.get('max'))}")
+    return facts
+
+
 def _describe_text(body: dict) -> str:
     lines = [
         f"{body['slug']}: {body['title']} ({body['row_count']} rows, primary key "
         f"{body['primary_key'] or 'none'}). {body['description']}".strip()
     ]
     for column in body["columns"]:
-        facts = [column["type"]]
-        if column.get("enum"):
-            facts.append("values " + "|".join(_cell(value) for value in column["enum"]))
-        if column.get("min") is not None or column.get("max") is not None:
-            facts.append(f"range {_cell(column.get('min'))}..{_cell(column.get('max'))}")
+        facts = _column_facts(column)
         if column.get("operators"):
             facts.append("operators " + ",".join(column["operators"]))
         line = f"- {column['name']} ({'; '.join(facts)})"
@@ -468,13 +492,44 @@ def _describe_text(body: dict) -> str:
     return "\n".join(lines)
 
 
+def columns_summary(described: dict) -> str:
+    """A dataset's columns in one line, enough to filter, group and sum without describing it:
+    "order_id (integer; range 1..240), region (string; values EU|US), revenue (number; unit USD)"."""
+    parts = []
+    for column in described["columns"]:
+        facts = _column_facts(column)
+        if not column.get("operators"):
+            facts.append("not filterable")  # masked, hashed, or so set by the admin
+        parts.append(f"{column['name']} ({'; '.join(facts)})")
+    return ", ".join(parts)
+
+
 def _list_text(body: dict) -> str:
     lines = [f"{body['count']} datasets."]
     for item in body["results"]:
-        lines.append(
+        line = (
             f"- {item['slug']}: {item['title']} ({item['row_count']} rows). {item['description']}"
         )
+        if item.get("columns"):
+            line += f"\n  Columns: {item['columns']}"
+        lines.append(line)
+    if any("columns" not in item for item in body["results"]):
+        lines.append("The columns of the datasets listed without them: describe_dataset.")
     return "\n".join(lines)
+
+
+def _listed(policy: AccessPolicy, *, base_url: str, budget: int) -> dict:
+    """The datasets the caller may read, each with its columns while they fit the budget (the
+    text form repeats them: each half of the response gets the budget)."""
+    results = services.datasets_listed(policy, base_url=base_url)
+    room = budget - len(dumps({"count": len(results), "results": results}))
+    for item in results:
+        columns = columns_summary(services.dataset_described(policy, item["slug"]))
+        if len(columns) + 20 > room:
+            break  # the rest: describe_dataset
+        item["columns"] = columns
+        room -= len(columns) + 20
+    return {"count": len(results), "results": results}
 
 
 def _search_text(body: dict) -> str:
@@ -532,11 +587,43 @@ def _described(body: dict, wanted: str | None, budget: int) -> dict:
     return {**body, "columns": columns[:kept], "truncated": kept < len(columns)}
 
 
+# Where MCP's errors send a client: a tool, where REST's name a URL.
+LIST_DATASETS = "Call list_datasets to see them."
+
+
 def tool_call(
     name: str, arguments: dict, *, policy: AccessPolicy, base_url: str, max_chars: int
 ) -> ToolAnswer:
-    """Run one tool for a caller; raises the service's errors (QueryError, ApiError, ...)."""
+    """Run one tool for a caller; raises the service's errors (QueryError, ApiError, ...), in
+    the tools' words: tools and arguments, not URLs and query parameters."""
+    try:
+        return _tool_call(name, arguments, policy=policy, base_url=base_url, max_chars=max_chars)
+    except ApiError as error:
+        if error.code != "dataset_not_found":
+            raise
+        message = error.message.replace(services.LIST_DATASETS, LIST_DATASETS)
+        raise ApiError(error.status_code, error.code, message) from None
+
+
+def _check_filters(policy: AccessPolicy, dataset: object, filters: object) -> None:
+    """An unknown filter named as MCP's `filters` argument takes them: columns and
+    column__operator, never the query parameters that are arguments of their own."""
+    if not isinstance(filters, dict):
+        return
+    spec = services.dataset_readable(policy, dataset)
+    for name in filters:
+        if "__" not in str(name) and spec.column(str(name)) is None:
+            raise unknown_parameter(
+                spec, str(name), (), noun="filter", what="filters (and column__operator)"
+            )
+
+
+def _tool_call(
+    name: str, arguments: dict, *, policy: AccessPolicy, base_url: str, max_chars: int
+) -> ToolAnswer:
     params = _params(name, arguments)
+    if name in ("query_rows", "aggregate"):
+        _check_filters(policy, arguments.get("dataset"), arguments.get("filters"))
     # structuredContent and its text form share the response: each gets about half.
     budget = max(max_chars // 2 - 1000, 500)
     dataset = arguments.get("dataset")
@@ -550,9 +637,8 @@ def tool_call(
         found = services.row_fetch(policy=policy, id=row_id, base_url=base_url)
         return ToolAnswer(found.body, found.body["text"], found.dataset, found.rows)
     if name == "list_datasets":
-        results = services.datasets_listed(policy, base_url=base_url)
-        body = {"count": len(results), "results": results}
-        return ToolAnswer(body, _list_text(body), rows=len(results))
+        body = _listed(policy, base_url=base_url, budget=budget)
+        return ToolAnswer(body, _list_text(body), rows=body["count"])
     if name == "describe_dataset":
         described = services.dataset_described(policy, dataset)
         body = _described(described, params.get("columns"), budget)

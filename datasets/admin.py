@@ -27,6 +27,7 @@ from datasets import admin_sources  # noqa: F401  (registers the Source admin)
 from datasets.engine.connections import connect, duckdb_files
 from datasets.engine.errors import SourceUnavailable
 from datasets.ingest import FORMATS, IngestError, file_format, quote
+from datasets.measures import unit_suggestion
 from datasets.models import Column, Dataset, DatasetImport, PrivacyPolicy
 from datasets.naming import snake_case
 from datasets.selectors import build_spec, source_url
@@ -265,6 +266,7 @@ class ColumnInline(admin.TabularInline):
         "name",
         "type",
         "description",
+        "unit",
         "exposed",
         "filterable",
         "sortable",
@@ -279,11 +281,33 @@ class ColumnInline(admin.TabularInline):
     cells = [
         ("column and API name", "column", ["physical", "name"]),
         ("type", "type", ["type"]),
-        ("description", "description", ["description"]),
+        ("description and unit", "description", ["description", "unit"]),
         ("flags", "flags", ["exposed", "filterable", "sortable", "searchable"]),
         ("PII and aggregation", "pii", ["pii", "aggregation"]),
         ("values", "values", ["statistics"]),
     ]
+
+    def get_formset(self, request: HttpRequest, obj: Dataset | None = None, **kwargs: Any):
+        formset = super().get_formset(request, obj, **kwargs)
+        form = formset.form
+
+        class SuggestingForm(form):  # type: ignore[misc, valid-type]
+            """A column's unit field offers the unit its name states, for the admin to confirm."""
+
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                column = self.instance
+                field = self.fields.get("unit")
+                suggested = unit_suggestion(column.name, column.type) if column.pk else ""
+                if field is not None and suggested and not column.unit:
+                    field.widget.attrs.update(
+                        placeholder=f"{suggested}?",
+                        title=f"Suggested from the column's name: {suggested}. Type it, or use "
+                        "the action “Use the units the column names suggest”, to confirm.",
+                    )
+
+        formset.form = SuggestingForm
+        return formset
 
     def get_fieldsets(self, request: HttpRequest, obj: Dataset | None = None):
         fields = flatten(self.get_fields(request, obj))
@@ -344,6 +368,22 @@ class DatasetAdmin(admin.ModelAdmin):
     list_display = ["slug", "title", "origin", "row_count", "version", "enabled"]
     list_filter = ["enabled", "source"]
     search_fields = ["slug", "title", "description"]
+    actions = ["confirm_suggested_units"]
+
+    @admin.action(description="Use the units the column names suggest", permissions=["change"])
+    def confirm_suggested_units(self, request: HttpRequest, queryset) -> None:
+        """Set each column without a unit to the one its name states (flipper_length_mm: mm)."""
+        changed = []
+        for column in Column.objects.filter(dataset__in=queryset, unit=""):
+            column.unit = unit_suggestion(column.name, column.type)
+            if column.unit:
+                changed.append(column)
+        Column.objects.bulk_update(changed, ["unit"])
+        names = ", ".join(f"{column.name} ({column.unit})" for column in changed[:20])
+        self.message_user(
+            request,
+            f"Units set on {len(changed)} columns: {names}." if changed else "No unit to suggest.",
+        )
 
     def get_form(
         self, request: HttpRequest, obj: Dataset | None = None, change: bool = False, **kwargs: Any

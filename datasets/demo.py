@@ -71,11 +71,12 @@ COLUMN_DESCRIPTIONS = {
     "region": "Sales region of the customer.",
     "channel": "Sales channel: online shop, retail store or partner reseller.",
     "units": "Units ordered.",
-    "unit_price": "Price per unit after discount, in USD.",
-    "revenue": "Order revenue in USD: units x unit_price.",
+    "unit_price": "Price per unit after discount.",
+    "revenue": "Order revenue: units x unit_price.",
     "customer_name": "Customer's name.",
     "customer_email": "Customer's e-mail address (masked).",
 }
+COLUMN_UNITS = {"unit_price": "USD", "revenue": "USD"}
 
 
 def _customer(number: int) -> tuple[str, str]:
@@ -153,6 +154,6 @@ def demo_load(*, rows: int = 100_000) -> tuple[Dataset, bool]:
         )
     for physical_name, description in COLUMN_DESCRIPTIONS.items():
         Column.objects.filter(dataset=dataset, physical_name=physical_name).update(
-            description=description
+            description=description, unit=COLUMN_UNITS.get(physical_name, "")
         )
     return dataset, True

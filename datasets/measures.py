@@ -148,3 +148,74 @@ def aggregation_default(name: str, type: str, *, primary_key: bool = False) -> s
             return SUM
     # An unknown measure is averaged: an average is never a nonsense figure, a sum may be.
     return AVERAGE
+
+
+# What a number counts or measures, by the last word of a column's name: suggestions for the
+# admin to confirm (bill_length_mm, body_mass_g, discount_pct), never published unconfirmed.
+_UNIT_SUFFIXES = {
+    "mm": "mm",
+    "cm": "cm",
+    "km": "km",
+    "mi": "miles",
+    "miles": "miles",
+    "g": "g",
+    "kg": "kg",
+    "lb": "lb",
+    "lbs": "lb",
+    "t": "t",
+    "ml": "ml",
+    "pct": "%",
+    "percent": "%",
+    "usd": "USD",
+    "eur": "EUR",
+    "gbp": "GBP",
+    "c": "°C",
+    "celsius": "°C",
+    "fahrenheit": "°F",
+    "ms": "ms",
+    "sec": "s",
+    "secs": "s",
+    "seconds": "s",
+    "min": "minutes",
+    "mins": "minutes",
+    "minutes": "minutes",
+    "hours": "hours",
+    "hrs": "hours",
+    "days": "days",
+    "kwh": "kWh",
+    "kw": "kW",
+    "mw": "MW",
+    "mph": "mph",
+    "kmh": "km/h",
+    "kph": "km/h",
+    "hpa": "hPa",
+    "bytes": "bytes",
+}
+# A comment that ends in a bracketed unit: "Flipper length [mm]", "Arrival delay (minutes)".
+_UNIT_WORDS = {unit.lower() for unit in _UNIT_SUFFIXES.values()} | set(_UNIT_SUFFIXES)
+UNIT_MAX_CHARS = 40
+
+
+def unit_suggestion(name: str, type: str) -> str:
+    """The unit a number column's name states ("flipper_length_mm": mm), or ""."""
+    if type not in NUMERIC_TYPES:
+        return ""
+    words = [word for word in name.lower().split("_") if word]
+    if len(words) < 2:
+        return ""  # "g" or "min" alone is a name, not a unit
+    return _UNIT_SUFFIXES.get(words[-1], "")
+
+
+def unit_from_comment(comment: str) -> tuple[str, str]:
+    """A source column's comment split into its description and the unit it ends with, if any:
+    "Flipper length [mm]" -> ("Flipper length", "mm"); "Delay (minutes)" -> ("Delay", "minutes").
+    Square brackets always hold a unit; round ones only a known unit's name."""
+    text = " ".join((comment or "").split())
+    for opening, closing in ("[]", "()"):
+        if text.endswith(closing) and opening in text:
+            head, _, unit = text[:-1].rpartition(opening)
+            unit = unit.strip()
+            known = opening == "[" or unit.lower() in _UNIT_WORDS
+            if unit and known and len(unit) <= UNIT_MAX_CHARS and head.strip():
+                return head.strip().rstrip(",;:").strip(), unit
+    return text, ""

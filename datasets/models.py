@@ -178,6 +178,13 @@ class Column(models.Model):
     )
     type = models.CharField(max_length=10, choices=Type.choices)
     description = models.CharField(max_length=300, blank=True, default="")
+    unit = models.CharField(
+        max_length=measures.UNIT_MAX_CHARS,
+        blank=True,
+        default="",
+        help_text="What the numbers count or measure (mm, kg, USD, %, minutes): shown with the "
+        "description wherever the column is described.",
+    )
     exposed = models.BooleanField(default=True)
     filterable = models.BooleanField(default=True)
     sortable = models.BooleanField(default=True)

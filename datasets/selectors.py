@@ -38,6 +38,7 @@ def column_spec(column: Column) -> ColumnSpec:
         physical=column.physical_name,
         type=column.type,
         description=column.description,
+        unit=column.unit,
         exposed=column.exposed,
         filterable=column.filterable,
         sortable=column.sortable,

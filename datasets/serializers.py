@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from datasets.engine.spec import ColumnSpec, DatasetSpec
 from datasets.measures import aggregation_default
+from datasets.schema.guide import dataset_about
 
 
 @extend_schema_field({"type": ["string", "number", "integer", "boolean"]})
@@ -42,6 +43,9 @@ class ColumnSerializer(serializers.Serializer):
     name = serializers.CharField()
     type = ColumnTypeField()
     description = serializers.CharField()
+    unit = serializers.CharField(
+        allow_null=True, help_text="What the numbers count or measure (mm, USD, %), when known."
+    )
     operators = serializers.ListField(child=serializers.CharField())
     enum = serializers.ListField(child=ValueField(), allow_null=True)
     min = ValueField(allow_null=True)
@@ -62,6 +66,7 @@ class ColumnSerializer(serializers.Serializer):
             "name": column.name,
             "type": column.type,
             "description": column.description,
+            "unit": column.unit or None,
             "operators": list(column.operators),
             "enum": list(column.enum) if column.enum is not None and not column.protected else None,
             "min": column.min if ranged else None,
@@ -89,7 +94,7 @@ class DatasetSummarySerializer(serializers.Serializer):
         return {
             "slug": spec.slug,
             "title": spec.title,
-            "description": spec.description,
+            "description": dataset_about(spec),
             "row_count": spec.row_count,
             "url": f"{self.context['base_url']}/api/v1/datasets/{spec.slug}/",
         }
@@ -116,7 +121,7 @@ class DatasetSerializer(serializers.Serializer):
         return {
             "slug": spec.slug,
             "title": spec.title,
-            "description": spec.description,
+            "description": dataset_about(spec),
             "primary_key": spec.primary_key,
             "row_count": spec.row_count,
             "columns": [ColumnSerializer(column).data for column in spec.columns],

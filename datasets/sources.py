@@ -30,6 +30,7 @@ from sqlalchemy.engine import URL, Connection, make_url
 from datasets.engine.connections import connect, source_kind, url_with_password
 from datasets.engine.dialects import dialect_of_django_engine, dialect_of_url, source_dialect
 from datasets.engine.errors import suggest
+from datasets.measures import unit_from_comment
 from datasets.models import SLUG_PATTERN, Column, Dataset, Source
 from datasets.naming import api_names
 from datasets.selectors import source_url
@@ -84,6 +85,7 @@ class IntrospectedColumn:
     physical_name: str
     type: str
     unsupported: str = ""  # the source's type name when Gateway cannot serve it
+    comment: str = ""  # the source's own description of the column (PostgreSQL, MySQL)
 
 
 # -- URLs and connection tests -------------------------------------------------------------------
@@ -465,6 +467,8 @@ def dataset_register(
             inspector.get_pk_constraint(table, schema=schema or None).get("constrained_columns")
             or []
         )
+        if not description:
+            description = _table_comment(inspector, table, schema)
 
     physical_names = [column.physical_name for column in introspected]
     names = api_names(physical_names)
@@ -564,6 +568,7 @@ def _introspect_columns(
     result = []
     for reflected in inspector.get_columns(table, schema=schema or None):
         physical, sql_type = reflected["name"], reflected["type"]
+        comment = reflected.get("comment") or ""
         gateway_type = column_type(sql_type)
         untyped = isinstance(sql_type, sa.types.NullType)
         if gateway_type is None and untyped and source_dialect(kind).untyped_columns:
@@ -571,9 +576,13 @@ def _introspect_columns(
             # the storage class of a stored value says what they hold.
             gateway_type = _sqlite_storage_type(connection, table, physical)
         if gateway_type is None:
-            result.append(IntrospectedColumn(physical, "string", unsupported=_type_name(sql_type)))
+            result.append(
+                IntrospectedColumn(
+                    physical, "string", unsupported=_type_name(sql_type), comment=comment
+                )
+            )
         else:
-            result.append(IntrospectedColumn(physical, gateway_type))
+            result.append(IntrospectedColumn(physical, gateway_type, comment=comment))
     if not result:
         raise SourceError(f"{table!r} has no columns that can be read.")
     return result
@@ -668,23 +677,36 @@ def _pii_modes(pii: Mapping[str, str], lookup: dict[str, str], names: list[str])
 
 
 def _new_column(column: IntrospectedColumn, name: str, position: int, pii: str) -> Column:
+    """A registered column; its description and unit from the source's comment on it, if any
+    ("Flipper length [mm]": the unit in brackets)."""
     served = not column.unsupported
+    description, unit = unit_from_comment(column.comment)
     return Column(
         position=position,
         physical_name=column.physical_name,
         name=name,
         type=column.type,
         description=(
-            ""
+            description
             if served
             else f"Not served: the source type {column.unsupported} is not supported by Gateway."
         )[:300],
+        unit=unit if served else "",
         exposed=served,
         filterable=served,
         sortable=served,
         searchable=served and column.type == "string",
         pii=pii,
     )
+
+
+def _table_comment(inspector: sa.Inspector, table: str, schema: str) -> str:
+    """The source's own description of a table or view (PostgreSQL, MySQL), or ""."""
+    try:
+        comment = inspector.get_table_comment(table, schema=schema or None).get("text")
+    except NotImplementedError:  # SQLite and ClickHouse keep none
+        return ""
+    return " ".join((comment or "").split())[:DESCRIPTION_MAX_CHARS]
 
 
 def _title(table: str) -> str:

@@ -30,6 +30,9 @@ RESERVED_PARAMS = (
     "format",
     "datasets",
 )
+# Taken by the API but not declared in the schema (CSV output is for people, not for models):
+# never offered in an error's list of valid parameters.
+UNDECLARED_PARAMS = ("format",)
 
 
 @dataclass(frozen=True)

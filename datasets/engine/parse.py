@@ -145,19 +145,40 @@ def _filters(
         if name in reserved:
             continue
         if "__" not in name and spec.column(name) is None:
-            raise QueryError(
-                "unknown_parameter",
-                f"Unknown parameter '{shown(name)}'."
-                + suggest(
-                    name,
-                    [*reserved, *_names(spec)],
-                    what="parameters (and filters column__operator)",
-                    also=_lookup_filters(spec),
-                ),
-            )
+            raise unknown_parameter(spec, name, reserved)
         parsed = _parse_filter(spec, name, raw, published)
         filters.extend(parsed if isinstance(parsed, tuple) else (parsed,))
     return (*filters, *parse_forced(spec, forced))
+
+
+def unknown_parameter(
+    spec: DatasetSpec,
+    name: str,
+    reserved: tuple[str, ...],
+    *,
+    noun: str = "parameter",
+    what: str = "parameters (and filters column__operator)",
+) -> QueryError:
+    """The error for a parameter that is neither an operation's own nor a column's filter: the
+    one meant, and those the schema declares (with reserved=(): the filters alone, as MCP's
+    `filters` argument takes them)."""
+    return QueryError(
+        "unknown_parameter",
+        f"Unknown {noun} '{shown(name)}'."
+        + suggest(name, _declared(spec, reserved), what=what, also=_lookup_filters(spec)),
+    )
+
+
+def _declared(spec: DatasetSpec, reserved: tuple[str, ...]) -> list[str]:
+    """The parameters the schema declares for an operation: its own, and a filter named after
+    each column that takes equality (a masked column, say, takes none)."""
+    searchable = any(column.searchable and not column.protected for column in spec.columns)
+    own = [
+        name
+        for name in reserved
+        if name not in grammar.UNDECLARED_PARAMS and (name != "search" or searchable)
+    ]
+    return own + [column.name for column in spec.columns if "eq" in column.operators]
 
 
 def _lookup_filters(spec: DatasetSpec) -> list[str]:

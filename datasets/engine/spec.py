@@ -19,6 +19,7 @@ class ColumnSpec:
     physical: str
     type: str
     description: str = ""
+    unit: str = ""
     exposed: bool = True
     filterable: bool = True
     sortable: bool = True

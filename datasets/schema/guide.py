@@ -257,6 +257,26 @@ def example_calls(spec: DatasetSpec) -> list[ExampleCall]:
     return calls
 
 
+def dataset_about(spec: DatasetSpec) -> str:
+    """The admin's description, or when there is none a line computed from the data the caller
+    may see: "336,776 rows, keyed by row_id, time_hour from 2013-01-01 to 2013-12-31."."""
+    if spec.description.strip():
+        return spec.description.strip()
+    parts = []
+    if spec.row_count is not None:
+        parts.append(f"{spec.row_count:,} row{'' if spec.row_count == 1 else 's'}")
+    key = spec.column(spec.primary_key) if spec.primary_key else None
+    if key is not None:
+        parts.append(f"keyed by {key.name}")
+    date = date_column(spec)
+    if date is not None and date.min is not None and date.max is not None:
+        parts.append(f"{date.name} from {str(date.min)[:10]} to {str(date.max)[:10]}")
+    if not parts:
+        return ""
+    text = ", ".join(parts) + "."
+    return text[0].upper() + text[1:]
+
+
 def coverage(spec: DatasetSpec) -> str:
     """A sentence on the period the dataset covers, from its date column's range."""
     date = date_column(spec)

@@ -17,10 +17,11 @@ enum, and every description is made of whole sentences that fit their budget.
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
 from datasets.engine import grammar
 from datasets.engine.spec import ColumnSpec, DatasetSpec
-from datasets.schema.guide import API, date_column, example_calls, example_metric
+from datasets.schema.guide import API, dataset_about, date_column, example_calls, example_metric
 from datasets.schema.rules import (
     MAX_DESCRIPTION,
     MAX_PARAMETER_DESCRIPTION,
@@ -37,11 +38,29 @@ ERROR_RESPONSES = {
     "429": "Rate limit or daily quota reached: wait Retry-After seconds.",
     "503": "The data source is unreachable or too slow: retry after Retry-After seconds.",
 }
-# Said once per operation that takes filters, instead of once per filter parameter.
-FILTERS_SENTENCE = (
-    "Filters: col=value, col__ne, __gt, __gte, __lt, __lte, __in=a,b, text __icontains, "
-    "__isnull=true, dates __year, __quarter, __month."
-)
+# Said once per operation that takes filters, instead of once per filter parameter: how each
+# operator is written, in the grammar's order, for the operators some column of the dataset
+# takes; the first of a group says what it applies to ("dates __year"). Of the text operators
+# one is named, the first taken of these (the parameters declare the others).
+_OPERATOR_PHRASES = (
+    ("", False, (("eq", "col=value"), ("ne", "col__ne"), ("gt", "__gt"), ("gte", "__gte"),
+                 ("lt", "__lt"), ("lte", "__lte"), ("in", "__in=a,b"))),
+    ("text ", True, (("icontains", "__icontains"), ("contains", "__contains"),
+                     ("startswith", "__startswith"))),
+    ("", False, (("isnull", "__isnull=true"),)),
+    ("dates ", False, (("year", "__year"), ("quarter", "__quarter"), ("month", "__month"))),
+)  # fmt: skip
+
+
+def filters_sentence(spec: DatasetSpec) -> str:
+    """'Filters: col=value, col__ne, …' with only the operators the dataset's columns take."""
+    taken = {name for column in spec.columns for name in column.operators}
+    phrases = []
+    for label, one, group in _OPERATOR_PHRASES:
+        written = [phrase for name, phrase in group if name in taken]
+        if written:
+            phrases += [label + written[0], *([] if one else written[1:])]
+    return f"Filters: {', '.join(phrases)}." if phrases else ""
 
 
 # Every error has one shape: one response for all statuses, said once per operation.
@@ -83,8 +102,10 @@ def _range(column: ColumnSpec) -> str:
 
 
 def column_description(column: ColumnSpec) -> str:
-    """What a model should know of a column: its description, range and protection."""
+    """What a model should know of a column: its description, unit, range and protection."""
     parts = [column.description.strip().rstrip(".") + "." if column.description.strip() else ""]
+    if column.unit:
+        parts.append(f"Unit: {column.unit}.")
     parts.append(_range(column))
     if column.pii == "mask":
         parts.append("Partially masked; only count_distinct applies.")
@@ -197,8 +218,8 @@ def dataset_paths(spec: DatasetSpec) -> dict[str, dict]:
     aggregate_examples = [
         call.url for call in examples if call.operation_id.startswith("aggregate_")
     ] or [f"{API}/{spec.slug}/aggregate/?metrics=count"]
-    about = _sentences(spec.description) or [f"{spec.title}."]
-    filtered = any(column.operators for column in spec.columns)
+    about = _sentences(dataset_about(spec)) or [f"{spec.title}."]
+    filters = filters_sentence(spec)
     paths = {
         f"{API}/{spec.slug}/rows/": {
             "get": _operation(
@@ -207,7 +228,7 @@ def dataset_paths(spec: DatasetSpec) -> dict[str, dict]:
                 sentences=[
                     (0, f"Rows of {spec.slug}."),
                     *((3, sentence) for sentence in about),
-                    (2, FILTERS_SENTENCE if filtered else ""),
+                    (2, filters),
                     (4, "Page with limit and offset, or follow next."),
                     (1, _example(rows_examples, room=MAX_DESCRIPTION - 20)),
                 ],
@@ -225,7 +246,7 @@ def dataset_paths(spec: DatasetSpec) -> dict[str, dict]:
                 summary=f"Get one {spec.title} row by {key.name}",
                 sentences=[
                     (0, f"One row of {spec.slug} by its {key.name}."),
-                    (1, f"Example: GET {API}/{spec.slug}/rows/{_key_example(key)}/"),
+                    (1, _key_example(spec, key)),
                 ],
                 parameters=[
                     {
@@ -258,7 +279,7 @@ def dataset_paths(spec: DatasetSpec) -> dict[str, dict]:
             sentences=[
                 *((0, sentence) for sentence in about),
                 (2, "Use it for any total, count or average instead of reading rows."),
-                (3, FILTERS_SENTENCE if filtered else ""),
+                (3, filters),
                 (1, example),
             ],
             parameters=_filters(spec) + options,
@@ -279,10 +300,12 @@ def _example(urls: list[str], *, room: int) -> str:
     return next((sentence for sentence in sentences if len(sentence) < room), sentences[0])
 
 
-def _key_example(column: ColumnSpec) -> str:
-    if column.min is not None:
-        return str(column.min)
-    return "1" if column.type == "integer" else "KEY"
+def _key_example(spec: DatasetSpec, column: ColumnSpec) -> str:
+    """'Example: GET …/rows/7/' with a key the reader's rows hold (the smallest), or "" when none
+    is published: a made-up key would answer 404."""
+    if column.min is None:
+        return ""
+    return f"Example: GET {API}/{spec.slug}/rows/{quote(str(column.min), safe='')}/"
 
 
 def _operation(

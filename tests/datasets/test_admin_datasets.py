@@ -243,3 +243,66 @@ def test_view_only_staff_see_a_dataset_but_cannot_change_or_replace_it(client, t
     assert client.post(change_url(dataset), {"title": "Changed"}).status_code == 403
     dataset.refresh_from_db()
     assert (dataset.version, dataset.title, dataset.row_count) == (1, "Sales", 3)
+
+
+# Units: suggested from the column names, set by the admin
+
+PENGUINS = b"id,species,flipper_length_mm,body_mass_g,year\n1,Adelie,181,3750,2007\n2,Gentoo,217,5400,2008\n"
+
+
+def penguins(tmp_path) -> Dataset:
+    path = tmp_path / "penguins.csv"
+    path.write_bytes(PENGUINS)
+    return dataset_import(path=path, slug="penguins")
+
+
+def test_a_suggested_unit_is_offered_and_published_only_once_confirmed(admin_client, tmp_path):
+    dataset = penguins(tmp_path)
+    assert set(dataset.columns.values_list("unit", flat=True)) == {""}  # nothing published yet
+    page = admin_client.get(change_url(dataset)).content.decode()
+    assert 'placeholder="mm?"' in page and 'placeholder="g?"' in page
+    response = admin_client.post(
+        "/admin/datasets/dataset/",
+        {"action": "confirm_suggested_units", "_selected_action": [dataset.pk]},
+        follow=True,
+    )
+    assert "Units set on 2 columns: flipper_length_mm (mm), body_mass_g (g)." in (
+        response.content.decode()
+    )
+    units = dict(dataset.columns.values_list("name", "unit"))
+    assert units == {
+        "id": "",
+        "species": "",
+        "flipper_length_mm": "mm",
+        "body_mass_g": "g",
+        "year": "",
+    }
+    Column.objects.filter(dataset=dataset, name="body_mass_g").update(unit="kg")
+    admin_client.post(
+        "/admin/datasets/dataset/",
+        {"action": "confirm_suggested_units", "_selected_action": [dataset.pk]},
+    )
+    assert dataset.columns.get(name="body_mass_g").unit == "kg"  # the admin's own unit stays
+
+
+def test_view_only_staff_cannot_set_units(client, tmp_path):
+    from django.contrib.auth.models import Permission, User
+
+    dataset = penguins(tmp_path)
+    viewer = User.objects.create(username="viewer", is_staff=True)
+    viewer.user_permissions.set(Permission.objects.filter(codename="view_dataset"))
+    client.force_login(viewer)
+    client.post(
+        "/admin/datasets/dataset/",
+        {"action": "confirm_suggested_units", "_selected_action": [dataset.pk]},
+    )
+    assert set(dataset.columns.values_list("unit", flat=True)) == {""}
+
+
+def test_a_replaced_file_keeps_the_units_of_unchanged_columns(tmp_path):
+    dataset = penguins(tmp_path)
+    Column.objects.filter(dataset=dataset, name="flipper_length_mm").update(unit="mm")
+    path = tmp_path / "v2.csv"
+    path.write_bytes(PENGUINS + b"3,Chinstrap,195,3800,2009\n")
+    dataset_import(path=path, slug="penguins", replace=True)
+    assert dataset.columns.get(name="flipper_length_mm").unit == "mm"

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.test import Client
 
-from datasets.models import Dataset, Source
+from datasets.models import Column, Dataset, Source
 from tests.datasets.sales_fixture import register_sales, sales_rows
 
 pytestmark = pytest.mark.django_db
@@ -483,3 +483,77 @@ def test_upload_query_past_the_time_limit_is_503_source_timeout(api, big_upload,
     # The worker is free again: the next call (under an ordinary limit) is answered.
     monkeypatch.undo()
     assert api.get("/api/v1/datasets/sales/rows/1/").status_code == 200
+
+
+def test_a_columns_unit_is_published_wherever_the_column_is_described(api, sales):
+    from access.tools import _describe_text
+
+    Column.objects.filter(dataset=sales, name="revenue").update(unit="EUR")
+    described = api.get("/api/v1/datasets/sales/").json()
+    columns = {column["name"]: column for column in described["columns"]}
+    assert columns["revenue"]["unit"] == "EUR" and columns["units"]["unit"] is None
+    assert "- revenue (number; unit EUR;" in _describe_text(described)  # describe_dataset's text
+    document = api.get("/openapi.json").json()
+    rows = next(
+        operation["get"]
+        for path, operation in document["paths"].items()
+        if path.endswith("/sales/rows/")
+    )
+    revenue = next(p for p in rows["parameters"] if p["name"] == "revenue")
+    assert "Unit: EUR." in revenue["description"]
+    units = next(p for p in rows["parameters"] if p["name"] == "units")
+    assert "Unit:" not in units.get("description", "")
+
+
+def test_an_unknown_dataset_offers_the_closest_readable_slug(api):
+    error = _error(api.get("/api/v1/datasets/salse/rows/"), 404, "dataset_not_found")
+    assert error["message"] == (
+        "No dataset 'salse'. Did you mean 'sales'? List the datasets at /api/v1/datasets/."
+    )
+    far = _error(api.get("/api/v1/datasets/weather/"), 404, "dataset_not_found")
+    assert "Did you mean" not in far["message"]
+
+
+def test_a_dataset_outside_the_keys_scope_is_never_suggested(sales, rows):
+    from keys.services import api_key_issue
+
+    register_sales(rows, slug="sales_eu")
+    scoped = api_key_issue(name="eu", datasets=["sales_eu"]).raw_key
+    client = Client(headers={"Authorization": f"Bearer {scoped}"})
+    error = _error(client.get("/api/v1/datasets/sales/"), 404, "dataset_not_found")
+    assert "Did you mean 'sales_eu'?" in error["message"]  # its own, not the one it asked for
+    error = _error(client.get("/api/v1/datasets/sale/"), 404, "dataset_not_found")
+    assert "'sales'" not in error["message"].replace("'sale'", "")
+    nothing = api_key_issue(name="none", datasets=[]).raw_key
+    client = Client(headers={"Authorization": f"Bearer {nothing}"})
+    error = _error(client.get("/api/v1/datasets/sales/"), 404, "dataset_not_found")
+    assert "Did you mean" not in error["message"]
+
+
+def test_a_dataset_without_a_description_gets_one_computed_from_the_rows_the_caller_may_read(
+    api, sales, rows
+):
+    from keys.services import RowFilter, api_key_issue
+
+    Dataset.objects.filter(pk=sales.pk).update(description="")
+    sales.columns.first().save()  # any catalog change drops the cached specs
+    dates = sorted(row["order_date"] for row in rows)
+    computed = f"240 rows, keyed by order_id, order_date from {dates[0]} to {dates[-1]}."
+    assert api.get("/api/v1/datasets/").json()["results"][0]["description"] == computed
+    assert api.get("/api/v1/datasets/sales/").json()["description"] == computed
+    eu_rows = sorted(row["order_date"] for row in rows if row["region"] == "EU")
+    eu = api_key_issue(
+        name="eu",
+        datasets=["sales"],
+        row_filters=[RowFilter(slug="sales", column="region", value="EU")],
+    ).raw_key
+    mine = Client(headers={"Authorization": f"Bearer {eu}"}).get("/api/v1/datasets/").json()
+    assert mine["results"][0]["description"] == (
+        f"{len(eu_rows)} rows, keyed by order_id, order_date from {eu_rows[0]} to {eu_rows[-1]}."
+    )
+    document = api.get("/openapi.json").json()
+    aggregate = next(
+        path["get"] for name, path in document["paths"].items() if name.endswith("/aggregate/")
+    )
+    # A filtered key exists: the public schema withholds the counts and ranges.
+    assert aggregate["description"].startswith("Keyed by order_id.")

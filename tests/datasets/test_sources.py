@@ -967,3 +967,40 @@ def test_url_asking_for_local_infile_is_refused_before_connecting(secret_file):
     ):
         source_create(name="rogue", url=f"mysql://root@127.0.0.1:{server.port}/test?local_infile=1")
     assert server.connections == 0
+
+
+# -- Comments: descriptions and units from the source ------------------------------------------
+
+
+PG_COMMENTS = [
+    f"COMMENT ON TABLE {TABLE} IS 'One order of the shop'",
+    f"COMMENT ON COLUMN {TABLE}.amount IS 'What the customer paid [EUR]'",
+    f"COMMENT ON COLUMN {TABLE}.quantity IS 'Items in the order'",
+]
+MY_COMMENTS = [
+    f"ALTER TABLE {TABLE} COMMENT = 'One order of the shop'",
+    f"ALTER TABLE {TABLE} MODIFY amount decimal(10, 2) COMMENT 'What the customer paid [EUR]'",
+    f"ALTER TABLE {TABLE} MODIFY quantity bigint COMMENT 'Items in the order'",
+]
+
+
+@pytest.mark.parametrize("kind", ["postgresql", "mysql"])
+def test_source_comments_become_descriptions_and_units(request, kind):
+    url, admin_url, comments = {
+        "postgresql": (PG, POSTGRES_URL, PG_COMMENTS),
+        "mysql": (MY, MYSQL_URL, MY_COMMENTS),
+    }[kind]
+    request.getfixturevalue({"postgresql": "pg_orders", "mysql": "my_orders"}[kind])
+    _run(admin_url, comments)
+    source = source_create(name=kind, url=url)
+    dataset = dataset_register(source=source, table=TABLE, slug="orders")
+    columns = _columns(dataset)
+    assert (columns["amount"].description, columns["amount"].unit) == (
+        "What the customer paid",
+        "EUR",
+    )
+    assert (columns["quantity"].description, columns["quantity"].unit) == ("Items in the order", "")
+    assert (columns["region"].description, columns["region"].unit) == ("", "")
+    assert dataset.description == "One order of the shop"
+    given = dataset_register(source=source, table=TABLE, slug="orders_2", description="Mine.")
+    assert given.description == "Mine."  # the admin's own description wins

@@ -47,8 +47,8 @@ from keys.services import api_key_issue
 pytestmark = pytest.mark.django_db
 
 ROLES = ("none", "view", "data", "super")
-CSV = b"order_id,region,amount\n1,EU,10.5\n2,US,20\n3,EU,7\n"
-NEW_CSV = b"order_id,region,amount\n7,APAC,1\n8,EU,2\n"
+CSV = b"order_id,region,amount_eur\n1,EU,10.5\n2,US,20\n3,EU,7\n"
+NEW_CSV = b"order_id,region,amount_eur\n7,APAC,1\n8,EU,2\n"
 
 READ = "read"  # never changes anything
 WRITE = "write"  # changes the database when allowed, nothing otherwise
@@ -229,6 +229,7 @@ MATRIX = [
     Row("GET",  f"{IMPORT}/",                          READ,  (DENIED,  OK,     OK,       OK)),
     Row("GET",  f"{IMPORT}/status/",                   READ,  (DENIED,  OK,     OK,       OK)),
     Row("POST", "/admin/datasets/dataset/",            WRITE, (DENIED,  OK,     REDIRECT, REDIRECT), _action("delete_selected", "orders"), "delete_selected"),
+    Row("POST", "/admin/datasets/dataset/",            WRITE, (DENIED,  OK,     REDIRECT, REDIRECT), _action("confirm_suggested_units", "orders"), "confirm_suggested_units"),
     # Sources
     Row("GET",  "/admin/datasets/source/",             READ,  (DENIED,  OK,     OK,       OK)),
     Row("GET",  "/admin/datasets/source/add/",         READ,  (DENIED,  DENIED, OK,       OK)),

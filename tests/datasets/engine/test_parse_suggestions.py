@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from django.http import QueryDict
 from django.test import Client
@@ -9,6 +11,7 @@ from django.test import Client
 from datasets.engine.errors import QueryError, closest_name
 from datasets.engine.parse import parse_aggregate, parse_rows
 from datasets.engine.spec import ColumnSpec, DatasetSpec
+from datasets.schema.operations import dataset_paths
 from tests.datasets.sales_fixture import register_sales, sales_rows
 
 # A weather dataset like the one the issue was found on: its date column is called `date`.
@@ -57,9 +60,30 @@ def test_an_unknown_parameter_suggests_the_filter_meant(query, suggested):
     message = _message(parse_rows, query, "unknown_parameter")
 
     assert f"Did you mean '{suggested}'?" in message
-    # The valid parameters listed are the reserved ones and the columns, as before.
+    # The valid parameters listed are those the schema declares: not format (taken, never
+    # declared) nor the masked email (no filter).
     assert "Valid parameters (and filters column__operator): limit, offset," in message
-    assert message.endswith("search, format, date, weather, revenue, note, email.")
+    assert message.endswith("search, date, weather, revenue, note.")
+
+
+@pytest.mark.parametrize(
+    ("parse", "operation"),
+    [(parse_rows, "list_weather_rows"), (parse_aggregate, "aggregate_weather")],
+)
+@pytest.mark.parametrize(
+    "spec", [WEATHER, dataclasses.replace(WEATHER, all_columns=WEATHER.all_columns[:3])]
+)
+def test_an_unknown_parameter_lists_only_parameters_the_schema_declares(parse, operation, spec):
+    with pytest.raises(QueryError) as caught:
+        parse(spec, QueryDict("zzz=1"))
+    listed = caught.value.message.rpartition(": ")[2].rstrip(".").split(", ")
+    declared = {
+        parameter["name"]
+        for path in dataset_paths(spec).values()
+        for parameter in path["get"]["parameters"]
+        if path["get"]["operationId"] == operation
+    }
+    assert listed and set(listed) <= declared
 
 
 def test_aggregates_suggest_the_filter_too():

@@ -322,3 +322,49 @@ def test_instructions_name_each_dataset_and_its_years():
     assert "- stock (Stock): Stock levels." in text
     assert "aggregate_<dataset>" in text and "next" in text
     assert "__gte" in text and "__lte" in text
+
+
+def test_the_row_by_key_example_is_a_key_the_rows_hold_or_none():
+    row = "/api/v1/datasets/sales/rows/{pk}/"
+    described = _get(dataset_paths(sales_spec()), row)["description"]
+    assert "Example: GET /api/v1/datasets/sales/rows/1/" in described
+    texts = sales_spec(
+        primary_key="code",
+        all_columns=(ColumnSpec("code", "code", "string"), ColumnSpec("n", "n", "integer")),
+    )
+    described = _get(dataset_paths(texts), row)["description"]
+    assert "Example" not in described and "KEY" not in described  # a made-up key answers 404
+    unranged = sales_spec(all_columns=(ColumnSpec("order_id", "order_id", "integer"),))
+    assert "Example" not in _get(dataset_paths(unranged), row)["description"]
+
+
+@pytest.mark.parametrize(
+    ("columns", "promised", "absent"),
+    [
+        (
+            (ColumnSpec("n", "n", "integer", min=1, max=9, null_count=0),),
+            ["col=value", "__gt", "__in=a,b"],
+            ["__icontains", "__isnull", "__year", "text"],
+        ),
+        (
+            (
+                ColumnSpec("note", "note", "string", null_count=3),
+                ColumnSpec("day", "day", "date", min="2024-01-01", max="2024-12-31", null_count=0),
+            ),
+            ["text __icontains", "__isnull=true", "dates __year", "__month"],
+            ["__contains", "__startswith"],  # one text operator stands for the others
+        ),
+    ],
+)
+def test_the_filter_grammar_sentence_promises_only_operators_some_column_takes(
+    columns, promised, absent
+):
+    spec = sales_spec(primary_key=None, all_columns=columns)
+    described = _get(dataset_paths(spec), "/api/v1/datasets/sales/rows/")["description"]
+    sentence = next(part for part in described.split(". ") if part.startswith("Filters:"))
+    taken = {name for column in spec.columns for name in column.operators}
+    for phrase in promised:
+        assert phrase in sentence
+    for phrase in absent:
+        assert phrase not in sentence
+    assert ("__isnull" in sentence) == ("isnull" in taken)
