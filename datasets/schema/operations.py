@@ -95,18 +95,33 @@ def value_schema(column: ColumnSpec, *, nullable: bool, enum: bool = True) -> di
     return schema
 
 
+def _withheld(spec: DatasetSpec, column: ColumnSpec) -> bool:
+    """Are the column's values or range left out of this document (a key reads the dataset
+    through row filters, so the public schema publishes none)?"""
+    if column.protected:
+        return False
+    if column.categorical:
+        return column.enum is None  # categorical comes from an enum: it was there
+    ranged = column.type in ("integer", "number", "date", "datetime")
+    return ranged and spec.row_count is None and column.min is None and column.max is None
+
+
 def _range(column: ColumnSpec) -> str:
     if column.protected or column.min is None or column.max is None:
         return ""
     return f"Values from {column.min} to {column.max}."
 
 
-def column_description(column: ColumnSpec) -> str:
-    """What a model should know of a column: its description, unit, range and protection."""
+def column_description(column: ColumnSpec, spec: DatasetSpec | None = None) -> str:
+    """What a model should know of a column: its description, unit, range and protection; and
+    where its values are when this document withholds them (`spec`: the dataset as published)."""
     parts = [column.description.strip().rstrip(".") + "." if column.description.strip() else ""]
     if column.unit:
         parts.append(f"Unit: {column.unit}.")
     parts.append(_range(column))
+    if spec is not None and _withheld(spec, column):
+        what = "values" if column.categorical else "range"
+        parts.append(f"Its {what} for this key: GET {API}/{spec.slug}/.")
     if column.pii == "mask":
         parts.append("Partially masked; only count_distinct applies.")
     elif column.pii == "hash":
@@ -122,7 +137,7 @@ def dataset_components(spec: DatasetSpec) -> dict[str, dict]:
         schema = value_schema(column, nullable=column.name != spec.primary_key, enum=False)
         if not column.operators:
             # Its description is not on a filter parameter: said here instead.
-            description = column_description(column)
+            description = column_description(column, spec)
             if description:
                 schema["description"] = description
         properties[column.name] = schema
@@ -383,7 +398,7 @@ def _filter_parameter(spec: DatasetSpec, column: ColumnSpec, name: str) -> dict:
     operand = record.operand
     if operand == grammar.Operand.VALUE:
         schema = value_schema(column, nullable=False, enum=record.enum)
-        sentences = [(0, column_description(column))] if record.name == "eq" else []
+        sentences = [(0, column_description(column, spec))] if record.name == "eq" else []
         return _query(parameter, schema, sentences)
     if operand == grammar.Operand.VALUES:
         element = (

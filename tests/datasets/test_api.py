@@ -557,3 +557,33 @@ def test_a_dataset_without_a_description_gets_one_computed_from_the_rows_the_cal
     )
     # A filtered key exists: the public schema withholds the counts and ranges.
     assert aggregate["description"].startswith("Keyed by order_id.")
+
+
+def test_withheld_values_say_which_call_returns_them(api, sales):
+    from keys.services import RowFilter, api_key_issue
+
+    def parameters() -> dict:
+        document = api.get("/openapi.json").json()
+        rows = next(
+            op["get"] for path, op in document["paths"].items() if path.endswith("/sales/rows/")
+        )
+        return {parameter["name"]: parameter for parameter in rows["parameters"]}
+
+    published = parameters()
+    assert "enum" in published["region"]["schema"]
+    assert "for this key" not in published["region"].get("description", "")
+    api_key_issue(
+        name="eu",
+        datasets=["sales"],
+        row_filters=[RowFilter(slug="sales", column="region", value="EU")],
+    )
+    withheld = parameters()
+    assert "enum" not in withheld["region"]["schema"]
+    assert (
+        "Its values for this key: GET /api/v1/datasets/sales/." in withheld["region"]["description"]
+    )
+    assert (
+        "Its range for this key: GET /api/v1/datasets/sales/."
+        in withheld["order_date"]["description"]
+    )
+    assert "for this key" not in withheld.get("customer_email", {}).get("description", "")
