@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from access import services
 from access.permissions import request_policy
 from datasets.engine.errors import QueryError
+from datasets.engine.query import label_key
 from datasets.policy import AccessPolicy
 from datasets.responses import (
     GROUP_TOO_LARGE,
@@ -135,6 +136,7 @@ class RowListView(DatasetView):
         annotate(request, rows=len(read.page.rows))
         if as_csv:
             fields = [column.name for column in read.query.fields]
+            fields += [label_key(column) for column in read.query.expand]
             return rows_csv(read.page, fields, read.spec.slug)
         return _sized(rows_json(read.page, **_page_links(request, read.query)), ROW_TOO_LARGE)
 

@@ -20,10 +20,10 @@ from datasets.engine import execute
 from datasets.engine.errors import NotFound, QueryError, closest_name
 from datasets.engine.execute import Groups, Page
 from datasets.engine.parse import parse_aggregate, parse_forced, parse_rows
-from datasets.engine.query import AggregateQuery, RowsQuery
-from datasets.engine.spec import DatasetSpec
+from datasets.engine.query import AggregateQuery, RowsQuery, label_key
+from datasets.engine.spec import ColumnSpec, DatasetSpec
 from datasets.engine.statistics import statistics_withheld
-from datasets.policy import AccessPolicy
+from datasets.policy import AccessPolicy, links_within
 from datasets.selectors import dataset_spec, dataset_specs
 from datasets.serializers import DatasetSerializer, DatasetSummarySerializer
 from gatewaysite.errors import ApiError
@@ -116,7 +116,12 @@ def specs_published(specs: list[DatasetSpec], caller: AccessPolicy | None) -> li
     if caller is not None:
         return [caller.published(spec) for spec in specs]
     restricted = row_filtered_dataset_ids() if specs else frozenset()
-    return [statistics_withheld(spec) if spec.id in restricted else spec for spec in specs]
+    # References only between the datasets the document carries.
+    shown = {spec.id for spec in specs}
+    return [
+        links_within(statistics_withheld(spec) if spec.id in restricted else spec, shown)
+        for spec in specs
+    ]
 
 
 def output_format(params: Mapping, allowed: tuple[str, ...] = ("json",)) -> str:
@@ -150,7 +155,23 @@ def rows_read(policy: AccessPolicy, slug: object, params: Mapping) -> RowsRead:
     query = parse_rows(
         spec, params, forced=policy.filters_for(spec), published=policy.published(spec)
     )
-    return RowsRead(spec, query, execute.run_rows(spec, query))
+    page = execute.run_rows(spec, query)
+    for column in query.expand:
+        _expand(policy, column, page.rows)
+    return RowsRead(spec, query, page)
+
+
+def _expand(policy: AccessPolicy, column: ColumnSpec, rows: list[dict]) -> None:
+    """Give each row the label of the row its column refers to, read as the caller would read
+    that dataset: its scope, its row filters, its personal-data rules (null when not found)."""
+    assert column.references is not None  # parse_rows checked it
+    referenced = dataset_readable(policy, column.references.slug)
+    present = [row[column.name] for row in rows if row[column.name] is not None]
+    forced = parse_forced(referenced, policy.filters_for(referenced))
+    labels = execute.run_labels(referenced, present, forced) if present else {}
+    for row in rows:
+        value = row[column.name]
+        row[label_key(column)] = None if value is None else labels.get(str(value))
 
 
 def groups_read(policy: AccessPolicy, slug: object, params: Mapping) -> GroupsRead:

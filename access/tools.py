@@ -129,6 +129,10 @@ def input_schemas(slugs: list[str], max_page_size: int = 1000) -> dict[str, dict
                 "search": search,
                 "ordering": _names("Columns to sort by, '-' first for descending: [\"-revenue\"]."),
                 "fields": _names("Columns to return (default all)."),
+                "expand": _names(
+                    "Columns that refer to another dataset (list_datasets: 'refers to'): each "
+                    "row then carries the referenced row's label as column__label."
+                ),
                 "limit": {
                     "type": "integer",
                     "minimum": 1,
@@ -332,7 +336,16 @@ def tool_definitions(slugs: list[str], max_page_size: int = 1000) -> list[dict]:
 _ARGUMENTS = {
     "list_datasets": (),
     "describe_dataset": ("dataset", "columns"),
-    "query_rows": ("dataset", "filters", "search", "ordering", "fields", "limit", "offset"),
+    "query_rows": (
+        "dataset",
+        "filters",
+        "search",
+        "ordering",
+        "fields",
+        "expand",
+        "limit",
+        "offset",
+    ),
     "get_row": ("dataset", "key"),
     "aggregate": (
         "dataset",
@@ -414,7 +427,7 @@ def _params(tool: str, arguments: dict) -> dict[str, str]:
                 f"'{name}' is not a filter: pass it as an argument of its own.",
             )
         params[name] = _filter_value(name, value)
-    for name in ("ordering", "fields", "group_by", "metrics", "columns"):
+    for name in ("ordering", "fields", "expand", "group_by", "metrics", "columns"):
         if arguments.get(name) is not None:
             params[name] = _names_value(name, arguments[name])
     for name in ("limit", "offset"):
@@ -465,10 +478,16 @@ def _page_text(body: dict, what: str) -> str:
 
 
 def _column_facts(column: dict) -> list[str]:
-    """What a call needs of a column, compactly: type, unit, values or range."""
+    """What a call needs of a column, compactly: type, unit, identity, link, values or range."""
     facts = [column["type"]]
     if column.get("unit"):
         facts.append(f"unit {column['unit']}")
+    if column.get("identifies"):
+        facts.append(f"identifies {column['identifies']}")
+    if column.get("references"):
+        facts.append(
+            f"refers to {column['references']['dataset']}.{column['references']['column']}"
+        )
     if column.get("enum"):
         facts.append("values " + "|".join(_cell(value) for value in column["enum"]))
     if column.get("min") is not None or column.get("max") is not None:

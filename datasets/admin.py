@@ -257,6 +257,7 @@ class ColumnInline(admin.TabularInline):
     """The columns of a dataset, one compact row each (the page fits a 1280 px window)."""
 
     model = Column
+    fk_name = "dataset"  # the other one is `references`
     template = "admin/datasets/dataset/columns_inline.html"
     extra = 0
     max_num = 0  # columns come from the file or the table, not from the admin
@@ -267,6 +268,8 @@ class ColumnInline(admin.TabularInline):
         "type",
         "description",
         "unit",
+        "identifies",
+        "references",
         "exposed",
         "filterable",
         "sortable",
@@ -281,7 +284,11 @@ class ColumnInline(admin.TabularInline):
     cells = [
         ("column and API name", "column", ["physical", "name"]),
         ("type", "type", ["type"]),
-        ("description and unit", "description", ["description", "unit"]),
+        (
+            "description, unit, identity and link",
+            "description",
+            ["description", "unit", "identifies", "references"],
+        ),
         ("flags", "flags", ["exposed", "filterable", "sortable", "searchable"]),
         ("PII and aggregation", "pii", ["pii", "aggregation"]),
         ("values", "values", ["statistics"]),
@@ -298,6 +305,12 @@ class ColumnInline(admin.TabularInline):
                 super().__init__(*args, **kwargs)
                 column = self.instance
                 field = self.fields.get("unit")
+                references = self.fields.get("references")
+                if references is not None:
+                    # A reference names a row by key: only a dataset with a primary key has them.
+                    references.queryset = Dataset.objects.exclude(primary_key="").order_by("slug")
+                    for name in ("add", "change", "delete", "view"):
+                        setattr(references.widget, f"can_{name}_related", False)
                 suggested = unit_suggestion(column.name, column.type) if column.pk else ""
                 if field is not None and suggested and not column.unit:
                     field.widget.attrs.update(

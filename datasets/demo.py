@@ -77,6 +77,8 @@ COLUMN_DESCRIPTIONS = {
     "customer_email": "Customer's e-mail address (masked).",
 }
 COLUMN_UNITS = {"unit_price": "USD", "revenue": "USD"}
+# Names repeat across customers: the e-mail is what tells one customer from another.
+COLUMN_IDENTIFIES = {"order_id": "one order", "customer_email": "one customer"}
 
 
 def _customer(number: int) -> tuple[str, str]:
@@ -154,6 +156,8 @@ def demo_load(*, rows: int = 100_000) -> tuple[Dataset, bool]:
         )
     for physical_name, description in COLUMN_DESCRIPTIONS.items():
         Column.objects.filter(dataset=dataset, physical_name=physical_name).update(
-            description=description, unit=COLUMN_UNITS.get(physical_name, "")
+            description=description,
+            unit=COLUMN_UNITS.get(physical_name, ""),
+            identifies=COLUMN_IDENTIFIES.get(physical_name, ""),
         )
     return dataset, True

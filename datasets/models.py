@@ -185,6 +185,20 @@ class Column(models.Model):
         help_text="What the numbers count or measure (mm, kg, USD, %, minutes): shown with the "
         "description wherever the column is described.",
     )
+    identifies = models.CharField(
+        max_length=60,
+        blank=True,
+        default="",
+        help_text='What one value stands for, when the column identifies it: "one customer".',
+    )
+    references = models.ForeignKey(
+        "Dataset",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="referenced_by",
+        help_text="The dataset whose primary key this column holds (flights.carrier: airlines).",
+    )
     exposed = models.BooleanField(default=True)
     filterable = models.BooleanField(default=True)
     sortable = models.BooleanField(default=True)

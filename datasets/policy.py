@@ -11,14 +11,31 @@ It sits below `keys` and `accounts` (which build it) and `access` (whose doors a
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from datasets.engine.spec import DatasetSpec
 from datasets.engine.statistics import statistics_for
 
 logger = logging.getLogger("gateway")
+
+
+def links_within(spec: DatasetSpec, dataset_ids: Collection[int]) -> DatasetSpec:
+    """The dataset without its columns' references to datasets outside `dataset_ids`."""
+    outside = [
+        column
+        for column in spec.all_columns
+        if column.references is not None and column.references.dataset_id not in dataset_ids
+    ]
+    if not outside:
+        return spec
+    columns = tuple(
+        dataclasses.replace(column, references=None) if column in outside else column
+        for column in spec.all_columns
+    )
+    return dataclasses.replace(spec, all_columns=columns)
 
 
 @dataclass(frozen=True)
@@ -68,5 +85,9 @@ class AccessPolicy:
         return dict(self.row_filters.get(spec.id, {}))
 
     def published(self, spec: DatasetSpec) -> DatasetSpec:
-        """The dataset with the statistics the caller may see: computed over its rows only."""
-        return statistics_for(spec, self.filters_for(spec))
+        """The dataset as the caller may see it: statistics computed over its rows only, and
+        references only to datasets in its scope (another is not mentioned at all)."""
+        published = statistics_for(spec, self.filters_for(spec))
+        if self.all_datasets:
+            return published
+        return links_within(published, self.dataset_ids)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Prefetch, QuerySet
 
 from datasets.engine.connections import url_with_password
-from datasets.engine.spec import ColumnSpec, DatasetSpec, SourceSpec
+from datasets.engine.spec import ColumnSpec, DatasetSpec, Link, SourceSpec
 from datasets.files import dataset_files_check
 from datasets.models import Column, Dataset, Source
 from gatewaysite.generations import ProcessCache
@@ -31,6 +31,13 @@ def source_spec(source: Source) -> SourceSpec:
     )
 
 
+def _link(dataset: Dataset | None) -> Link | None:
+    """A reference to a dataset that serves rows by key (an enabled one, with a primary key)."""
+    if dataset is None or not dataset.enabled or not dataset.primary_key:
+        return None
+    return Link(dataset_id=dataset.pk, slug=dataset.slug, key=dataset.primary_key)
+
+
 def column_spec(column: Column) -> ColumnSpec:
     """The engine's view of a column."""
     return ColumnSpec(
@@ -39,6 +46,8 @@ def column_spec(column: Column) -> ColumnSpec:
         type=column.type,
         description=column.description,
         unit=column.unit,
+        identifies=column.identifies,
+        references=_link(column.references),
         exposed=column.exposed,
         filterable=column.filterable,
         sortable=column.sortable,
@@ -81,7 +90,12 @@ def _servable() -> QuerySet[Dataset]:
     return (
         Dataset.objects.filter(enabled=True)
         .select_related("source")
-        .prefetch_related(Prefetch("columns", queryset=Column.objects.order_by("position")))
+        .prefetch_related(
+            Prefetch(
+                "columns",
+                queryset=Column.objects.select_related("references").order_by("position"),
+            )
+        )
     )
 
 

@@ -37,6 +37,13 @@ class AggregationField(serializers.CharField):
     """How a column adds up."""
 
 
+class ReferenceSerializer(serializers.Serializer):
+    """The dataset and key column a column refers to."""
+
+    dataset = serializers.CharField()
+    column = serializers.CharField()
+
+
 class ColumnSerializer(serializers.Serializer):
     """A column as a client plans its call from it."""
 
@@ -45,6 +52,14 @@ class ColumnSerializer(serializers.Serializer):
     description = serializers.CharField()
     unit = serializers.CharField(
         allow_null=True, help_text="What the numbers count or measure (mm, USD, %), when known."
+    )
+    identifies = serializers.CharField(
+        allow_null=True,
+        help_text='What one value stands for when the column identifies it ("one customer").',
+    )
+    references = ReferenceSerializer(
+        allow_null=True,
+        help_text="The dataset whose primary key the column holds: its rows by key name them.",
     )
     operators = serializers.ListField(child=serializers.CharField())
     enum = serializers.ListField(child=ValueField(), allow_null=True)
@@ -67,6 +82,10 @@ class ColumnSerializer(serializers.Serializer):
             "type": column.type,
             "description": column.description,
             "unit": column.unit or None,
+            "identifies": column.identifies or None,
+            "references": {"dataset": column.references.slug, "column": column.references.key}
+            if column.references is not None
+            else None,
             "operators": list(column.operators),
             "enum": list(column.enum) if column.enum is not None and not column.protected else None,
             "min": column.min if ranged else None,

@@ -319,6 +319,41 @@ def run_row(spec: DatasetSpec, raw_key: str, filters: tuple[Filter, ...] = ()) -
     return _records(columns, rows[:1])[0]
 
 
+def label_column(spec: DatasetSpec) -> ColumnSpec | None:
+    """What names a row of a dataset: its first text column other than the key, unprotected."""
+    for column in spec.columns:
+        if column.type == "string" and column.name != spec.primary_key and not column.protected:
+            return column
+    return None
+
+
+def run_labels(
+    spec: DatasetSpec, keys: Sequence[Any], filters: tuple[Filter, ...] = ()
+) -> dict[str, Any]:
+    """The label of each row of `spec` whose key is among `keys` (as another dataset's rows
+    hold them) and that `filters` (the reader's row filters) let through, by the key's text."""
+    key = spec.column(spec.primary_key or "")
+    label = label_column(spec)
+    if key is None or key.protected or label is None:
+        return {}
+    values = [parse_key_value(spec, raw) for raw in dict.fromkeys(str(value) for value in keys)]
+    values = [value for value in values if value is not None]
+    if not values:
+        return {}
+    query = RowsQuery(
+        filters=(Filter(key, "in", tuple(values)), *filters),
+        search=None,
+        ordering=(),
+        fields=(key, label),
+        limit=len(values),
+        offset=0,
+    )
+    to_key, to_label = value_converter(key), value_converter(label)
+    return {
+        str(to_key(found)): to_label(name) for found, name in fetch(spec, compile_rows(spec, query))
+    }
+
+
 def _metric_converter(metric) -> Callable:
     if metric.function in ("count", "count_distinct"):
         return lambda value: int(value or 0)

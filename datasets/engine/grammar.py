@@ -29,6 +29,7 @@ RESERVED_PARAMS = (
     "metrics",
     "format",
     "datasets",
+    "expand",
 )
 # Taken by the API but not declared in the schema (CSV output is for people, not for models):
 # never offered in an error's list of valid parameters.

@@ -11,7 +11,7 @@ from datasets.engine.query import AggregateQuery, Filter, GroupKey, Metric, Orde
 from datasets.engine.spec import ColumnSpec, DatasetSpec
 from datasets.engine.values import is_date_only, parse_int_in, parse_operand, parse_value
 
-ROWS_PARAMS = ("limit", "offset", "fields", "ordering", "search", "format")
+ROWS_PARAMS = ("limit", "offset", "fields", "ordering", "search", "format", "expand")
 AGGREGATE_PARAMS = ("group_by", "metrics", "ordering", "limit", "offset", "search", "format")
 # The caps, under the names callers already import.
 MAX_IN_VALUES = grammar.MAX_IN_VALUES
@@ -280,7 +280,9 @@ def parse_rows(
     # `fields=,` names no column: all of them, rather than a SELECT of nothing.
     names = _csv(_last(params, "fields"))
     fields = tuple(_column(spec, name, role="fields") for name in names) if names else spec.columns
+    expand = _expand(published or spec, _csv(_last(params, "expand")), fields)
     return RowsQuery(
+        expand=expand,
         filters=_filters(spec, params, ROWS_PARAMS, forced or {}, published),
         search=_search(spec, params),
         ordering=_row_ordering(spec, _last(params, "ordering")),
@@ -292,6 +294,32 @@ def parse_rows(
         ),
         offset=_offset(params),
     )
+
+
+def _expand(
+    published: DatasetSpec, names: list[str], fields: tuple[ColumnSpec, ...]
+) -> tuple[ColumnSpec, ...]:
+    """The columns `expand` names: each refers to a dataset the caller may read (`published`
+    keeps only those references) and is among the fields returned."""
+    linked = [
+        column.name
+        for column in published.columns
+        if column.references is not None and not column.protected  # a masked value finds no row
+    ]
+    chosen = []
+    for name in dict.fromkeys(names):
+        if name not in linked:
+            raise QueryError(
+                "invalid_expand",
+                f"expand takes the columns that refer to another dataset, not '{shown(name)}'."
+                + suggest(name, linked, what="columns for expand"),
+            )
+        if name not in {column.name for column in fields}:
+            raise QueryError("invalid_expand", f"expand={name} needs {name} among the fields.")
+        column = published.column(name)
+        assert column is not None
+        chosen.append(column)
+    return tuple(chosen)
 
 
 def parse_key_value(spec: DatasetSpec, raw: str):

@@ -36,6 +36,13 @@ class RowsQuery:
     fields: tuple[ColumnSpec, ...]
     limit: int
     offset: int
+    # Columns whose referenced row's label each row carries too (`expand`), as `{col}__label`.
+    expand: tuple[ColumnSpec, ...] = ()
+
+
+def label_key(column: ColumnSpec) -> str:
+    """Where a row carries the label of the row its column refers to: `carrier__label`."""
+    return f"{column.name}__label"
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,15 @@ UPLOAD_STATEMENT_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
+class Link:
+    """The dataset whose primary key a column holds: its id, slug and key column."""
+
+    dataset_id: int
+    slug: str
+    key: str
+
+
+@dataclass(frozen=True)
 class ColumnSpec:
     """One column: API name, physical name, type, flags and published statistics."""
 
@@ -20,6 +29,8 @@ class ColumnSpec:
     type: str
     description: str = ""
     unit: str = ""
+    identifies: str = ""  # what one value stands for ("one customer")
+    references: Link | None = None
     exposed: bool = True
     filterable: bool = True
     sortable: bool = True

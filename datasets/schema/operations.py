@@ -20,6 +20,7 @@ import re
 from urllib.parse import quote
 
 from datasets.engine import grammar
+from datasets.engine.query import label_key
 from datasets.engine.spec import ColumnSpec, DatasetSpec
 from datasets.schema.guide import API, dataset_about, date_column, example_calls, example_metric
 from datasets.schema.rules import (
@@ -118,6 +119,10 @@ def column_description(column: ColumnSpec, spec: DatasetSpec | None = None) -> s
     parts = [column.description.strip().rstrip(".") + "." if column.description.strip() else ""]
     if column.unit:
         parts.append(f"Unit: {column.unit}.")
+    if column.identifies:
+        parts.append(f"Identifies {column.identifies.strip().rstrip('.')}.")
+    if column.references is not None:
+        parts.append(f"Refers to {column.references.slug}.{column.references.key}.")
     parts.append(_range(column))
     if spec is not None and _withheld(spec, column):
         what = "values" if column.categorical else "range"
@@ -141,6 +146,12 @@ def dataset_components(spec: DatasetSpec) -> dict[str, dict]:
             if description:
                 schema["description"] = description
         properties[column.name] = schema
+    for column in _linked(spec):
+        referenced = column.references.slug if column.references is not None else ""
+        properties[label_key(column)] = {
+            "type": ["string", "null"],
+            "description": f"With expand={column.name}: the {referenced} row's label.",
+        }
     return {
         row: {
             "type": "object",
@@ -476,8 +487,31 @@ def _rows_options(spec: DatasetSpec) -> list[dict]:
                 [(0, f"Comma-separated columns to return, default all: {listing(names)}.")],
             )
         )
+    linked = [column.name for column in _linked(spec)]
+    if linked:
+        parameters.append(
+            _query(
+                "expand",
+                {"type": "string"},
+                [
+                    (
+                        0,
+                        f"Comma-separated columns that refer to another dataset: {listing(linked)}.",
+                    ),
+                    (
+                        1,
+                        f"Each row then carries the referenced row's label, e.g. {linked[0]}__label.",
+                    ),
+                ],
+            )
+        )
     default = min(spec.default_page_size, spec.max_page_size)
     return parameters + _limit_offset(maximum=spec.max_page_size, default=default, what="Rows")
+
+
+def _linked(spec: DatasetSpec) -> list[ColumnSpec]:
+    """The columns `expand` takes: those that refer to a dataset this document may mention."""
+    return [c for c in spec.columns if c.references is not None and not c.protected]
 
 
 def _aggregate_options(spec: DatasetSpec) -> list[dict]:

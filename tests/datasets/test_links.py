@@ -1,0 +1,186 @@
+"""Identifiers and links between datasets: declared in the admin, said in the schema, describe and
+MCP, and never pointing at a dataset outside the reader's scope or document."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from access.tools import tool_call
+from datasets.models import Column, Dataset
+from datasets.policy import AccessPolicy
+from keys.services import api_key_issue
+from tests.datasets.sales_fixture import register_sales, sales_rows
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def linked():
+    """sales.order_id refers to archive (another dataset keyed by order_id); customer_email
+    identifies one customer."""
+    rows = sales_rows()
+    sales = register_sales(rows)
+    archive = register_sales(rows, slug="archive")
+    Column.objects.filter(dataset=sales, name="order_id").update(references=archive)
+    Column.objects.filter(dataset=sales, name="customer_email").update(identifies="one customer")
+    return sales, archive
+
+
+def reader(*slugs: str) -> Client:
+    raw = api_key_issue(name="k", datasets=list(slugs), all_datasets=not slugs).raw_key
+    return Client(headers={"Authorization": f"Bearer {raw}"})
+
+
+def columns(client: Client) -> dict:
+    body = client.get("/api/v1/datasets/sales/").json()
+    return {column["name"]: column for column in body["columns"]}
+
+
+def test_describe_says_what_a_column_identifies_and_refers_to(linked):
+    described = columns(reader())
+    assert described["order_id"]["references"] == {"dataset": "archive", "column": "order_id"}
+    assert described["customer_email"]["identifies"] == "one customer"
+    assert described["region"]["references"] is None and described["region"]["identifies"] is None
+
+
+def test_the_schema_says_so_in_a_few_words(linked):
+    document = Client().get("/openapi.json").json()
+    rows = next(
+        op["get"] for path, op in document["paths"].items() if path.endswith("/sales/rows/")
+    )
+    order_id = next(p for p in rows["parameters"] if p["name"] == "order_id")
+    assert "Refers to archive.order_id." in order_id["description"]
+    row = document["components"]["schemas"]
+    email = next(
+        schema["properties"]["customer_email"]
+        for name, schema in row.items()
+        if name.startswith("sales")
+        and "properties" in schema
+        and "customer_email" in schema["properties"]
+    )
+    assert "Identifies one customer." in email["description"]
+
+
+def test_a_reference_outside_the_readers_scope_is_not_mentioned(linked):
+    described = columns(reader("sales"))
+    assert described["order_id"]["references"] is None
+    assert "archive" not in str(described)
+    sales, _ = linked
+    only_sales = AccessPolicy(
+        principal="k:9", all_datasets=False, dataset_ids=frozenset({sales.pk}), row_filters={}
+    )
+    listed = tool_call(
+        "list_datasets", {}, policy=only_sales, base_url="http://testserver", max_chars=50_000
+    )
+    assert "archive" not in listed.text and "refers to" not in listed.text
+    everything = AccessPolicy(
+        principal="k:8", all_datasets=True, dataset_ids=frozenset(), row_filters={}
+    )
+    listed = tool_call(
+        "list_datasets", {}, policy=everything, base_url="http://testserver", max_chars=50_000
+    )
+    assert "order_id (integer; refers to archive.order_id" in listed.text
+
+
+def test_a_document_without_the_referenced_dataset_does_not_mention_it(linked):
+    subset = Client().get("/openapi.json?datasets=sales").json()
+    assert "archive" not in str(subset)
+    both = Client().get("/openapi.json?datasets=sales,archive").json()
+    assert "Refers to archive.order_id." in str(both)
+
+
+@pytest.mark.parametrize("change", [{"enabled": False}, {"primary_key": ""}])
+def test_a_reference_to_a_dataset_without_rows_by_key_is_dropped(linked, change):
+    _, archive = linked
+    Dataset.objects.filter(pk=archive.pk).update(**change)
+    Column.objects.filter(dataset=archive).first().save()  # any catalog change reloads the specs
+    assert columns(reader())["order_id"]["references"] is None
+
+
+def test_the_admin_sets_a_reference_among_datasets_with_a_primary_key(linked, admin_client):
+    sales, archive = linked
+    keyless = register_sales(sales_rows(), slug="keyless")
+    Dataset.objects.filter(pk=keyless.pk).update(primary_key="")
+    page = admin_client.get(f"/admin/datasets/dataset/{sales.pk}/change/").content.decode()
+    assert f'<option value="{archive.pk}"' in page
+    assert f'<option value="{keyless.pk}"' not in page
+
+
+# expand: the referenced row's label in the same call
+
+
+def rows_of(client: Client, query: str) -> list[dict]:
+    response = client.get(f"/api/v1/datasets/sales/rows/?{query}")
+    assert response.status_code == 200, response.content
+    return response.json()["results"]
+
+
+def test_expand_gives_each_row_the_label_of_the_row_it_refers_to(linked):
+    rows = rows_of(reader(), "expand=order_id&limit=20")
+    # archive's label: its first text column other than the key (product).
+    assert [row["order_id__label"] for row in rows] == [row["product"] for row in rows]
+    csv = reader().get("/api/v1/datasets/sales/rows/?expand=order_id&limit=3&format=csv")
+    header = b"".join(csv.streaming_content).decode().lstrip("\ufeff").splitlines()[0]
+    assert header.endswith(",order_id__label")
+
+
+def test_expand_reads_the_other_dataset_under_the_readers_row_filters(linked):
+    from keys.services import RowFilter
+
+    raw = api_key_issue(
+        name="eu archive",
+        datasets=["sales", "archive"],
+        row_filters=[RowFilter(slug="archive", column="region", value="EU")],
+    ).raw_key
+    rows = rows_of(Client(headers={"Authorization": f"Bearer {raw}"}), "expand=order_id&limit=30")
+    for row in rows:
+        assert row["order_id__label"] == (row["product"] if row["region"] == "EU" else None)
+    assert any(row["order_id__label"] is None for row in rows)
+
+
+def test_expand_follows_the_other_datasets_personal_data_rules(linked):
+    _, archive = linked
+    Column.objects.filter(dataset=archive, name="product").update(pii="hide")
+    rows = rows_of(reader(), "expand=order_id&limit=10")
+    assert [row["order_id__label"] for row in rows] == [row["region"] for row in rows]
+
+
+@pytest.mark.parametrize(
+    ("query", "hint"),
+    [
+        ("expand=region", "refer to another dataset"),
+        ("expand=order_id&fields=region", "needs order_id among the fields"),
+    ],
+)
+def test_a_bad_expand_is_400(linked, query, hint):
+    response = reader().get(f"/api/v1/datasets/sales/rows/?{query}")
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_expand"
+    assert hint in response.json()["error"]["message"]
+
+
+def test_expand_of_a_reference_outside_the_scope_is_refused_without_naming_it(linked):
+    response = reader("sales").get("/api/v1/datasets/sales/rows/?expand=order_id")
+    assert response.status_code == 400
+    assert "archive" not in response.content.decode()
+
+
+def test_the_schema_and_mcp_declare_expand(linked):
+    document = Client().get("/openapi.json").json()
+    rows = next(
+        op["get"] for path, op in document["paths"].items() if path.endswith("/sales/rows/")
+    )
+    expand = next(p for p in rows["parameters"] if p["name"] == "expand")
+    assert "order_id" in expand["description"]
+    assert "order_id__label" in str(document["components"]["schemas"])
+    everything = AccessPolicy(
+        principal="k:8", all_datasets=True, dataset_ids=frozenset(), row_filters={}
+    )
+    answer = tool_call(
+        "query_rows",
+        {"dataset": "sales", "expand": ["order_id"], "limit": 5},
+        policy=everything,
+        base_url="http://testserver",
+        max_chars=50_000,
+    )
+    assert all(row["order_id__label"] == row["product"] for row in answer.structured["results"])
