@@ -485,9 +485,7 @@ def _column_facts(column: dict) -> list[str]:
     if column.get("identifies"):
         facts.append(f"identifies {column['identifies']}")
     if column.get("references"):
-        facts.append(
-            f"refers to {column['references']['dataset']}.{column['references']['column']}"
-        )
+        facts.append(f"refers to {column['references']}")
     if column.get("enum"):
         facts.append("values " + "|".join(_cell(value) for value in column["enum"]))
     if column.get("min") is not None or column.get("max") is not None:

@@ -37,13 +37,6 @@ class AggregationField(serializers.CharField):
     """How a column adds up."""
 
 
-class ReferenceSerializer(serializers.Serializer):
-    """The dataset and key column a column refers to."""
-
-    dataset = serializers.CharField()
-    column = serializers.CharField()
-
-
 class ColumnSerializer(serializers.Serializer):
     """A column as a client plans its call from it."""
 
@@ -57,9 +50,9 @@ class ColumnSerializer(serializers.Serializer):
         allow_null=True,
         help_text='What one value stands for when the column identifies it ("one customer").',
     )
-    references = ReferenceSerializer(
+    references = serializers.CharField(
         allow_null=True,
-        help_text="The dataset whose primary key the column holds: its rows by key name them.",
+        help_text="dataset.key_column whose rows the column's values name (airlines.carrier).",
     )
     operators = serializers.ListField(child=serializers.CharField())
     enum = serializers.ListField(child=ValueField(), allow_null=True)
@@ -83,7 +76,7 @@ class ColumnSerializer(serializers.Serializer):
             "description": column.description,
             "unit": column.unit or None,
             "identifies": column.identifies or None,
-            "references": {"dataset": column.references.slug, "column": column.references.key}
+            "references": f"{column.references.slug}.{column.references.key}"
             if column.references is not None
             else None,
             "operators": list(column.operators),

@@ -39,7 +39,7 @@ def columns(client: Client) -> dict:
 
 def test_describe_says_what_a_column_identifies_and_refers_to(linked):
     described = columns(reader())
-    assert described["order_id"]["references"] == {"dataset": "archive", "column": "order_id"}
+    assert described["order_id"]["references"] == "archive.order_id"
     assert described["customer_email"]["identifies"] == "one customer"
     assert described["region"]["references"] is None and described["region"]["identifies"] is None
 
