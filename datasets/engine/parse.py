@@ -145,7 +145,7 @@ def _filters(
         if name in reserved:
             continue
         if "__" not in name and spec.column(name) is None:
-            raise unknown_parameter(spec, name, reserved)
+            raise unknown_parameter(spec, name, reserved, published=published)
         parsed = _parse_filter(spec, name, raw, published)
         filters.extend(parsed if isinstance(parsed, tuple) else (parsed,))
     return (*filters, *parse_forced(spec, forced))
@@ -158,6 +158,7 @@ def unknown_parameter(
     *,
     noun: str = "parameter",
     what: str = "parameters (and filters column__operator)",
+    published: DatasetSpec | None = None,
 ) -> QueryError:
     """The error for a parameter that is neither an operation's own nor a column's filter: the
     one meant, and those the schema declares (with reserved=(): the filters alone, as MCP's
@@ -165,7 +166,9 @@ def unknown_parameter(
     return QueryError(
         "unknown_parameter",
         f"Unknown {noun} '{shown(name)}'."
-        + suggest(name, _declared(spec, reserved), what=what, also=_lookup_filters(spec)),
+        + suggest(
+            name, _declared(published or spec, reserved), what=what, also=_lookup_filters(spec)
+        ),
     )
 
 
@@ -173,10 +176,11 @@ def _declared(spec: DatasetSpec, reserved: tuple[str, ...]) -> list[str]:
     """The parameters the schema declares for an operation: its own, and a filter named after
     each column that takes equality (a masked column, say, takes none)."""
     searchable = any(column.searchable and not column.protected for column in spec.columns)
+    declared = {"search": searchable, "expand": bool(expandable(spec))}
     own = [
         name
         for name in reserved
-        if name not in grammar.UNDECLARED_PARAMS and (name != "search" or searchable)
+        if name not in grammar.UNDECLARED_PARAMS and declared.get(name, True)
     ]
     return own + [column.name for column in spec.columns if "eq" in column.operators]
 
@@ -296,16 +300,18 @@ def parse_rows(
     )
 
 
+def expandable(spec: DatasetSpec) -> list[ColumnSpec]:
+    """The columns `expand` takes: those that refer to another dataset the document or caller
+    may mention (a published spec keeps only those references), unprotected (a masked value
+    finds no row)."""
+    return [c for c in spec.columns if c.references is not None and not c.protected]
+
+
 def _expand(
     published: DatasetSpec, names: list[str], fields: tuple[ColumnSpec, ...]
 ) -> tuple[ColumnSpec, ...]:
-    """The columns `expand` names: each refers to a dataset the caller may read (`published`
-    keeps only those references) and is among the fields returned."""
-    linked = [
-        column.name
-        for column in published.columns
-        if column.references is not None and not column.protected  # a masked value finds no row
-    ]
+    """The columns `expand` names: each expandable and among the fields returned."""
+    linked = [column.name for column in expandable(published)]
     chosen = []
     for name in dict.fromkeys(names):
         if name not in linked:

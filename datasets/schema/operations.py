@@ -20,6 +20,7 @@ import re
 from urllib.parse import quote
 
 from datasets.engine import grammar
+from datasets.engine.parse import expandable
 from datasets.engine.query import label_key
 from datasets.engine.spec import ColumnSpec, DatasetSpec
 from datasets.schema.guide import API, dataset_about, date_column, example_calls, example_metric
@@ -146,7 +147,7 @@ def dataset_components(spec: DatasetSpec) -> dict[str, dict]:
             if description:
                 schema["description"] = description
         properties[column.name] = schema
-    for column in _linked(spec):
+    for column in expandable(spec):
         referenced = column.references.slug if column.references is not None else ""
         properties[label_key(column)] = {
             "type": ["string", "null"],
@@ -487,7 +488,7 @@ def _rows_options(spec: DatasetSpec) -> list[dict]:
                 [(0, f"Comma-separated columns to return, default all: {listing(names)}.")],
             )
         )
-    linked = [column.name for column in _linked(spec)]
+    linked = [column.name for column in expandable(spec)]
     if linked:
         parameters.append(
             _query(
@@ -507,11 +508,6 @@ def _rows_options(spec: DatasetSpec) -> list[dict]:
         )
     default = min(spec.default_page_size, spec.max_page_size)
     return parameters + _limit_offset(maximum=spec.max_page_size, default=default, what="Rows")
-
-
-def _linked(spec: DatasetSpec) -> list[ColumnSpec]:
-    """The columns `expand` takes: those that refer to a dataset this document may mention."""
-    return [c for c in spec.columns if c.references is not None and not c.protected]
 
 
 def _aggregate_options(spec: DatasetSpec) -> list[dict]:

@@ -184,3 +184,12 @@ def test_the_schema_and_mcp_declare_expand(linked):
         max_chars=50_000,
     )
     assert all(row["order_id__label"] == row["product"] for row in answer.structured["results"])
+
+
+def test_an_unknown_parameter_offers_expand_only_where_the_reader_may_follow_a_link(linked):
+    def valid(client: Client) -> list[str]:
+        message = client.get("/api/v1/datasets/sales/rows/?regoin=EU").json()["error"]["message"]
+        return message.rpartition(": ")[2].rstrip(".").split(", ")
+
+    assert "expand" in valid(reader())
+    assert "expand" not in valid(reader("sales"))  # the link leads outside its scope
