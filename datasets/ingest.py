@@ -905,6 +905,13 @@ def _profile(
 
     names = [name for name, _, _ in columns]
     key = _primary_key(connection, columns, stats, row_count, primary_key, preferred_keys)
+    if key in stats and stats[key]["min"] is None:
+        # A text key's first and last values: the schema's row-by-key example is a real key.
+        column = quote(key)
+        low, high = connection.execute(
+            f"SELECT min({column}), max({column}) FROM {TABLE}"
+        ).fetchone()
+        stats[key]["min"], stats[key]["max"] = _json_value(low), _json_value(high)
     profiles = []
     for name, _, kind in columns:
         enum = None

@@ -760,8 +760,8 @@ def _fill_statistics(source: Source, dataset: Dataset, columns: list[Column]) ->
                 counted.append(column)
             if not column.exposed or column.pii != "none":
                 continue
-            if column.type in RANGE_TYPES:
-                ranged.append(column)
+            if column.type in RANGE_TYPES or column.name == pk_name:
+                ranged.append(column)  # a text key's range gives the schema a real example key
             if column.type in ENUM_TYPES and column.name != pk_name:
                 column.enum = _enum(connection, source, target, column)
         if ranged:

@@ -133,7 +133,8 @@ def _computed(spec: DatasetSpec, row_filters: Mapping[str, str]) -> DatasetSpec:
         column.name: column
         for column in spec.all_columns
         if _published(column)
-        and column.type in RANGED_TYPES
+        # A text key's range too: the example key of a reader's schema is one of its rows.
+        and (column.type in RANGED_TYPES or column.name == spec.primary_key)
         and (column.min is not None or column.max is not None)
     }
     counted = [column for column in spec.all_columns if _counted(column)]

@@ -109,7 +109,8 @@ def _withheld(spec: DatasetSpec, column: ColumnSpec) -> bool:
 
 
 def _range(column: ColumnSpec) -> str:
-    if column.protected or column.min is None or column.max is None:
+    ranged = column.type in ("integer", "number", "date", "datetime")
+    if not ranged or column.protected or column.min is None or column.max is None:
         return ""
     return f"Values from {column.min} to {column.max}."
 

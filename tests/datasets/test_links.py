@@ -193,3 +193,49 @@ def test_an_unknown_parameter_offers_expand_only_where_the_reader_may_follow_a_l
 
     assert "expand" in valid(reader())
     assert "expand" not in valid(reader("sales"))  # the link leads outside its scope
+
+
+# The row-by-key example of a text key is a real key of the reader's rows
+
+
+def test_a_text_keys_example_is_a_key_the_readers_rows_hold(tmp_path):
+    from datasets.selectors import dataset_spec
+    from datasets.services import dataset_import
+
+    path = tmp_path / "airlines.csv"
+    path.write_text("carrier,name,region\nUA,United,US\n9E,Endeavor,US\nAF,Air France,EU\n")
+    dataset = dataset_import(path=path, slug="airlines", primary_key="carrier")
+    key = dataset.columns.get(name="carrier")
+    assert (key.min_value, key.max_value) == ("9E", "UA")
+    document = Client().get("/openapi.json").json()
+    operation = document["paths"]["/api/v1/datasets/airlines/rows/{pk}/"]["get"]
+    assert "Example: GET /api/v1/datasets/airlines/rows/9E/" in operation["description"]
+    assert "Values from" not in str(document["paths"])  # a text key's range is not described
+    client = reader()
+    assert client.get("/api/v1/datasets/airlines/rows/9E/").status_code == 200
+    eu = AccessPolicy(
+        principal="k:7",
+        all_datasets=True,
+        dataset_ids=frozenset(),
+        row_filters={dataset.pk: {"region": "EU"}},
+    )
+    published = eu.published(dataset_spec("airlines"))
+    assert published.column("carrier").min == "AF"  # among the reader's rows, not 9E
+
+
+def test_a_registered_tables_text_key_keeps_its_range(tmp_path):
+    import sqlite3
+
+    from datasets.sources import dataset_register, source_create
+
+    path = tmp_path / "codes.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(
+            "CREATE TABLE codes (code TEXT PRIMARY KEY, label TEXT);"
+            "INSERT INTO codes VALUES ('LGA', 'LaGuardia'), ('EWR', 'Newark'), ('JFK', 'Kennedy');"
+        )
+    source = source_create(name="codes", url=f"sqlite:///{path}")
+    dataset = dataset_register(source=source, table="codes", slug="codes")
+    key = dataset.columns.get(name="code")
+    assert (key.min_value, key.max_value) == ("EWR", "LGA")
+    assert dataset.columns.get(name="label").min_value is None  # other text columns: no range
