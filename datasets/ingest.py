@@ -908,9 +908,9 @@ def _profile(
     if key in stats and stats[key]["min"] is None:
         # A text key's first and last values: the schema's row-by-key example is a real key.
         column = quote(key)
-        low, high = connection.execute(
+        ((low, high),) = connection.execute(
             f"SELECT min({column}), max({column}) FROM {TABLE}"
-        ).fetchone()
+        ).fetchall()
         stats[key]["min"], stats[key]["max"] = _json_value(low), _json_value(high)
     profiles = []
     for name, _, kind in columns:
