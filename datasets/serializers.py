@@ -6,6 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from datasets.engine.spec import ColumnSpec, DatasetSpec
+from datasets.engine.statistics import RANGED_TYPES
 from datasets.measures import aggregation_default
 from datasets.schema.guide import dataset_about
 
@@ -69,7 +70,7 @@ class ColumnSerializer(serializers.Serializer):
     aggregation = AggregationField()
 
     def to_representation(self, column: ColumnSpec) -> dict:
-        ranged = column.type in ("integer", "number", "date", "datetime") and not column.protected
+        ranged = column.type in RANGED_TYPES and not column.protected
         return {
             "name": column.name,
             "type": column.type,

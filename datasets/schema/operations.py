@@ -23,6 +23,7 @@ from datasets.engine import grammar
 from datasets.engine.parse import expandable
 from datasets.engine.query import label_key
 from datasets.engine.spec import ColumnSpec, DatasetSpec
+from datasets.engine.statistics import RANGED_TYPES
 from datasets.schema.guide import API, dataset_about, date_column, example_calls, example_metric
 from datasets.schema.rules import (
     MAX_DESCRIPTION,
@@ -104,12 +105,12 @@ def _withheld(spec: DatasetSpec, column: ColumnSpec) -> bool:
         return False
     if column.categorical:
         return column.enum is None  # categorical comes from an enum: it was there
-    ranged = column.type in ("integer", "number", "date", "datetime")
+    ranged = column.type in RANGED_TYPES
     return ranged and spec.row_count is None and column.min is None and column.max is None
 
 
 def _range(column: ColumnSpec) -> str:
-    ranged = column.type in ("integer", "number", "date", "datetime")
+    ranged = column.type in RANGED_TYPES
     if not ranged or column.protected or column.min is None or column.max is None:
         return ""
     return f"Values from {column.min} to {column.max}."

@@ -14,6 +14,10 @@ from tests.datasets.sales_fixture import register_sales, sales_rows
 
 pytestmark = pytest.mark.django_db
 
+EVERYTHING = AccessPolicy(
+    principal="k:8", all_datasets=True, dataset_ids=frozenset(), row_filters={}
+)
+
 
 @pytest.fixture
 def linked():
@@ -74,11 +78,8 @@ def test_a_reference_outside_the_readers_scope_is_not_mentioned(linked):
         "list_datasets", {}, policy=only_sales, base_url="http://testserver", max_chars=50_000
     )
     assert "archive" not in listed.text and "refers to" not in listed.text
-    everything = AccessPolicy(
-        principal="k:8", all_datasets=True, dataset_ids=frozenset(), row_filters={}
-    )
     listed = tool_call(
-        "list_datasets", {}, policy=everything, base_url="http://testserver", max_chars=50_000
+        "list_datasets", {}, policy=EVERYTHING, base_url="http://testserver", max_chars=50_000
     )
     assert "order_id (integer; refers to archive.order_id" in listed.text
 
@@ -173,13 +174,10 @@ def test_the_schema_and_mcp_declare_expand(linked):
     expand = next(p for p in rows["parameters"] if p["name"] == "expand")
     assert "order_id" in expand["description"]
     assert "order_id__label" in str(document["components"]["schemas"])
-    everything = AccessPolicy(
-        principal="k:8", all_datasets=True, dataset_ids=frozenset(), row_filters={}
-    )
     answer = tool_call(
         "query_rows",
         {"dataset": "sales", "expand": ["order_id"], "limit": 5},
-        policy=everything,
+        policy=EVERYTHING,
         base_url="http://testserver",
         max_chars=50_000,
     )
