@@ -15,7 +15,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -508,10 +508,14 @@ def stored_versions_prune(
 def dataset_import_expire() -> int:
     """Mark failed every active import whose heartbeat stopped (its process ended); how many."""
     now = timezone.now()
-    return DatasetImport.objects.filter(
+    stale = DatasetImport.objects.filter(
         state__in=DatasetImport.ACTIVE,
         heartbeat__lt=now - dt.timedelta(seconds=STALE_AFTER_SECONDS),
-    ).update(state=DatasetImport.State.FAILED, message=STALE_MESSAGE, finished=now)
+    )
+    # A page asking while an import in this process writes its heartbeat: SQLite's lock waited out.
+    return _waiting_out_lock(
+        lambda: stale.update(state=DatasetImport.State.FAILED, message=STALE_MESSAGE, finished=now)
+    )
 
 
 def dataset_import_check(*, slug: str, replace: bool = False) -> None:
@@ -706,22 +710,28 @@ def _log_import(record_id: int, dataset: Dataset) -> None:
     )
 
 
-def _import_update(record_id: int, while_in: str | None = None, **values) -> int:
-    """Update an import's record (only while its state is `while_in`, if given), waiting out a
-    moment of SQLite's lock (another writer); the number of records updated."""
+def _waiting_out_lock(update: Callable[[], int]) -> int:
+    """An update's row count, retried for up to 5 s while SQLite's lock is held by another
+    writer (an import's thread and a request in the same process)."""
     from django.db import OperationalError
 
-    found = DatasetImport.objects.filter(pk=record_id)
-    if while_in is not None:
-        found = found.filter(state=while_in)
     for attempt in range(50):
         try:
-            return found.update(**values)
+            return update()
         except OperationalError:
             if attempt == 49:
                 raise
             time.sleep(0.1)
     return 0
+
+
+def _import_update(record_id: int, while_in: str | None = None, **values) -> int:
+    """Update an import's record (only while its state is `while_in`, if given), waiting out a
+    moment of SQLite's lock (another writer); the number of records updated."""
+    found = DatasetImport.objects.filter(pk=record_id)
+    if while_in is not None:
+        found = found.filter(state=while_in)
+    return _waiting_out_lock(lambda: found.update(**values))
 
 
 def _record_outcome(record_id: int, outcome: dict) -> None:
