@@ -156,6 +156,7 @@ class ColumnProfile:
     distinct_count: int | None = None
     null_count: int | None = None
     unique: bool | None = None
+    instant: bool = False  # a datetime of moments: DuckDB's TIMESTAMP WITH TIME ZONE
 
 
 @dataclass(frozen=True)
@@ -211,6 +212,11 @@ def gateway_type(duckdb_type: str) -> str | None:
     if t == "VARCHAR":
         return "string"
     return None
+
+
+def is_instant(duckdb_type: str) -> bool:
+    """TIMESTAMPTZ: moments, shown with their offset in the dataset's time zone."""
+    return duckdb_type.upper() in {"TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"}
 
 
 def is_nested(duckdb_type: str) -> bool:
@@ -913,7 +919,7 @@ def _profile(
         ).fetchall()
         stats[key]["min"], stats[key]["max"] = _json_value(low), _json_value(high)
     profiles = []
-    for name, _, kind in columns:
+    for name, duckdb_type, kind in columns:
         enum = None
         # A key has one value per row: listing a few of them as an enum tells a reader nothing.
         if kind in {"string", "integer", "boolean"} and name != key:
@@ -928,6 +934,7 @@ def _profile(
                 distinct_count=stats[name]["distinct"],
                 null_count=row_count - stats[name]["non_null"],
                 unique=0 < stats[name]["distinct"] == stats[name]["non_null"],
+                instant=is_instant(duckdb_type),
             )
         )
     if key not in names:

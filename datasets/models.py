@@ -5,17 +5,27 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 
 from datasets import measures
 from datasets.encryption import decrypt, encrypt
+from datasets.engine import zones
 from datasets.store import version_key
 from gatewaysite.generations import TrackedQuerySet
 
 SLUG_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
 API_NAME_PATTERN = r"^[a-z_][a-z0-9_]{0,63}$"
+
+
+def validate_time_zone(value: str) -> None:
+    if value and not zones.is_zone(value):
+        raise ValidationError(
+            f"{value!r} is not a time zone: use an IANA name such as UTC, Europe/Berlin or "
+            "America/New_York."
+        )
 
 
 class Source(models.Model):
@@ -108,6 +118,15 @@ class Dataset(models.Model):
     max_page_size = models.PositiveIntegerField(
         default=1000, validators=[MinValueValidator(1), MaxValueValidator(10000)]
     )
+    time_zone = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        validators=[validate_time_zone],
+        help_text="The zone dates are counted in (America/New_York): date filters and buckets of "
+        "moments, and the offset they are shown with. Empty: the source's zone at registration, "
+        "else UTC.",
+    )
     enabled = models.BooleanField(default=True)
     row_count = models.BigIntegerField(null=True, blank=True, editable=False)
     created = models.DateTimeField(auto_now_add=True)
@@ -177,6 +196,12 @@ class Column(models.Model):
         ],
     )
     type = models.CharField(max_length=10, choices=Type.choices)
+    instant = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="Holds moments (a timestamp with a time zone): shown with their offset in the "
+        "dataset's time zone.",
+    )
     description = models.CharField(max_length=300, blank=True, default="")
     unit = models.CharField(
         max_length=measures.UNIT_MAX_CHARS,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Prefetch, QuerySet
 
+from datasets.engine import zones
 from datasets.engine.connections import url_with_password
 from datasets.engine.spec import ColumnSpec, DatasetSpec, Link, SourceSpec
 from datasets.files import dataset_files_check
@@ -38,12 +39,18 @@ def _link(dataset: Dataset | None) -> Link | None:
     return Link(dataset_id=dataset.pk, slug=dataset.slug, key=dataset.primary_key)
 
 
-def column_spec(column: Column) -> ColumnSpec:
-    """The engine's view of a column."""
+def _shown(value, column: Column, zone: str):
+    """A statistic as published: a moment with its offset in the dataset's zone."""
+    return zones.shown(value, zone) if column.instant and value is not None else value
+
+
+def column_spec(column: Column, zone: str) -> ColumnSpec:
+    """The engine's view of a column (its moments shown in the dataset's zone)."""
     return ColumnSpec(
         name=column.name,
         physical=column.physical_name,
         type=column.type,
+        instant=column.instant,
         description=column.description,
         unit=column.unit,
         identifies=column.identifies,
@@ -54,8 +61,8 @@ def column_spec(column: Column) -> ColumnSpec:
         searchable=column.searchable,
         pii=column.pii,
         enum=tuple(column.enum) if column.enum is not None else None,
-        min=column.min_value,
-        max=column.max_value,
+        min=_shown(column.min_value, column, zone),
+        max=_shown(column.max_value, column, zone),
         aggregation=column.aggregation,
         distinct_count=column.distinct_count,
         null_count=column.null_count,
@@ -66,6 +73,7 @@ def column_spec(column: Column) -> ColumnSpec:
 def build_spec(dataset: Dataset) -> DatasetSpec:
     """The engine's view of a dataset, from its model (columns prefetched or not)."""
     ordering = tuple(part.strip() for part in dataset.default_ordering.split(",") if part.strip())
+    zone = dataset.time_zone or zones.DEFAULT
     return DatasetSpec(
         id=dataset.pk,
         slug=dataset.slug,
@@ -82,7 +90,8 @@ def build_spec(dataset: Dataset) -> DatasetSpec:
         default_page_size=dataset.default_page_size,
         max_page_size=dataset.max_page_size,
         row_count=dataset.row_count,
-        all_columns=tuple(column_spec(column) for column in dataset.columns.all()),
+        time_zone=zone,
+        all_columns=tuple(column_spec(column, zone) for column in dataset.columns.all()),
     )
 
 

@@ -377,6 +377,7 @@ def _save(
                     column.aggregation = aggregation_default(column.name, profile.type)
             column.position = position
             column.type = profile.type
+            column.instant = profile.instant
             if profile.physical_name in modes:
                 column.pii = modes[profile.physical_name]
             # The values of a protected column must not leak through its statistics.
@@ -393,6 +394,7 @@ def _save(
             [
                 "position",
                 "type",
+                "instant",
                 "searchable",
                 "pii",
                 "enum",

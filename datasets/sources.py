@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db import connections, transaction
 from sqlalchemy.engine import URL, Connection, make_url
 
+from datasets.engine import zones
 from datasets.engine.connections import connect, source_kind, url_with_password
 from datasets.engine.dialects import dialect_of_django_engine, dialect_of_url, source_dialect
 from datasets.engine.errors import suggest
@@ -86,6 +87,7 @@ class IntrospectedColumn:
     type: str
     unsupported: str = ""  # the source's type name when Gateway cannot serve it
     comment: str = ""  # the source's own description of the column (PostgreSQL, MySQL)
+    instant: bool = False  # a datetime of moments (datasets/engine/zones.py)
 
 
 # -- URLs and connection tests -------------------------------------------------------------------
@@ -469,6 +471,7 @@ def dataset_register(
         )
         if not description:
             description = _table_comment(inspector, table, schema)
+        time_zone = _source_zone(connection, source)
 
     physical_names = [column.physical_name for column in introspected]
     names = api_names(physical_names)
@@ -484,6 +487,7 @@ def dataset_register(
         table=table,
         schema_name=schema,
         primary_key=names[physical_names.index(pk_physical)] if pk_physical else "",
+        time_zone=time_zone,
     )
     columns = [
         _new_column(column, name, position, modes.get(column.physical_name, "none"))
@@ -582,7 +586,10 @@ def _introspect_columns(
                 )
             )
         else:
-            result.append(IntrospectedColumn(physical, gateway_type, comment=comment))
+            instant = gateway_type == "datetime" and source_dialect(kind).instant(sql_type)
+            result.append(
+                IntrospectedColumn(physical, gateway_type, comment=comment, instant=instant)
+            )
     if not result:
         raise SourceError(f"{table!r} has no columns that can be read.")
     return result
@@ -686,6 +693,7 @@ def _new_column(column: IntrospectedColumn, name: str, position: int, pii: str) 
         physical_name=column.physical_name,
         name=name,
         type=column.type,
+        instant=column.instant,
         description=(
             description
             if served
@@ -707,6 +715,14 @@ def _table_comment(inspector: sa.Inspector, table: str, schema: str) -> str:
     except NotImplementedError:  # SQLite and ClickHouse keep none
         return ""
     return " ".join((comment or "").split())[:DESCRIPTION_MAX_CHARS]
+
+
+def _source_zone(connection: Connection, source: Source) -> str:
+    """The server's own time zone, a new dataset's default (UTC when it names none Gateway knows)."""
+    sql = source_dialect(source.kind).zone_sql
+    if sql is None:
+        return zones.DEFAULT
+    return zones.zone_of(_statistic(connection, source, sa.text(sql)))
 
 
 def _title(table: str) -> str:
@@ -766,9 +782,11 @@ def _fill_statistics(source: Source, dataset: Dataset, columns: list[Column]) ->
                 column.enum = _enum(connection, source, target, column)
         if ranged:
             expressions: list[sa.ColumnElement[Any]] = []
+            moment = source_dialect(source.kind).sql.moment
             for column in ranged:
                 physical: sa.ColumnClause[Any] = sa.column(column.physical_name)
-                expressions += [sa.func.min(physical), sa.func.max(physical)]
+                low, high = sa.func.min(physical), sa.func.max(physical)
+                expressions += [moment(low), moment(high)] if column.instant else [low, high]
             query = sa.select(*expressions).select_from(target)
             row = _statistic(connection, source, query, scalar=False)
             if row is not None:

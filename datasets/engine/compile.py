@@ -41,10 +41,18 @@ def _expr(table: sa.TableClause, column: ColumnSpec):
     return table.c[column.physical]
 
 
-def _condition(dialect: Dialect, table: sa.TableClause, item: Filter):
+def _selected(dialect: Dialect, table: sa.TableClause, column: ColumnSpec):
+    """A column as a query returns it: moments in a form the driver hands back with an offset."""
+    expr = _expr(table, column)
+    return dialect.moment(expr) if column.instant else expr
+
+
+def _condition(dialect: Dialect, table: sa.TableClause, item: Filter, zone: str):
     expr = _expr(table, item.column)
     record = OPERATORS[item.op]
     value = dialect.bound(item.value)
+    if item.column.instant and record.operand == Operand.PART:
+        expr = dialect.local(expr, zone)  # the year of a moment is its year in the dataset's zone
     if item.column.type == "number" and record.operand in (Operand.VALUE, Operand.VALUES):
         expr = dialect.number(expr)
     if item.column.type == "datetime" and record.operand in (Operand.VALUE, Operand.VALUES):
@@ -57,7 +65,7 @@ def _condition(dialect: Dialect, table: sa.TableClause, item: Filter):
 def _where(
     dialect: Dialect, spec: DatasetSpec, table: sa.TableClause, filters, search: str | None
 ) -> list:
-    conditions = [_condition(dialect, table, item) for item in filters]
+    conditions = [_condition(dialect, table, item, spec.time_zone) for item in filters]
     if search:
         searchable = [c for c in spec.columns if c.searchable and not c.protected]
         conditions.append(sa.or_(*(dialect.icontains(_expr(table, c), search) for c in searchable)))
@@ -78,7 +86,7 @@ def compile_rows(spec: DatasetSpec, query: RowsQuery) -> sa.Select:
     table = table_of(spec)
     expressions = {column.name: _expr(table, column) for column in spec.all_columns}
     return (
-        sa.select(*(_expr(table, column) for column in query.fields))
+        sa.select(*(_selected(dialect, table, column) for column in query.fields))
         .where(*_where(dialect, spec, table, query.filters, query.search))
         .order_by(*_ordering(dialect, expressions, query.ordering))
         .limit(query.limit)
@@ -104,22 +112,29 @@ def compile_row(spec: DatasetSpec, key, filters: tuple[Filter, ...]) -> sa.Selec
     pk = spec.any_column(spec.primary_key or "")
     assert pk is not None, "only a dataset with a primary key has rows by key"
     return (
-        sa.select(*(_expr(table, column) for column in spec.columns))
+        sa.select(*(_selected(dialect, table, column) for column in spec.columns))
         .where(_expr(table, pk) == key, *_where(dialect, spec, table, filters, None))
         .limit(2)
     )
 
 
-def _group_expr(dialect: Dialect, table: sa.TableClause, key: GroupKey):
+def _group_expr(dialect: Dialect, table: sa.TableClause, key: GroupKey, zone: str):
+    if key.bucket is None:
+        return _selected(dialect, table, key.column)
     expr = _expr(table, key.column)
-    return dialect.bucket(expr, key.bucket) if key.bucket else expr
+    if key.column.instant:
+        return dialect.zoned_bucket(expr, key.bucket, zone)
+    return dialect.bucket(expr, key.bucket)
 
 
 def _metric_expr(dialect: Dialect, table: sa.TableClause, metric: Metric):
     record = METRICS_BY_NAME[metric.function]
     if record.sql is None or metric.column is None:  # count, the one metric without a column
         return sa.func.count()
-    return record.sql(dialect, _expr(table, metric.column), metric.column)
+    value = record.sql(dialect, _expr(table, metric.column), metric.column)
+    if metric.column.instant and record.result == "column":  # the earliest or latest moment
+        return dialect.moment(value)
+    return value
 
 
 # Groups an aggregate grouped by a hashed column may have: they are ordered after the query.
@@ -138,7 +153,8 @@ def compile_group_count(spec: DatasetSpec, query: AggregateQuery) -> sa.Select:
     if not query.group_by:
         return sa.select(sa.literal(1))
     groups = [
-        _group_expr(dialect, table, key).label(f"g{i}") for i, key in enumerate(query.group_by)
+        _group_expr(dialect, table, key, spec.time_zone).label(f"g{i}")
+        for i, key in enumerate(query.group_by)
     ]
     inner = (
         sa.select(*groups)
@@ -155,7 +171,8 @@ def compile_aggregate(spec: DatasetSpec, query: AggregateQuery) -> sa.Select:
     dialect = sql_dialect(spec)
     table = table_of(spec)
     groups = [
-        _group_expr(dialect, table, key).label(f"g{i}") for i, key in enumerate(query.group_by)
+        _group_expr(dialect, table, key, spec.time_zone).label(f"g{i}")
+        for i, key in enumerate(query.group_by)
     ]
     metrics = [
         _metric_expr(dialect, table, metric).label(f"m{i}")

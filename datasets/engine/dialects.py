@@ -96,6 +96,12 @@ class SourceDialect:
     pre_ping = True
     # Columns may have no declared type: the storage class of a stored value says what they hold.
     untyped_columns = False
+    # A query of the server's own time zone (a new dataset's default zone); None: UTC.
+    zone_sql: str | None = None
+
+    def instant(self, sql_type: sa.types.TypeEngine) -> bool:
+        """Does a datetime column of this SQL type hold moments (a timestamp with a time zone)?"""
+        return bool(getattr(sql_type, "timezone", False))  # TIMESTAMP WITH TIME ZONE
 
     @property
     def is_file(self) -> bool:
@@ -161,6 +167,7 @@ class PostgreSQL(SourceDialect):
     identity_sql = (
         "SELECT current_database(), CAST(EXTRACT(EPOCH FROM pg_postmaster_start_time()) AS text)"
     )
+    zone_sql = "SELECT current_setting('TimeZone')"
 
     def connect_args(self, timeout):
         return {"connect_timeout": CONNECT_TIMEOUT}
@@ -202,6 +209,11 @@ class MySQL(SourceDialect):
     # Database names are case-insensitive on some systems: compared as such.
     database_names_case_insensitive = True
     identity_sql = "SELECT DATABASE(), @@hostname, @@port, @@datadir"
+    zone_sql = "SELECT IF(@@global.time_zone = 'SYSTEM', @@system_time_zone, @@global.time_zone)"
+
+    def instant(self, sql_type):
+        # A TIMESTAMP is stored in UTC and read in the session's zone; a DATETIME is wall-clock.
+        return isinstance(sql_type, sa.TIMESTAMP)
 
     def connect_args(self, timeout):
         # The server enforces the statement timeout; these bound a server that stops answering.
@@ -218,6 +230,9 @@ class MySQL(SourceDialect):
     def session_start(self, dbapi_connection, timeout):
         with dbapi_connection.cursor() as cursor:
             cursor.execute("SET SESSION TRANSACTION READ ONLY")
+            # TIMESTAMP values (moments) are read and compared in UTC; datasets/engine/zones.py
+            # shows them in the dataset's zone.
+            cursor.execute("SET SESSION time_zone = '+00:00'")
             cursor.execute("SELECT VERSION()")
             version = cursor.fetchone()[0]
             if "MariaDB" in version:
@@ -313,6 +328,10 @@ class ClickHouse(SourceDialect):
     pre_ping = False
     # ClickHouse's codes: TIMEOUT_EXCEEDED, QUERY_WAS_CANCELLED.
     TIMEOUT_CODES = frozenset({159, 394})
+    zone_sql = "SELECT timezone()"
+
+    def instant(self, sql_type):
+        return True  # a DateTime is a Unix time, whatever zone it is shown in
 
     def driver_url(self, url, timeout):
         # Settings in the URL go with every query: read-only (readonly=1 also forbids a query

@@ -19,6 +19,7 @@ import duckdb
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from datasets.engine import zones
 from datasets.engine.compile import (
     MAX_HASHED_GROUPS,
     compile_aggregate,
@@ -82,9 +83,12 @@ def _converter(type_: str) -> Callable:
     return lambda value: value if isinstance(value, str) else str(value)
 
 
-def value_converter(column: ColumnSpec) -> Callable:
-    """JSON-ready output of a column's values, personal data masked or hashed."""
-    convert = _converter(column.type)
+def value_converter(column: ColumnSpec, zone: str) -> Callable:
+    """JSON-ready output of a column's values, personal data masked or hashed, moments with their
+    offset in the dataset's zone."""
+    convert = (
+        (lambda value: zones.shown(value, zone)) if column.instant else _converter(column.type)
+    )
     protect = PROTECT.get(column.pii)
     if protect is None:
         return lambda value: None if value is None else convert(value)
@@ -302,7 +306,7 @@ def run_rows(spec: DatasetSpec, query: RowsQuery) -> Page:
         count = spec.row_count  # an uploaded dataset's file never changes
     else:
         count = fetch(spec, compile_count(spec, query))[0][0]
-    columns = [(column.name, value_converter(column)) for column in query.fields]
+    columns = [(column.name, value_converter(column, spec.time_zone)) for column in query.fields]
     return Page(count=int(count), rows=_records(columns, rows))
 
 
@@ -315,7 +319,7 @@ def run_row(spec: DatasetSpec, raw_key: str, filters: tuple[Filter, ...] = ()) -
     rows = fetch(spec, compile_row(spec, key, filters))
     if not rows:
         raise NotFound(f"No row of {spec.slug} has {spec.primary_key} = '{shown}'.")
-    columns = [(column.name, value_converter(column)) for column in spec.columns]
+    columns = [(column.name, value_converter(column, spec.time_zone)) for column in spec.columns]
     return _records(columns, rows[:1])[0]
 
 
@@ -348,13 +352,13 @@ def run_labels(
         limit=len(values),
         offset=0,
     )
-    to_key, to_label = value_converter(key), value_converter(label)
+    to_key, to_label = value_converter(key, spec.time_zone), value_converter(label, spec.time_zone)
     return {
         str(to_key(found)): to_label(name) for found, name in fetch(spec, compile_rows(spec, query))
     }
 
 
-def _metric_converter(metric) -> Callable:
+def _metric_converter(metric, zone: str) -> Callable:
     if metric.function in ("count", "count_distinct"):
         return lambda value: int(value or 0)
     if metric.function == "sum" and metric.column.type == "integer":
@@ -362,12 +366,15 @@ def _metric_converter(metric) -> Callable:
     if metric.function in ("sum", "avg"):
         # Sums of binary floats carry noise in the last digits (2085670.3000000007).
         return lambda value: None if value is None else float(f"{float(value):.12g}")
-    return value_converter(ColumnSpec(name="", physical="", type=metric.column.type))
+    column = metric.column
+    return value_converter(
+        ColumnSpec(name="", physical="", type=column.type, instant=column.instant), zone
+    )
 
 
-def _group_converter(key: GroupKey) -> Callable:
+def _group_converter(key: GroupKey, zone: str) -> Callable:
     if key.bucket is None:
-        return value_converter(key.column)
+        return value_converter(key.column, zone)
     protect = PROTECT.get(key.column.pii, str)
     return lambda value: None if value is None else protect(str(value))
 
@@ -384,8 +391,8 @@ def _ordered(results: list[dict], orders: list[tuple[str, bool]]) -> list[dict]:
 def run_aggregate(spec: DatasetSpec, query: AggregateQuery) -> list[dict]:
     """Grouped metrics, computed by the database."""
     rows = fetch(spec, compile_aggregate(spec, query))
-    columns = [(key.key, _group_converter(key)) for key in query.group_by]
-    columns += [(metric.key, _metric_converter(metric)) for metric in query.metrics]
+    columns = [(key.key, _group_converter(key, spec.time_zone)) for key in query.group_by]
+    columns += [(metric.key, _metric_converter(metric, spec.time_zone)) for metric in query.metrics]
     if not hashed_groups(query):
         return _records(columns, rows)
     # The database returned every group unordered: order them on what the client sees (the

@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
-from datasets.engine import grammar
+from datasets.engine import grammar, zones
 from datasets.engine.errors import QueryError, invalid_choice, shown, suggest, value_text
+from datasets.engine.grammar import Operand
 from datasets.engine.query import AggregateQuery, Filter, GroupKey, Metric, Order, RowsQuery
 from datasets.engine.spec import ColumnSpec, DatasetSpec
 from datasets.engine.values import is_date_only, parse_int_in, parse_operand, parse_value
@@ -104,13 +105,26 @@ def _parse_filter(
     value = parse_operand(record, column, raw, name=name, low_high=low_high)
     if shown_column is not None and record.enum:
         _check_published(shown_column, value, raw, name=name)
-    if column.type == "datetime" and op in ("eq", "lte", "gt") and is_date_only(raw):
-        # A bare date on a datetime column means the whole day: `lte=2024-06-30` includes June 30.
-        next_day = value + dt.timedelta(days=1)
+    if column.type != "datetime" or record.operand not in (Operand.VALUE, Operand.VALUES):
+        return Filter(column, op, value)
+    if op in ("eq", "lte", "gt") and is_date_only(raw):
+        # A bare date on a datetime column means the whole day (in the dataset's zone):
+        # `lte=2024-06-30` includes June 30.
+        start, end = (_compared(spec, column, day) for day in (value, value + dt.timedelta(days=1)))
         if op == "eq":
-            return Filter(column, "gte", value), Filter(column, "lt", next_day)
-        return Filter(column, "lt" if op == "lte" else "gte", next_day)
-    return Filter(column, op, value)
+            return Filter(column, "gte", start), Filter(column, "lt", end)
+        return Filter(column, "lt" if op == "lte" else "gte", end)
+    return Filter(column, op, _compared(spec, column, value))
+
+
+def _compared(spec: DatasetSpec, column: ColumnSpec, value):
+    """A datetime filter value (or tuple of them) as the column compares it, read in the dataset's
+    time zone (datasets/engine/zones.py)."""
+    if column.type != "datetime" or value is None:
+        return value
+    if isinstance(value, tuple):
+        return tuple(_compared(spec, column, item) for item in value)
+    return zones.compared(value, instant=column.instant, zone=spec.time_zone)
 
 
 def _published_column(
@@ -204,7 +218,8 @@ def parse_forced(spec: DatasetSpec, forced: Mapping[str, str]) -> tuple[Filter, 
             raise QueryError(
                 "unknown_column", f"The key's row filter names an unknown column '{name}'."
             )
-        filters.append(Filter(column, "eq", parse_value(str(raw), column.type, name=name)))
+        value = parse_value(str(raw), column.type, name=name)
+        filters.append(Filter(column, "eq", _compared(spec, column, value)))
     return tuple(filters)
 
 
@@ -334,7 +349,7 @@ def parse_key_value(spec: DatasetSpec, raw: str):
     if column is None:
         return None
     try:
-        return parse_value(raw, column.type, name=column.name)
+        return _compared(spec, column, parse_value(raw, column.type, name=column.name))
     except QueryError:
         return None
 

@@ -27,6 +27,9 @@ class ColumnSpec:
     name: str
     physical: str
     type: str
+    # A datetime column of moments (a timestamp with a time zone), shown with its offset and dated
+    # in the dataset's time zone; False: wall-clock times, taken as in that zone.
+    instant: bool = False
     description: str = ""
     unit: str = ""
     identifies: str = ""  # what one value stands for ("one customer")
@@ -107,6 +110,8 @@ class DatasetSpec:
     default_page_size: int = 50
     max_page_size: int = 1000
     row_count: int | None = None
+    # The zone dates are counted in (datasets/engine/zones.py): an IANA name.
+    time_zone: str = "UTC"
     all_columns: tuple[ColumnSpec, ...] = ()
     # Seconds a query of an uploaded dataset may run (SQL sources use their source's limit).
     statement_timeout: float | None = None

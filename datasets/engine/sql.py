@@ -11,6 +11,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from datasets.engine import zones
+
 
 class Dialect:
     """The SQL a backend needs beyond what SQLAlchemy renders by itself: date parts, buckets, NULL order."""
@@ -24,6 +26,18 @@ class Dialect:
     def bucket(self, expr, bucket: str):
         """A date bucket as a string: 2024, 2024-Q2, 2024-04, 2024-W14, 2024-04-03."""
         raise NotImplementedError
+
+    def local(self, expr, zone: str):
+        """A column of moments as wall-clock times in a zone (its date parts are counted there)."""
+        return sa.func.timezone(zones.sql_literal(zone), expr)
+
+    def zoned_bucket(self, expr, bucket: str, zone: str):
+        """The date bucket of a column of moments, its days counted in a zone."""
+        return self.bucket(self.local(expr, zone), bucket)
+
+    def moment(self, expr):
+        """A column of moments as selected: the driver hands each back with its offset, or in UTC."""
+        return expr
 
     def group_keys(self, groups: list) -> list:
         """GROUP BY the select list's labelled group keys: by position (one expression each)."""
@@ -122,6 +136,13 @@ class MySQLDialect(Dialect):
         formats = {"year": "%Y", "month": "%Y-%m", "week": "%x-W%v", "day": "%Y-%m-%d"}
         return sa.func.date_format(expr, _fmt(formats[bucket]))
 
+    def local(self, expr, zone):
+        # Sessions run in UTC (dialects.MySQL.session_start). A named zone needs the server's
+        # time zone tables (mysql_tzinfo_to_sql); without them CONVERT_TZ gives NULL.
+        if zone in zones.UTC_NAMES:
+            return expr
+        return sa.func.convert_tz(expr, _fmt("+00:00"), zones.sql_literal(zone))
+
     def order(self, expr, descending):
         # MySQL has no NULLS LAST: sort on "is null" first.
         return sa.case((expr.is_(None), 1), else_=0), (expr.desc() if descending else expr.asc())
@@ -198,22 +219,38 @@ class ClickHouseDialect(Dialect):
             part
         ](expr)
 
+    def local(self, expr, zone):
+        # toYear, toQuarter and toMonth count in the zone of toTimeZone's result; ClickHouse 18's
+        # formatDateTime does not (zoned_bucket passes the zone to each function instead).
+        return sa.func.toTimeZone(expr, zones.sql_literal(zone))
+
+    def moment(self, expr):
+        # A DateTime('UTC'): the driver gives a plain DateTime in the server's (or this host's) zone
+        # without an offset, a DateTime with a zone as an aware datetime.
+        return sa.func.toTimeZone(expr, zones.sql_literal(zones.DEFAULT))
+
+    def zoned_bucket(self, expr, bucket, zone):
+        return self._bucket(expr, bucket, (zones.sql_literal(zone),))
+
     def bucket(self, expr, bucket):
+        return self._bucket(expr, bucket, ())
+
+    def _bucket(self, expr, bucket, zone: tuple):
         if bucket == "quarter":
             return sa.func.concat(
-                sa.func.toString(sa.func.toYear(expr)),
+                sa.func.toString(sa.func.toYear(expr, *zone)),
                 _fmt("-Q"),
-                sa.func.toString(sa.func.toQuarter(expr)),
+                sa.func.toString(sa.func.toQuarter(expr, *zone)),
             )
         if bucket == "week":
             # The ISO year of the week (2024-12-30 is in 2025-W01): formatDateTime has no %G.
             return sa.func.concat(
-                sa.func.toString(sa.func.toISOYear(expr)),
+                sa.func.toString(sa.func.toISOYear(expr, *zone)),
                 _fmt("-W"),
-                sa.func.formatDateTime(expr, _fmt("%V")),
+                sa.func.formatDateTime(expr, _fmt("%V"), *zone),
             )
         formats = {"year": "%Y", "month": "%Y-%m", "day": "%Y-%m-%d"}
-        return sa.func.formatDateTime(expr, _fmt(formats[bucket]))
+        return sa.func.formatDateTime(expr, _fmt(formats[bucket]), *zone)
 
     # ClickHouse's LIKE has no ESCAPE clause: substring functions match exactly instead.
     def contains(self, expr, value):
