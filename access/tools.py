@@ -477,9 +477,11 @@ def _page_text(body: dict, what: str) -> str:
     return f"{head}.\n{table}" if table else f"{head}."
 
 
-def _column_facts(column: dict) -> list[str]:
+def _column_facts(column: dict, zone: str) -> list[str]:
     """What a call needs of a column, compactly: type, unit, identity, link, values or range."""
     facts = [column["type"]]
+    if column.get("instant"):
+        facts.append(f"moments in {zone}")  # its dates count there
     if column.get("unit"):
         facts.append(f"unit {column['unit']}")
     if column.get("identifies"):
@@ -499,7 +501,7 @@ def _describe_text(body: dict) -> str:
         f"{body['primary_key'] or 'none'}). {body['description']}".strip()
     ]
     for column in body["columns"]:
-        facts = _column_facts(column)
+        facts = _column_facts(column, body["time_zone"])
         if column.get("operators"):
             facts.append("operators " + ",".join(column["operators"]))
         line = f"- {column['name']} ({'; '.join(facts)})"
@@ -514,7 +516,7 @@ def columns_summary(described: dict) -> str:
     "order_id (integer; range 1..240), region (string; values EU|US), revenue (number; unit USD)"."""
     parts = []
     for column in described["columns"]:
-        facts = _column_facts(column)
+        facts = _column_facts(column, described["time_zone"])
         if not column.get("operators"):
             facts.append("not filterable")  # masked, hashed, or so set by the admin
         parts.append(f"{column['name']} ({'; '.join(facts)})")

@@ -420,7 +420,7 @@ class DatasetAdmin(admin.ModelAdmin):
         )
         return [
             (None, {"fields": ["slug", "title", "description", "enabled"]}),
-            ("Data", {"fields": [*where, "primary_key", "row_count"]}),
+            ("Data", {"fields": [*where, "primary_key", "row_count", "time_zone"]}),
             ("Pages", {"fields": ["default_ordering", "default_page_size", "max_page_size"]}),
         ]
 

@@ -55,6 +55,11 @@ class ColumnSerializer(serializers.Serializer):
         allow_null=True,
         help_text="dataset.key_column whose rows the column's values name (airlines.carrier).",
     )
+    instant = serializers.BooleanField(
+        allow_null=True,
+        help_text="On a datetime: true for moments, shown with their offset in the dataset's "
+        "time_zone; false for wall-clock times.",
+    )
     operators = serializers.ListField(child=serializers.CharField())
     enum = serializers.ListField(child=ValueField(), allow_null=True)
     min = ValueField(allow_null=True)
@@ -80,6 +85,7 @@ class ColumnSerializer(serializers.Serializer):
             "references": f"{column.references.slug}.{column.references.key}"
             if column.references is not None
             else None,
+            "instant": column.instant if column.type == "datetime" else None,
             "operators": list(column.operators),
             "enum": list(column.enum) if column.enum is not None and not column.protected else None,
             "min": column.min if ranged else None,
@@ -128,6 +134,9 @@ class DatasetSerializer(serializers.Serializer):
     description = serializers.CharField()
     primary_key = serializers.CharField(allow_null=True)
     row_count = serializers.IntegerField(allow_null=True)
+    time_zone = serializers.CharField(
+        help_text="The zone dates are counted in (date filters and buckets of moments)."
+    )
     columns = ColumnSerializer(many=True)
 
     def to_representation(self, spec: DatasetSpec) -> dict:
@@ -137,5 +146,6 @@ class DatasetSerializer(serializers.Serializer):
             "description": dataset_about(spec),
             "primary_key": spec.primary_key,
             "row_count": spec.row_count,
+            "time_zone": spec.time_zone,
             "columns": [ColumnSerializer(column).data for column in spec.columns],
         }

@@ -26,10 +26,13 @@ class ExampleCall:
 
 
 def date_column(spec: DatasetSpec) -> ColumnSpec | None:
-    """The dataset's main date or datetime column (the first filterable one), if any."""
-    for column in spec.columns:
-        if column.type in ("date", "datetime") and "gte" in column.operators:
-            return column
+    """The dataset's main date column, if any: the first filterable date, else datetime (a date
+    column is what a reader's calendar questions are about: examples never contradict it)."""
+    dated = [column for column in spec.columns if "gte" in column.operators]
+    for type_ in ("date", "datetime"):
+        for column in dated:
+            if column.type == type_:
+                return column
     return None
 
 

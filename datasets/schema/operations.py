@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
-from datasets.engine import grammar
+from datasets.engine import grammar, zones
 from datasets.engine.parse import expandable
 from datasets.engine.query import label_key
 from datasets.engine.spec import ColumnSpec, DatasetSpec
@@ -116,6 +116,13 @@ def _range(column: ColumnSpec) -> str:
     return f"Values from {column.min} to {column.max}."
 
 
+def zone_sentence(column: ColumnSpec, zone: str) -> str:
+    """What a datetime's values mean: moments shown in the dataset's zone, or wall-clock times."""
+    if column.instant:
+        return f"Moments, with their offset in {zone}; date filters and buckets count days there."
+    return "" if zone in zones.UTC_NAMES else f"Local times in {zone}."
+
+
 def column_description(column: ColumnSpec, spec: DatasetSpec | None = None) -> str:
     """What a model should know of a column: its description, unit, range and protection; and
     where its values are when this document withholds them (`spec`: the dataset as published)."""
@@ -127,6 +134,8 @@ def column_description(column: ColumnSpec, spec: DatasetSpec | None = None) -> s
     if column.references is not None:
         parts.append(f"Refers to {column.references.slug}.{column.references.key}.")
     parts.append(_range(column))
+    if spec is not None and column.type == "datetime":
+        parts.append(zone_sentence(column, spec.time_zone))
     if spec is not None and _withheld(spec, column):
         what = "values" if column.categorical else "range"
         parts.append(f"Its {what} for this key: GET {API}/{spec.slug}/.")
@@ -516,6 +525,9 @@ def _aggregate_options(spec: DatasetSpec) -> list[dict]:
     keys = grammar.group_keys(spec)
     plain = [key for key in keys if "__" not in key]
     dated = [column.name for column in spec.columns if f"{column.name}__year" in keys]
+    main = date_column(spec)
+    if main is not None and main.name in dated:  # the examples' date column comes first
+        dated = [main.name] + [name for name in dated if name != main.name]
     buckets = grammar.BUCKETS_BY_NAME.values()
     parameters = []
     if keys:

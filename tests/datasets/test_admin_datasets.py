@@ -65,16 +65,17 @@ def test_change_page_shows_columns_row_count_preview_and_replace_link(admin_clie
     assert f"/admin/datasets/dataset/{dataset.pk}/replace/" in page
 
 
-def test_columns_are_edited_inline(admin_client, tmp_path):
-    dataset = imported(tmp_path)
+def change_form(dataset: Dataset) -> dict:
+    """The change page's form as the admin sends it back unchanged."""
     columns = list(dataset.columns.order_by("position"))
     data = {
-        "title": "Sales",
-        "description": "",
+        "title": dataset.title,
+        "description": dataset.description,
         "enabled": "on",
-        "default_ordering": "",
-        "default_page_size": "50",
-        "max_page_size": "1000",
+        "time_zone": dataset.time_zone,
+        "default_ordering": dataset.default_ordering,
+        "default_page_size": str(dataset.default_page_size),
+        "max_page_size": str(dataset.max_page_size),
         "columns-TOTAL_FORMS": str(len(columns)),
         "columns-INITIAL_FORMS": str(len(columns)),
         "columns-MIN_NUM_FORMS": "0",
@@ -88,7 +89,8 @@ def test_columns_are_edited_inline(admin_client, tmp_path):
                 prefix + "dataset": str(dataset.pk),
                 prefix + "name": column.name,
                 prefix + "type": column.type,
-                prefix + "description": "",
+                prefix + "description": column.description,
+                prefix + "unit": column.unit,
                 prefix + "exposed": "on",
                 prefix + "filterable": "on",
                 prefix + "sortable": "on",
@@ -96,6 +98,12 @@ def test_columns_are_edited_inline(admin_client, tmp_path):
                 prefix + "aggregation": column.aggregation,
             }
         )
+    return data
+
+
+def test_columns_are_edited_inline(admin_client, tmp_path):
+    dataset = imported(tmp_path)
+    data = change_form(dataset)
     data["columns-2-name"] = "email"
     data["columns-2-pii"] = "mask"
     data["columns-2-description"] = "Buyer's e-mail"

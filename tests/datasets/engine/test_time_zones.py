@@ -207,7 +207,10 @@ def test_buckets_count_days_in_the_dataset_zone(moments, bucket, expected):
 
 def test_the_earliest_and_latest_moments_are_shown_in_the_zone(moments):
     (totals,) = get_aggregate(moments, "metrics=min:seen,max:seen")
-    assert totals == {"min_seen": "2013-03-10T12:00:00-04:00", "max_seen": "2014-01-01T00:30:00-05:00"}
+    assert totals == {
+        "min_seen": "2013-03-10T12:00:00-04:00",
+        "max_seen": "2014-01-01T00:30:00-05:00",
+    }
     groups = get_aggregate(moments, "group_by=seen&metrics=count&ordering=seen&limit=1")
     assert groups == [{"seen": "2013-03-10T12:00:00-04:00", "count": 1}]
 
