@@ -38,6 +38,7 @@ from datasets.services import (
     dataset_import_start,
     upload_max_bytes,
 )
+from datasets.sources import SourceError, dataset_time_zone_check
 from datasets.version_cache import local_version
 
 logger = logging.getLogger("gateway")
@@ -198,6 +199,23 @@ class DatasetUploadForm(forms.ModelForm):
                 primary_key=self.cleaned_data.get("primary_key_column") or None,
                 user=self.user,
             )
+
+
+class DatasetChangeForm(forms.ModelForm):
+    """A dataset's page: its time zone must be one its source can count dates in."""
+
+    class Meta:
+        model = Dataset
+        fields = ["time_zone"]  # the admin adds the fieldsets' fields
+
+    def clean_time_zone(self) -> str:
+        zone = self.cleaned_data["time_zone"]
+        if zone != self.instance.time_zone:
+            try:
+                dataset_time_zone_check(dataset=self.instance, zone=zone)
+            except SourceError as error:
+                raise forms.ValidationError(error.message) from None
+        return zone
 
 
 class DatasetReplaceForm(forms.Form):
@@ -401,8 +419,7 @@ class DatasetAdmin(admin.ModelAdmin):
     def get_form(
         self, request: HttpRequest, obj: Dataset | None = None, change: bool = False, **kwargs: Any
     ):
-        if obj is None:
-            kwargs["form"] = DatasetUploadForm
+        kwargs["form"] = DatasetUploadForm if obj is None else DatasetChangeForm
         form = super().get_form(request, obj, change=change, **kwargs)
         if obj is None and issubclass(form, DatasetUploadForm):
             form.user = request.user  # a class made for this request by modelform_factory

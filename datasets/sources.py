@@ -718,11 +718,37 @@ def _table_comment(inspector: sa.Inspector, table: str, schema: str) -> str:
 
 
 def _source_zone(connection: Connection, source: Source) -> str:
-    """The server's own time zone, a new dataset's default (UTC when it names none Gateway knows)."""
+    """The server's own time zone, a new dataset's default (UTC when it names none Gateway knows,
+    or one the server cannot count dates in)."""
     sql = source_dialect(source.kind).zone_sql
     if sql is None:
         return zones.DEFAULT
-    return zones.zone_of(_statistic(connection, source, sa.text(sql)))
+    zone = zones.zone_of(_statistic(connection, source, sa.text(sql)))
+    return zone if _counts_dates_in(connection, source, zone) else zones.DEFAULT
+
+
+def _counts_dates_in(connection: Connection, source: Source, zone: str) -> bool:
+    """Can the source count a moment's dates in the zone? MySQL needs its time zone tables."""
+    dialect = source_dialect(source.kind)
+    if not dialect.zones_may_be_missing or zone in zones.UTC_NAMES:
+        return True
+    local = dialect.sql.local(sa.literal("2000-01-01 00:00:00"), zone)
+    return _statistic(connection, source, sa.select(local)) is not None
+
+
+def dataset_time_zone_check(*, dataset: Dataset, zone: str) -> None:
+    """Refuse a zone the dataset's source cannot count its moments' dates in (SourceError)."""
+    source = dataset.source
+    if source is None or not zone or not dataset.columns.filter(instant=True).exists():
+        return
+    with _source_connection(source) as connection:
+        if _counts_dates_in(connection, source, zone):
+            return
+    raise SourceError(
+        f"The server of source {source.name!r} cannot count dates in {zone}: it has no "
+        "time zone tables. Load them (mysql_tzinfo_to_sql /usr/share/zoneinfo | mysql -u root "
+        "mysql) or choose UTC."
+    )
 
 
 def _title(table: str) -> str:

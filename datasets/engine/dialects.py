@@ -98,6 +98,9 @@ class SourceDialect:
     untyped_columns = False
     # A query of the server's own time zone (a new dataset's default zone); None: UTC.
     zone_sql: str | None = None
+    # Counting dates in a named zone needs data the server may lack (MySQL's time zone tables):
+    # check a zone before a dataset uses it.
+    zones_may_be_missing = False
 
     def instant(self, sql_type: sa.types.TypeEngine) -> bool:
         """Does a datetime column of this SQL type hold moments (a timestamp with a time zone)?"""
@@ -210,6 +213,7 @@ class MySQL(SourceDialect):
     database_names_case_insensitive = True
     identity_sql = "SELECT DATABASE(), @@hostname, @@port, @@datadir"
     zone_sql = "SELECT IF(@@global.time_zone = 'SYSTEM', @@system_time_zone, @@global.time_zone)"
+    zones_may_be_missing = True
 
     def instant(self, sql_type):
         # A TIMESTAMP is stored in UTC and read in the session's zone; a DATETIME is wall-clock.

@@ -5,6 +5,7 @@ MCP saying what the times mean."""
 from __future__ import annotations
 
 import os
+import zoneinfo
 
 import pytest
 import sqlalchemy as sa
@@ -196,5 +197,46 @@ def test_a_mysql_timestamp_is_a_moment_and_a_datetime_is_not(mysql):
         instant = dict(Column.objects.filter(dataset=dataset).values_list("name", "instant"))
         assert instant == {"id": False, "at": True, "wall": False}
         assert dataset.time_zone == "UTC"  # the server's SYSTEM zone, UTC here
+    finally:
+        _run(MYSQL_URL, drop)
+
+
+def _zone_mysql_lacks() -> str:
+    """A zone Python knows and the MySQL server's time zone tables do not (mysql_tzinfo_to_sql
+    leaves out Factory, IANA's placeholder)."""
+    engine = sa.create_engine(MYSQL_URL)
+    try:
+        with engine.connect() as connection:
+            for zone in sorted(zoneinfo.available_timezones()):
+                query = sa.select(sa.func.convert_tz("2000-01-01 00:00:00", "+00:00", zone))
+                if connection.execute(query).scalar() is None:
+                    return zone
+    finally:
+        engine.dispose()
+    raise AssertionError("The MySQL server knows every zone: no zone to refuse.")
+
+
+def test_a_zone_the_mysql_server_cannot_count_in_is_refused(admin_client, mysql):
+    """Without a zone in its time zone tables, MySQL's CONVERT_TZ answers NULL: every date bucket
+    of the dataset's moments would come back empty."""
+    drop = [f"DROP TABLE IF EXISTS {TABLE}"]
+    lacking = _zone_mysql_lacks()
+    _run(MYSQL_URL, drop + [f"CREATE TABLE {TABLE} (id int PRIMARY KEY, at timestamp NULL)"])
+    try:
+        source = source_create(name="my", url="mysql://root@127.0.0.1:3306/test")
+        dataset = dataset_register(source=source, table=TABLE, slug="flights")
+        response = admin_client.post(
+            change_url(dataset), {**change_form(dataset), "time_zone": lacking}
+        )
+        assert response.status_code == 200
+        assert f"cannot count dates in {lacking}: it has no time zone tables" in (
+            response.content.decode()
+        )
+        dataset.refresh_from_db()
+        assert dataset.time_zone == "UTC"
+        response = admin_client.post(
+            change_url(dataset), {**change_form(dataset), "time_zone": "America/New_York"}
+        )
+        assert response.status_code == 302
     finally:
         _run(MYSQL_URL, drop)
