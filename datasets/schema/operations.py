@@ -47,7 +47,7 @@ ERROR_RESPONSES = {
 # one is named, the first taken of these (the parameters declare the others).
 _OPERATOR_PHRASES = (
     ("", False, (("eq", "col=value"), ("ne", "col__ne"), ("gt", "__gt"), ("gte", "__gte"),
-                 ("lt", "__lt"), ("lte", "__lte"), ("in", "__in=a,b"))),
+                 ("lt", "__lt"), ("lte", "__lte"), ("in", f"__in=a,b (at most {grammar.MAX_IN_VALUES})"))),
     ("text ", True, (("icontains", "__icontains"), ("contains", "__contains"),
                      ("startswith", "__startswith"))),
     ("", False, (("isnull", "__isnull=true"),)),
@@ -68,7 +68,7 @@ def filters_sentence(spec: DatasetSpec) -> str:
 
 # Every error has one shape: one response for all statuses, said once per operation.
 ERROR_RESPONSE = {
-    "description": "Error: its message says how to fix the call.",
+    "description": "Error: its message says the fix.",
     "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ERROR_SCHEMA}"}}},
 }
 
@@ -119,7 +119,7 @@ def _range(column: ColumnSpec) -> str:
 def zone_sentence(column: ColumnSpec, zone: str) -> str:
     """What a datetime's values mean: moments shown in the dataset's zone, or wall-clock times."""
     if column.instant:
-        return f"Moments, with their offset in {zone}; date filters and buckets count days there."
+        return f"Moments, shown in {zone}; dates count there."
     return "" if zone in zones.UTC_NAMES else f"Local times in {zone}."
 
 
@@ -199,7 +199,12 @@ def aggregate_component() -> dict:
                 "type": "array",
                 "items": {
                     "type": "object",
-                    "description": "group_by keys and metric result keys.",
+                    "description": "group_by keys and metric result keys: "
+                    + ", ".join(
+                        r.result_key(None if not r.types else "col")
+                        for r in grammar.METRICS_BY_NAME.values()
+                    )
+                    + ".",
                     "properties": {"count": {"type": "integer"}},
                     "additionalProperties": {
                         "type": ["string", "number", "integer", "boolean", "null"]
@@ -283,7 +288,7 @@ def dataset_paths(spec: DatasetSpec) -> dict[str, dict]:
                 operation_id=f"get_{spec.slug}_row",
                 summary=f"Get one {spec.title} row by {key.name}",
                 sentences=[
-                    (0, f"One row of {spec.slug} by its {key.name}."),
+                    (0, f"One row by its {key.name}."),
                     (1, _key_example(spec, key)),
                 ],
                 parameters=[
@@ -291,7 +296,6 @@ def dataset_paths(spec: DatasetSpec) -> dict[str, dict]:
                         "name": "pk",
                         "in": "path",
                         "required": True,
-                        "description": f"The {key.name} of the row.",
                         "schema": value_schema(key, nullable=False, enum=False),
                     }
                 ],
@@ -310,14 +314,16 @@ def dataset_paths(spec: DatasetSpec) -> dict[str, dict]:
                 parameter["description"] = sentences_fit(
                     [(0, parameter["description"]), (1, example)], MAX_PARAMETER_DESCRIPTION
                 )
+    # How __in is written, and its cap, said once per operation (its parameters say nothing).
+    in_cap = f"; __in takes at most {grammar.MAX_IN_VALUES}" if "__in=" in filters else ""
     paths[f"{API}/{spec.slug}/aggregate/"] = {
         "get": _operation(
             operation_id=f"aggregate_{spec.slug}",
             summary=f"Totals, counts and averages of {spec.title}",
             sentences=[
                 *((0, sentence) for sentence in about),
-                (2, "Use it for any total, count or average instead of reading rows."),
-                (3, filters),
+                (3, "Use it instead of reading rows."),
+                (2, f"Filters as in list_{spec.slug}_rows{in_cap}." if filters else ""),
                 (1, example),
             ],
             parameters=_filters(spec) + options,
@@ -420,19 +426,13 @@ def _filter_parameter(spec: DatasetSpec, column: ColumnSpec, name: str) -> dict:
     parameter = record.parameter(column.name)
     operand = record.operand
     if operand == grammar.Operand.VALUE:
-        schema = value_schema(column, nullable=False, enum=record.enum)
+        # The published values are said once, on the column's own (equality) parameter.
+        schema = value_schema(column, nullable=False, enum=record.enum and record.name == "eq")
         sentences = [(0, column_description(column, spec))] if record.name == "eq" else []
         return _query(parameter, schema, sentences)
     if operand == grammar.Operand.VALUES:
-        element = (
-            f"values of {column.name}"
-            if column.categorical and column.type != "boolean"
-            else grammar.TYPES[column.type].plural
-        )
-        sentences = [(0, f"Comma-separated {element}, at most {grammar.MAX_IN_VALUES}.")]
-        if column.categorical and column.type != "boolean":
-            sentences = [(0, f"Comma-separated values, at most {grammar.MAX_IN_VALUES}.")]
-        return _query(parameter, {"type": "string"}, sentences)
+        # How a list is written is said once, in the operation's filters sentence.
+        return _query(parameter, {"type": "string"})
     if operand == grammar.Operand.FLAG:
         return _query(parameter, {"type": "boolean"})
     if operand == grammar.Operand.PART:
@@ -454,28 +454,25 @@ def _filters(spec: DatasetSpec) -> list[dict]:
             _query(
                 "search",
                 {"type": "string"},
-                [(0, f"Case-insensitive text searched in {listing(searchable)}.")],
+                [(0, f"Text searched, any case, in {listing(searchable)}.")],
             )
         )
     return parameters
 
 
-def _limit_offset(*, maximum: int, default: int, what: str) -> list[dict]:
+def _limit_offset(*, maximum: int, default: int) -> list[dict]:
     return [
         _query(
             "limit",
             {"type": "integer", "minimum": 1, "maximum": maximum, "default": default},
         ),
-        _query(
-            "offset",
-            {"type": "integer", "minimum": 0},
-            [(0, f"{what} to skip (next gives it).")],
-        ),
+        _query("offset", {"type": "integer", "minimum": 0}),  # its name says it; next gives it
     ]
 
 
 def _rows_options(spec: DatasetSpec) -> list[dict]:
     sortable = [c.name for c in spec.columns if c.sortable and not c.protected]
+    unsortable = len(sortable) < len(spec.columns)
     names = [c.name for c in spec.columns]
     parameters = []
     if sortable:
@@ -487,7 +484,8 @@ def _rows_options(spec: DatasetSpec) -> list[dict]:
                 {"type": "string"},
                 [
                     (0, f"Comma-separated columns, '-' first for descending, e.g. {example}."),
-                    (1, f"Sortable: {_columns_phrase(spec, sortable)}."),
+                    # Said only when some column is not: "any column" tells nothing.
+                    (1, "" if not unsortable else f"Sortable: {_columns_phrase(spec, sortable)}."),
                 ],
             )
         )
@@ -518,7 +516,7 @@ def _rows_options(spec: DatasetSpec) -> list[dict]:
             )
         )
     default = min(spec.default_page_size, spec.max_page_size)
-    return parameters + _limit_offset(maximum=spec.max_page_size, default=default, what="Rows")
+    return parameters + _limit_offset(maximum=spec.max_page_size, default=default)
 
 
 def _aggregate_options(spec: DatasetSpec) -> list[dict]:
@@ -570,15 +568,6 @@ def _aggregate_options(spec: DatasetSpec) -> list[dict]:
                     0,
                     f"Comma-separated, at most {grammar.MAX_METRICS}: count; {listed}.",
                 ),
-                (
-                    1,
-                    "Result keys: "
-                    + ", ".join(
-                        r.result_key(None if not r.types else "col")
-                        for r in grammar.METRICS_BY_NAME.values()
-                    )
-                    + ".",
-                ),
                 (2, f"For example metrics={example.metric}."),
             ],
         )
@@ -594,5 +583,5 @@ def _aggregate_options(spec: DatasetSpec) -> list[dict]:
         )
     )
     return parameters + _limit_offset(
-        maximum=grammar.MAX_AGGREGATE_LIMIT, default=grammar.DEFAULT_AGGREGATE_LIMIT, what="Groups"
+        maximum=grammar.MAX_AGGREGATE_LIMIT, default=grammar.DEFAULT_AGGREGATE_LIMIT
     )

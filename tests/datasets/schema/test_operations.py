@@ -85,7 +85,6 @@ def test_row_by_key_parameter_is_typed_like_the_key():
             "name": "pk",
             "in": "path",
             "required": True,
-            "description": "The order_id of the row.",
             "schema": {"type": "integer"},
         }
     ]
