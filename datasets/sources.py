@@ -512,11 +512,12 @@ def dataset_statistics_refresh(*, dataset: Dataset) -> Dataset:
             f"Dataset {dataset.slug!r} is an uploaded file: its statistics are computed at import."
         )
     columns = list(dataset.columns.order_by("position"))
+    _read_moments(source, dataset, columns)
     _fill_statistics(source, dataset, columns)
     with transaction.atomic():
         Column.objects.bulk_update(
             columns,
-            ["enum", "min_value", "max_value", "distinct_count", "null_count", "unique"],
+            ["instant", "enum", "min_value", "max_value", "distinct_count", "null_count", "unique"],
         )
         dataset.save(update_fields=["row_count", "updated"])
     return dataset
@@ -564,6 +565,22 @@ def _relations(inspector: sa.Inspector, kind: str, schema: str) -> list[str]:
     if source_dialect(kind).materialized_views:
         names += inspector.get_materialized_view_names(schema=schema)
     return sorted(set(names))
+
+
+def _read_moments(source: Source, dataset: Dataset, columns: list[Column]) -> None:
+    """Which datetime columns hold moments, read again from the source's types (not saved)."""
+    try:
+        with _source_connection(source) as connection:
+            inspector = sa.inspect(connection)
+            introspected = _introspect_columns(
+                inspector, connection, source.kind, dataset.table, dataset.schema_name
+            )
+    except (sa.exc.NoSuchTableError, SourceError) as error:  # statistics say the rest
+        logger.warning("Types not read again for %s: %s", dataset.slug, error)
+        return
+    instant = {column.physical_name: column.instant for column in introspected}
+    for column in columns:
+        column.instant = column.type == "datetime" and instant.get(column.physical_name, False)
 
 
 def _introspect_columns(

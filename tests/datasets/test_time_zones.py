@@ -16,7 +16,7 @@ from datasets.engine.connections import duckdb_files
 from datasets.models import Column, Dataset
 from datasets.policy import AccessPolicy
 from datasets.services import dataset_import
-from datasets.sources import dataset_register, source_create
+from datasets.sources import dataset_register, dataset_statistics_refresh, source_create
 from keys.services import api_key_issue
 from tests.datasets.test_admin_datasets import change_form, change_url
 from tests.services import MYSQL_URL, POSTGRES_URL
@@ -176,6 +176,15 @@ def test_registration_takes_the_servers_zone_and_finds_moments(berlin_table):
     body = reader().get("/api/v1/datasets/flights/rows/").json()
     assert body["results"][0]["at"] == "2014-01-01T00:30:00+01:00"
     assert body["results"][0]["wall"] == "2013-12-31T23:30:00"
+
+
+def test_refreshing_statistics_reads_again_which_columns_hold_moments(berlin_table):
+    source = source_create(name="pg", url=berlin_table)
+    dataset = dataset_register(source=source, table=TABLE, slug="flights")
+    Column.objects.filter(dataset=dataset).update(instant=False)  # as registered before
+    dataset_statistics_refresh(dataset=dataset)
+    assert dataset.columns.get(name="at").instant
+    assert not dataset.columns.get(name="wall").instant
 
 
 def test_a_mysql_timestamp_is_a_moment_and_a_datetime_is_not(mysql):
