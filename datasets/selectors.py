@@ -73,7 +73,8 @@ def column_spec(column: Column, zone: str) -> ColumnSpec:
 def build_spec(dataset: Dataset) -> DatasetSpec:
     """The engine's view of a dataset, from its model (columns prefetched or not)."""
     ordering = tuple(part.strip() for part in dataset.default_ordering.split(",") if part.strip())
-    zone = dataset.time_zone or zones.DEFAULT
+    # A zone saved past the admin's check (or gone from this host's zone data) is read as UTC.
+    zone = zones.zone_of(dataset.time_zone)
     return DatasetSpec(
         id=dataset.pk,
         slug=dataset.slug,

@@ -49,3 +49,16 @@ def require(service: str) -> None:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"{reason}, and CI=true forbids skipping.")
     pytest.skip(reason)
+
+
+def sql_run(url: str, statements: list[str]) -> None:
+    """Run statements on a writable connection, in one transaction (test set-up and clean-up)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as connection:
+            for statement in statements:
+                connection.execute(sa.text(statement))
+    finally:
+        engine.dispose()

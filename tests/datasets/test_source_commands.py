@@ -9,12 +9,11 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from django.core.management import CommandError, call_command
 
 from datasets.models import Dataset, Source
 from tests.datasets.fake_mysql import FakeMySQLServer
-from tests.services import POSTGRES_URL
+from tests.services import POSTGRES_URL, sql_run
 
 pytestmark = pytest.mark.django_db
 
@@ -24,29 +23,20 @@ VIEW = "gw_t_srccmd_orders_v"
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _pg(statements: list[str]) -> None:
-    engine = sa.create_engine(POSTGRES_URL)
-    try:
-        with engine.begin() as connection:
-            for statement in statements:
-                connection.execute(sa.text(statement))
-    finally:
-        engine.dispose()
-
-
 @pytest.fixture
 def pg_orders(postgres):
     drop = [f"DROP VIEW IF EXISTS {VIEW}", f"DROP TABLE IF EXISTS {TABLE}"]
-    _pg(
+    sql_run(
+        POSTGRES_URL,
         drop
         + [
             f"CREATE TABLE {TABLE} (id integer PRIMARY KEY, email text, amount numeric(8, 2))",
             f"INSERT INTO {TABLE} VALUES (1, 'a@example.com', 5), (2, 'b@example.com', 7)",
             f"CREATE VIEW {VIEW} AS SELECT id, amount FROM {TABLE}",
-        ]
+        ],
     )
     yield
-    _pg(drop)
+    sql_run(POSTGRES_URL, drop)
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ from datasets.sources import (
 )
 from tests.datasets.fake_mysql import LOCAL_FILES, FakeMySQLServer
 from tests.servers import ROOT, manage, postgres_database, server_environment
-from tests.services import MYSQL_URL, POSTGRES_URL
+from tests.services import MYSQL_URL, POSTGRES_URL, sql_run
 
 pytestmark = pytest.mark.django_db
 
@@ -66,28 +66,18 @@ MY_DDL = [
 MY_DROP = PG_DROP
 
 
-def _run(url: str, statements: list[str]) -> None:
-    engine = sa.create_engine(url)
-    try:
-        with engine.begin() as connection:
-            for statement in statements:
-                connection.execute(sa.text(statement))
-    finally:
-        engine.dispose()
-
-
 @pytest.fixture
 def pg_orders(postgres):
-    _run(POSTGRES_URL, PG_DROP + PG_DDL)
+    sql_run(POSTGRES_URL, PG_DROP + PG_DDL)
     yield
-    _run(POSTGRES_URL, PG_DROP)
+    sql_run(POSTGRES_URL, PG_DROP)
 
 
 @pytest.fixture
 def my_orders(mysql):
-    _run(MYSQL_URL, MY_DROP + MY_DDL)
+    sql_run(MYSQL_URL, MY_DROP + MY_DDL)
     yield
-    _run(MYSQL_URL, MY_DROP)
+    sql_run(MYSQL_URL, MY_DROP)
 
 
 @pytest.fixture
@@ -565,7 +555,7 @@ def test_column_type_mapping(sql_type, expected):
 def pg_slow_view(postgres):
     drop = ["DROP VIEW IF EXISTS gw_t_src_slow_v"]
     # Every row sleeps 1.5 s: any statistic query outlives a 1-second statement timeout.
-    _run(
+    sql_run(
         POSTGRES_URL,
         drop
         + [
@@ -574,7 +564,7 @@ def pg_slow_view(postgres):
         ],
     )
     yield
-    _run(POSTGRES_URL, drop)
+    sql_run(POSTGRES_URL, drop)
 
 
 def test_statistics_past_the_statement_timeout_are_left_empty(pg_slow_view):
@@ -991,7 +981,7 @@ def test_source_comments_become_descriptions_and_units(request, kind):
         "mysql": (MY, MYSQL_URL, MY_COMMENTS),
     }[kind]
     request.getfixturevalue({"postgresql": "pg_orders", "mysql": "my_orders"}[kind])
-    _run(admin_url, comments)
+    sql_run(admin_url, comments)
     source = source_create(name=kind, url=url)
     dataset = dataset_register(source=source, table=TABLE, slug="orders")
     columns = _columns(dataset)

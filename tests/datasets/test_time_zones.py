@@ -19,7 +19,7 @@ from datasets.services import dataset_import
 from datasets.sources import dataset_register, dataset_statistics_refresh, source_create
 from keys.services import api_key_issue
 from tests.datasets.test_admin_datasets import change_form, change_url
-from tests.services import MYSQL_URL, POSTGRES_URL
+from tests.services import MYSQL_URL, POSTGRES_URL, sql_run
 
 pytestmark = pytest.mark.django_db
 
@@ -98,6 +98,11 @@ def test_an_unknown_zone_is_a_form_error_and_changes_nothing(admin_client, fligh
     assert flights.time_zone == ""
 
 
+def test_a_zone_saved_past_the_admins_check_is_read_as_utc(flights):
+    Dataset.objects.filter(pk=flights.pk).update(time_zone="Mars/Olympus")
+    assert departures(reader())[1] == "2014-01-01T04:30:00+00:00"
+
+
 def test_the_schema_describe_and_mcp_say_what_the_times_mean(flights):
     Dataset.objects.filter(pk=flights.pk).update(time_zone="America/New_York")
     described = reader().get("/api/v1/datasets/flights/").json()
@@ -138,22 +143,12 @@ def test_examples_filter_on_the_date_column_not_the_moment(flights):
     assert "e.g. day__quarter." in group_by["description"]
 
 
-def _run(url: str, statements: list[str]) -> None:
-    engine = sa.create_engine(url)
-    try:
-        with engine.begin() as connection:
-            for statement in statements:
-                connection.execute(sa.text(statement))
-    finally:
-        engine.dispose()
-
-
 @pytest.fixture
 def berlin_table(postgres):
     """A PostgreSQL table read by a role whose sessions run in Europe/Berlin."""
     drop = [f"DROP TABLE IF EXISTS {TABLE}", f"DROP ROLE IF EXISTS {ROLE}"]
-    _run(POSTGRES_URL, drop)
-    _run(
+    sql_run(POSTGRES_URL, drop)
+    sql_run(
         POSTGRES_URL,
         [
             f"CREATE TABLE {TABLE} (id integer PRIMARY KEY, at timestamptz, wall timestamp)",
@@ -164,7 +159,7 @@ def berlin_table(postgres):
         ],
     )
     yield f"postgresql://{ROLE}@127.0.0.1:5432/test"
-    _run(POSTGRES_URL, drop)
+    sql_run(POSTGRES_URL, drop)
 
 
 def test_registration_takes_the_servers_zone_and_finds_moments(berlin_table):
@@ -189,8 +184,8 @@ def test_refreshing_statistics_reads_again_which_columns_hold_moments(berlin_tab
 
 def test_a_mysql_timestamp_is_a_moment_and_a_datetime_is_not(mysql):
     drop = [f"DROP TABLE IF EXISTS {TABLE}"]
-    _run(MYSQL_URL, drop)
-    _run(
+    sql_run(MYSQL_URL, drop)
+    sql_run(
         MYSQL_URL,
         [
             f"CREATE TABLE {TABLE} (id int PRIMARY KEY, at timestamp NULL, wall datetime)",
@@ -204,7 +199,7 @@ def test_a_mysql_timestamp_is_a_moment_and_a_datetime_is_not(mysql):
         assert instant == {"id": False, "at": True, "wall": False}
         assert dataset.time_zone == "UTC"  # the server's SYSTEM zone, UTC here
     finally:
-        _run(MYSQL_URL, drop)
+        sql_run(MYSQL_URL, drop)
 
 
 def _zone_mysql_lacks() -> str:
@@ -227,7 +222,7 @@ def test_a_zone_the_mysql_server_cannot_count_in_is_refused(admin_client, mysql)
     of the dataset's moments would come back empty."""
     drop = [f"DROP TABLE IF EXISTS {TABLE}"]
     lacking = _zone_mysql_lacks()
-    _run(MYSQL_URL, drop + [f"CREATE TABLE {TABLE} (id int PRIMARY KEY, at timestamp NULL)"])
+    sql_run(MYSQL_URL, drop + [f"CREATE TABLE {TABLE} (id int PRIMARY KEY, at timestamp NULL)"])
     try:
         source = source_create(name="my", url="mysql://root@127.0.0.1:3306/test")
         dataset = dataset_register(source=source, table=TABLE, slug="flights")
@@ -245,4 +240,4 @@ def test_a_zone_the_mysql_server_cannot_count_in_is_refused(admin_client, mysql)
         )
         assert response.status_code == 302
     finally:
-        _run(MYSQL_URL, drop)
+        sql_run(MYSQL_URL, drop)
