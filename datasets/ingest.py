@@ -33,6 +33,7 @@ from xml.parsers import expat
 
 import duckdb
 
+from datasets.engine.statistics import RANGED_TYPES
 from datasets.naming import snake_case
 
 TABLE = "data"
@@ -896,7 +897,7 @@ def _profile(
         aggregates.append(f"count({column})")
         # Exact: describe publishes it, and a key candidate must be unique, not nearly.
         aggregates.append(f"count(DISTINCT {column})")
-        if kind in {"integer", "number", "date", "datetime"}:
+        if kind in RANGED_TYPES:
             aggregates += [f"min({column})", f"max({column})"]
     values = list(connection.execute(f"SELECT {', '.join(aggregates)} FROM {TABLE}").fetchall()[0])
     row_count = values.pop(0)
@@ -905,7 +906,7 @@ def _profile(
     stats: dict[str, dict] = {}
     for name, _, kind in columns:
         entry = {"non_null": values.pop(0), "distinct": values.pop(0), "min": None, "max": None}
-        if kind in {"integer", "number", "date", "datetime"}:
+        if kind in RANGED_TYPES:
             entry["min"], entry["max"] = _json_value(values.pop(0)), _json_value(values.pop(0))
         stats[name] = entry
 

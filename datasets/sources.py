@@ -31,6 +31,7 @@ from datasets.engine import zones
 from datasets.engine.connections import connect, source_kind, url_with_password
 from datasets.engine.dialects import dialect_of_django_engine, dialect_of_url, source_dialect
 from datasets.engine.errors import suggest
+from datasets.engine.statistics import RANGED_TYPES
 from datasets.measures import unit_from_comment
 from datasets.models import SLUG_PATTERN, Column, Dataset, Source
 from datasets.naming import api_names
@@ -46,7 +47,6 @@ DESCRIPTION_MAX_CHARS = 300
 URL_MAX_CHARS = cast(int, Source._meta.get_field("url").max_length)
 SYSTEM_SCHEMAS = {"information_schema", "pg_catalog"}
 ENUM_TYPES = {"string", "integer", "boolean"}
-RANGE_TYPES = {"integer", "number", "date", "datetime"}
 
 
 class SourceError(Exception):
@@ -819,7 +819,7 @@ def _fill_statistics(source: Source, dataset: Dataset, columns: list[Column]) ->
                 counted.append(column)
             if not column.exposed or column.pii != "none":
                 continue
-            if column.type in RANGE_TYPES or column.name == pk_name:
+            if column.type in RANGED_TYPES or column.name == pk_name:
                 ranged.append(column)  # a text key's range gives the schema a real example key
             if column.type in ENUM_TYPES and column.name != pk_name:
                 column.enum = _enum(connection, source, target, column)

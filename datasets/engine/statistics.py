@@ -20,6 +20,7 @@ from typing import Any
 
 from datasets.engine.errors import QueryError, SourceUnavailable
 from datasets.engine.execute import run_aggregate
+from datasets.engine.grammar import ORDERED
 from datasets.engine.parse import parse_forced
 from datasets.engine.query import AggregateQuery, Filter, GroupKey, Metric, Order
 from datasets.engine.spec import ColumnSpec, DatasetSpec
@@ -27,7 +28,7 @@ from datasets.engine.spec import ColumnSpec, DatasetSpec
 logger = logging.getLogger("gateway")
 
 ENUM_MAX = 50
-RANGED_TYPES = ("integer", "number", "date", "datetime")
+RANGED_TYPES = ORDERED  # the types with a minimum and a maximum: those that compare
 # Statistics under filters are computed once per dataset version and filters, and recomputed
 # after this many seconds (a SQL source's rows change); failures are retried sooner.
 MAX_AGE_SECONDS = 300.0
