@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from access import services
 from access.permissions import request_policy
 from datasets.engine.errors import QueryError
+from datasets.engine.parse import ROW_PARAMS, expandable
 from datasets.engine.query import label_key
 from datasets.policy import AccessPolicy
 from datasets.responses import (
@@ -148,8 +149,9 @@ class RowDetailView(DatasetView):
     def get(self, request: Request, slug: str, pk: str) -> Response:
         policy = self.policy(request)
         spec = services.dataset_readable(policy, slug)
-        _reject_parameters(request)
-        row = services.row_in(policy, spec, pk)
+        expandable_here = expandable(policy.published(spec))
+        _reject_parameters(request, ROW_PARAMS if expandable_here else ())
+        row = services.row_in(policy, spec, pk, request.query_params)
         annotate(request, rows=1)
         return Response(row)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datasets.engine import execute
 from datasets.engine.errors import NotFound, QueryError, closest_name
 from datasets.engine.execute import Groups, Page
-from datasets.engine.parse import parse_aggregate, parse_forced, parse_rows
+from datasets.engine.parse import parse_aggregate, parse_forced, parse_row_expand, parse_rows
 from datasets.engine.query import AggregateQuery, RowsQuery, label_key
 from datasets.engine.spec import ColumnSpec, DatasetSpec
 from datasets.engine.statistics import statistics_withheld
@@ -180,7 +180,10 @@ def groups_read(policy: AccessPolicy, slug: object, params: Mapping) -> GroupsRe
     query = parse_aggregate(
         spec, params, forced=policy.filters_for(spec), published=policy.published(spec)
     )
-    return GroupsRead(spec, query, execute.run_groups(spec, query))
+    groups = execute.run_groups(spec, query)
+    for column in query.expand:
+        _expand(policy, column, groups.results)
+    return GroupsRead(spec, query, groups)
 
 
 def _row(policy: AccessPolicy, spec: DatasetSpec, key: str, *, hint: str) -> dict:
@@ -189,17 +192,25 @@ def _row(policy: AccessPolicy, spec: DatasetSpec, key: str, *, hint: str) -> dic
     return execute.run_row(spec, key, parse_forced(spec, policy.filters_for(spec)))
 
 
-def row_in(policy: AccessPolicy, spec: DatasetSpec, key: str) -> dict:
+def row_in(
+    policy: AccessPolicy, spec: DatasetSpec, key: str, params: Mapping | None = None
+) -> dict:
     """One row of a dataset the caller may read, by primary key, if its row filters let it see
-    that row."""
+    that row; with `expand`, the labels of the rows it refers to."""
+    expand = parse_row_expand(spec, params or {}, policy.published(spec))
     hint = f"find rows with /api/v1/datasets/{spec.slug}/rows/?column=value."
-    return _row(policy, spec, key, hint=hint)
+    row = _row(policy, spec, key, hint=hint)
+    for column in expand:
+        _expand(policy, column, [row])
+    return row
 
 
-def row_read(policy: AccessPolicy, slug: object, key: str) -> tuple[DatasetSpec, dict]:
+def row_read(
+    policy: AccessPolicy, slug: object, key: str, params: Mapping | None = None
+) -> tuple[DatasetSpec, dict]:
     """One row by primary key, if the caller's row filters let it see that row."""
     spec = dataset_readable(policy, slug)
-    return spec, row_in(policy, spec, key)
+    return spec, row_in(policy, spec, key, params)
 
 
 def row_url(base_url: str, slug: str, key) -> str:

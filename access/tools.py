@@ -151,6 +151,7 @@ def input_schemas(slugs: list[str], max_page_size: int = 1000) -> dict[str, dict
                     "type": "string",
                     "description": "The row's primary key value (a number may be sent as one).",
                 },
+                "expand": _names("Columns that refer to another dataset, as in query_rows."),
             },
             "required": ["dataset", "key"],
         },
@@ -170,6 +171,10 @@ def input_schemas(slugs: list[str], max_page_size: int = 1000) -> dict[str, dict
                 ),
                 "ordering": _names(
                     "Group keys or result keys, '-' first for descending: [\"-sum_revenue\"]."
+                ),
+                "expand": _names(
+                    "group_by columns that refer to another dataset: each group then carries "
+                    "the referenced row's label, as in query_rows."
                 ),
                 "limit": {
                     "type": "integer",
@@ -346,7 +351,7 @@ _ARGUMENTS = {
         "limit",
         "offset",
     ),
-    "get_row": ("dataset", "key"),
+    "get_row": ("dataset", "key", "expand"),
     "aggregate": (
         "dataset",
         "filters",
@@ -354,6 +359,7 @@ _ARGUMENTS = {
         "group_by",
         "metrics",
         "ordering",
+        "expand",
         "limit",
         "offset",
     ),
@@ -663,7 +669,7 @@ def _tool_call(
         body = _described(described, params.get("columns"), budget)
         return ToolAnswer(body, _describe_text(body), str(body["slug"]))
     if name == "get_row":
-        spec, row = services.row_read(policy, dataset, params["key"])
+        spec, row = services.row_read(policy, dataset, params["key"], params)
         return ToolAnswer(row, _row_text(row), spec.slug, 1)
     if name == "query_rows":
         rows = services.rows_read(policy, dataset, params)

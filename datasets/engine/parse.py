@@ -13,7 +13,18 @@ from datasets.engine.spec import ColumnSpec, DatasetSpec
 from datasets.engine.values import is_date_only, parse_int_in, parse_operand, parse_value
 
 ROWS_PARAMS = ("limit", "offset", "fields", "ordering", "search", "format", "expand")
-AGGREGATE_PARAMS = ("group_by", "metrics", "ordering", "limit", "offset", "search", "format")
+AGGREGATE_PARAMS = (
+    "group_by",
+    "metrics",
+    "ordering",
+    "limit",
+    "offset",
+    "search",
+    "format",
+    "expand",
+)
+# A row by key takes no parameter but `expand`.
+ROW_PARAMS = ("expand",)
 # The caps, under the names callers already import.
 MAX_IN_VALUES = grammar.MAX_IN_VALUES
 MAX_GROUP_KEYS = grammar.MAX_GROUP_KEYS
@@ -299,7 +310,9 @@ def parse_rows(
     # `fields=,` names no column: all of them, rather than a SELECT of nothing.
     names = _csv(_last(params, "fields"))
     fields = tuple(_column(spec, name, role="fields") for name in names) if names else spec.columns
-    expand = _expand(published or spec, _csv(_last(params, "expand")), fields)
+    expand = _expand(
+        published or spec, params, {column.name for column in fields}, "among the fields"
+    )
     return RowsQuery(
         expand=expand,
         filters=_filters(spec, params, ROWS_PARAMS, forced or {}, published),
@@ -323,24 +336,32 @@ def expandable(spec: DatasetSpec) -> list[ColumnSpec]:
 
 
 def _expand(
-    published: DatasetSpec, names: list[str], fields: tuple[ColumnSpec, ...]
+    published: DatasetSpec, params: Mapping, returned: set[str], where: str
 ) -> tuple[ColumnSpec, ...]:
-    """The columns `expand` names: each expandable and among the fields returned."""
+    """The columns `expand` names: each expandable, and among the columns returned (the fields
+    of a page, the plain group_by keys of an aggregate)."""
     linked = [column.name for column in expandable(published)]
     chosen = []
-    for name in dict.fromkeys(names):
+    for name in dict.fromkeys(_csv(_last(params, "expand"))):
         if name not in linked:
             raise QueryError(
                 "invalid_expand",
                 f"expand takes the columns that refer to another dataset, not '{shown(name)}'."
                 + suggest(name, linked, what="columns for expand"),
             )
-        if name not in {column.name for column in fields}:
-            raise QueryError("invalid_expand", f"expand={name} needs {name} among the fields.")
+        if name not in returned:
+            raise QueryError("invalid_expand", f"expand={name} needs {name} {where}.")
         column = published.column(name)
         assert column is not None
         chosen.append(column)
     return tuple(chosen)
+
+
+def parse_row_expand(
+    spec: DatasetSpec, params: Mapping, published: DatasetSpec | None = None
+) -> tuple[ColumnSpec, ...]:
+    """The columns whose referenced row's label a row by key carries too (`expand`)."""
+    return _expand(published or spec, params, {column.name for column in spec.columns}, "")
 
 
 def parse_key_value(spec: DatasetSpec, raw: str):
@@ -480,7 +501,9 @@ def parse_aggregate(
         # Hashed keys included: their groups are ordered on the digests, before the limit
         # (datasets.engine.execute.run_aggregate).
         ordering = [Order(key.key) for key in group_by]
+    plain = {key.key for key in group_by if key.bucket is None}
     return AggregateQuery(
+        expand=_expand(published or spec, params, plain, "in group_by"),
         filters=_filters(spec, params, AGGREGATE_PARAMS, forced or {}, published),
         search=_search(spec, params),
         group_by=group_by,

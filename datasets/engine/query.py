@@ -82,3 +82,5 @@ class AggregateQuery:
     ordering: tuple[Order, ...]
     limit: int
     offset: int = 0
+    # Plain group_by keys whose referenced row's label each group carries too (`expand`).
+    expand: tuple[ColumnSpec, ...] = ()

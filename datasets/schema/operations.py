@@ -158,12 +158,8 @@ def dataset_components(spec: DatasetSpec) -> dict[str, dict]:
             if description:
                 schema["description"] = description
         properties[column.name] = schema
-    for column in expandable(spec):
-        referenced = column.references.slug if column.references is not None else ""
-        properties[label_key(column)] = {
-            "type": ["string", "null"],
-            "description": f"With expand={column.name}: the {referenced} row's label.",
-        }
+    for column in expandable(spec):  # with expand (its parameter says so)
+        properties[label_key(column)] = {"type": ["string", "null"]}
     return {
         row: {
             "type": "object",
@@ -297,7 +293,8 @@ def dataset_paths(spec: DatasetSpec) -> dict[str, dict]:
                         "in": "path",
                         "required": True,
                         "schema": value_schema(key, nullable=False, enum=False),
-                    }
+                    },
+                    *_expand_parameter(spec, "Labels"),
                 ],
                 response=row_schema_name(spec),
                 tag=spec.slug,
@@ -497,26 +494,25 @@ def _rows_options(spec: DatasetSpec) -> list[dict]:
                 [(0, f"Comma-separated columns to return, default all: {listing(names)}.")],
             )
         )
-    linked = [column.name for column in expandable(spec)]
-    if linked:
-        parameters.append(
-            _query(
-                "expand",
-                {"type": "string"},
-                [
-                    (
-                        0,
-                        f"Comma-separated columns that refer to another dataset: {listing(linked)}.",
-                    ),
-                    (
-                        1,
-                        f"Each row then carries the referenced row's label, e.g. {linked[0]}__label.",
-                    ),
-                ],
-            )
-        )
+    parameters += _expand_parameter(spec)
     default = min(spec.default_page_size, spec.max_page_size)
     return parameters + _limit_offset(maximum=spec.max_page_size, default=default)
+
+
+def _expand_parameter(spec: DatasetSpec, labels: str = "") -> list[dict]:
+    """`expand`, when some column refers to another dataset the document mentions: said in
+    full on the rows operation, by reference on the others (`labels`: of what)."""
+    linked = listing([column.name for column in expandable(spec)])
+    if not linked:
+        return []
+    if not labels:
+        sentences = [
+            (0, f"Comma-separated columns that refer to another dataset: {linked}."),
+            (1, f"Each row then gets its label, e.g. {expandable(spec)[0].name}__label."),
+        ]
+    else:
+        sentences = [(0, f"{labels} as in list_{spec.slug}_rows.")]
+    return [_query("expand", {"type": "string"}, sentences)]
 
 
 def _aggregate_options(spec: DatasetSpec) -> list[dict]:
@@ -536,7 +532,8 @@ def _aggregate_options(spec: DatasetSpec) -> list[dict]:
                 [
                     (
                         0,
-                        f"Comma-separated, at most {grammar.MAX_GROUP_KEYS} keys: {listing(plain)}.",
+                        f"Comma-separated, at most {grammar.MAX_GROUP_KEYS} keys: "
+                        f"{_columns_phrase(spec, plain)}.",
                     ),
                     (
                         1,
@@ -582,6 +579,7 @@ def _aggregate_options(spec: DatasetSpec) -> list[dict]:
             ],
         )
     )
+    parameters += _expand_parameter(spec, "Labels of group_by columns")
     return parameters + _limit_offset(
         maximum=grammar.MAX_AGGREGATE_LIMIT, default=grammar.DEFAULT_AGGREGATE_LIMIT
     )

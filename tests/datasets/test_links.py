@@ -126,7 +126,34 @@ def test_expand_gives_each_row_the_label_of_the_row_it_refers_to(linked):
     assert header.endswith(",order_id__label")
 
 
-def test_expand_reads_the_other_dataset_under_the_readers_row_filters(linked):
+def labelled(client: Client, door: str) -> list[dict]:
+    """Rows or groups that carry order_id, region, product and order_id's label, read through
+    one of the three doors that take expand."""
+    if door == "rows":
+        return rows_of(client, "expand=order_id&limit=30")
+    if door == "aggregate":
+        query = "group_by=order_id,region,product&expand=order_id&limit=30"
+        response = client.get(f"/api/v1/datasets/sales/aggregate/?{query}")
+        assert response.status_code == 200, response.content
+        return response.json()["results"]
+    keys = [row["order_id"] for row in rows_of(client, "limit=30")]
+    got = [client.get(f"/api/v1/datasets/sales/rows/{key}/?expand=order_id") for key in keys]
+    assert all(response.status_code == 200 for response in got), got[0].content
+    return [response.json() for response in got]
+
+
+DOORS = ("rows", "row", "aggregate")
+
+
+@pytest.mark.parametrize("door", DOORS)
+def test_a_row_by_key_and_aggregate_groups_carry_labels_as_rows_do(linked, door):
+    found = labelled(reader(), door)
+    assert len(found) == 30
+    assert [row["order_id__label"] for row in found] == [row["product"] for row in found]
+
+
+@pytest.mark.parametrize("door", DOORS)
+def test_expand_reads_the_other_dataset_under_the_readers_row_filters(linked, door):
     from keys.services import RowFilter
 
     raw = api_key_issue(
@@ -134,10 +161,10 @@ def test_expand_reads_the_other_dataset_under_the_readers_row_filters(linked):
         datasets=["sales", "archive"],
         row_filters=[RowFilter(slug="archive", column="region", value="EU")],
     ).raw_key
-    rows = rows_of(Client(headers={"Authorization": f"Bearer {raw}"}), "expand=order_id&limit=30")
-    for row in rows:
+    found = labelled(Client(headers={"Authorization": f"Bearer {raw}"}), door)
+    for row in found:
         assert row["order_id__label"] == (row["product"] if row["region"] == "EU" else None)
-    assert any(row["order_id__label"] is None for row in rows)
+    assert any(row["order_id__label"] is None for row in found)
 
 
 def test_expand_follows_the_other_datasets_personal_data_rules(linked):
@@ -150,18 +177,23 @@ def test_expand_follows_the_other_datasets_personal_data_rules(linked):
 @pytest.mark.parametrize(
     ("query", "hint"),
     [
-        ("expand=region", "refer to another dataset"),
-        ("expand=order_id&fields=region", "needs order_id among the fields"),
+        ("rows/?expand=region", "refer to another dataset"),
+        ("rows/?expand=order_id&fields=region", "needs order_id among the fields"),
+        ("aggregate/?expand=region&group_by=region", "refer to another dataset"),
+        ("aggregate/?expand=order_id&group_by=region", "needs order_id in group_by"),
+        ("rows/1/?expand=region", "refer to another dataset"),
     ],
 )
 def test_a_bad_expand_is_400(linked, query, hint):
-    response = reader().get(f"/api/v1/datasets/sales/rows/?{query}")
+    response = reader().get(f"/api/v1/datasets/sales/{query}")
     assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_expand"
     assert hint in response.json()["error"]["message"]
 
 
-def test_expand_of_a_reference_outside_the_scope_is_refused_without_naming_it(linked):
-    response = reader("sales").get("/api/v1/datasets/sales/rows/?expand=order_id")
+@pytest.mark.parametrize("path", ["rows/", "rows/1/", "aggregate/?group_by=order_id&"])
+def test_expand_of_a_reference_outside_the_scope_is_refused_without_naming_it(linked, path):
+    separator = "" if path.endswith("&") else "?"
+    response = reader("sales").get(f"/api/v1/datasets/sales/{path}{separator}expand=order_id")
     assert response.status_code == 400
     assert "archive" not in response.content.decode()
 
@@ -174,6 +206,10 @@ def test_the_schema_and_mcp_declare_expand(linked):
     expand = next(p for p in rows["parameters"] if p["name"] == "expand")
     assert "order_id" in expand["description"]
     assert "order_id__label" in str(document["components"]["schemas"])
+    for path in ("/sales/rows/{pk}/", "/sales/aggregate/"):
+        operation = next(op["get"] for url, op in document["paths"].items() if url.endswith(path))
+        expand = next(p for p in operation["parameters"] if p["name"] == "expand")
+        assert "list_sales_rows" in expand["description"]
     answer = tool_call(
         "query_rows",
         {"dataset": "sales", "expand": ["order_id"], "limit": 5},
@@ -182,6 +218,22 @@ def test_the_schema_and_mcp_declare_expand(linked):
         max_chars=50_000,
     )
     assert all(row["order_id__label"] == row["product"] for row in answer.structured["results"])
+    row = tool_call(
+        "get_row",
+        {"dataset": "sales", "key": 1, "expand": ["order_id"]},
+        policy=EVERYTHING,
+        base_url="http://testserver",
+        max_chars=50_000,
+    ).structured
+    assert row["order_id__label"] == row["product"]
+    groups = tool_call(
+        "aggregate",
+        {"dataset": "sales", "group_by": ["order_id", "product"], "expand": "order_id"},
+        policy=EVERYTHING,
+        base_url="http://testserver",
+        max_chars=50_000,
+    ).structured["results"]
+    assert groups and all(group["order_id__label"] == group["product"] for group in groups)
 
 
 def test_an_unknown_parameter_offers_expand_only_where_the_reader_may_follow_a_link(linked):

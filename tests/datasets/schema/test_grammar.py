@@ -141,21 +141,25 @@ def test_every_filter_the_engine_accepts_is_declared(kind, path):
                 assert name in declared, name
 
 
+def _columns_named(spec: DatasetSpec, phrase: str) -> list[str]:
+    """The columns a phrase names: "any column", "any column except a, b", or "a, b"."""
+    names = [column.name for column in spec.columns]
+    if phrase == "any column":
+        return names
+    if phrase.startswith("any column except "):
+        excluded = phrase[len("any column except ") :].split(", ")
+        return [name for name in names if name not in excluded]
+    return phrase.split(", ")
+
+
 def _metrics_declared(spec: DatasetSpec) -> set[str]:
     """The metric calls the `metrics` description lists ("sum:col, avg:col for a, b; ...")."""
     text = _declared(spec, AGGREGATE)["metrics"]["description"]
     listed = re.search(r"count; (.*?)\. For example", text).group(1)
-    names = [column.name for column in spec.columns]
     calls = {"count"}
     for phrase in listed.split("; "):
         functions, _, columns = phrase.partition(" for ")
-        if columns == "any column":
-            chosen = names
-        elif columns.startswith("any column except "):
-            excluded = columns[len("any column except ") :].split(", ")
-            chosen = [name for name in names if name not in excluded]
-        else:
-            chosen = columns.split(", ")
+        chosen = _columns_named(spec, columns)
         for function in functions.split(", "):
             calls |= {function.replace(":col", f":{name}") for name in chosen}
     return calls
@@ -187,9 +191,10 @@ def test_the_group_keys_the_engine_accepts_are_the_declared_ones(kind):
         for column in spec.all_columns
         for key in (column.name, *(f"{column.name}__{bucket}" for bucket in grammar.BUCKETS))
     ]
+    plain = re.search(r"keys: (.*?)\.( Date buckets|$)", description).group(1)
     for key in candidates:
         column, _, bucket = key.partition("__")
-        declared = re.search(rf"\b{column}\b", description.split("Date buckets")[0]) is not None
+        declared = column in _columns_named(spec, plain)
         if bucket:
             dated = description.split("Date buckets of ")[1].split(":")[0].split(", ")
             declared = column in dated and f"__{bucket} (" in description

@@ -155,7 +155,13 @@ LIST_VALUES = [
     ("list_sales_rows", "ordering", "seen_at", False, []),  # not sortable
     ("list_sales_rows", "fields", "order_id,email", True, ["order_id", "email"]),
     ("list_sales_rows", "fields", "team", False, []),  # hidden
-    ("aggregate_sales", "group_by", "product,order_date__quarter", True, ["product", "__quarter"]),
+    (
+        "aggregate_sales",
+        "group_by",
+        "product,order_date__quarter",
+        True,
+        ["any column", "__quarter"],
+    ),
     ("aggregate_sales", "group_by", "order_date__week", True, ["__week (2024-W14)"]),
     ("aggregate_sales", "group_by", "email", False, []),
     ("aggregate_sales", "group_by", "product__year", False, []),
