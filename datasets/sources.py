@@ -88,6 +88,7 @@ class IntrospectedColumn:
     unsupported: str = ""  # the source's type name when Gateway cannot serve it
     comment: str = ""  # the source's own description of the column (PostgreSQL, MySQL)
     instant: bool = False  # a datetime of moments (datasets/engine/zones.py)
+    zone: str = ""  # the zone its type shows moments in (ClickHouse's DateTime('Europe/Berlin'))
 
 
 # -- URLs and connection tests -------------------------------------------------------------------
@@ -471,7 +472,7 @@ def dataset_register(
         )
         if not description:
             description = _table_comment(inspector, table, schema)
-        time_zone = _source_zone(connection, source)
+        time_zone = _source_zone(connection, source, introspected)
 
     physical_names = [column.physical_name for column in introspected]
     names = api_names(physical_names)
@@ -603,9 +604,13 @@ def _introspect_columns(
                 )
             )
         else:
-            instant = gateway_type == "datetime" and source_dialect(kind).instant(sql_type)
+            dialect = source_dialect(kind)
+            instant = gateway_type == "datetime" and dialect.instant(sql_type)
+            zone = dialect.column_zone(sql_type) if instant else ""
             result.append(
-                IntrospectedColumn(physical, gateway_type, comment=comment, instant=instant)
+                IntrospectedColumn(
+                    physical, gateway_type, comment=comment, instant=instant, zone=zone
+                )
             )
     if not result:
         raise SourceError(f"{table!r} has no columns that can be read.")
@@ -734,13 +739,18 @@ def _table_comment(inspector: sa.Inspector, table: str, schema: str) -> str:
     return " ".join((comment or "").split())[:DESCRIPTION_MAX_CHARS]
 
 
-def _source_zone(connection: Connection, source: Source) -> str:
-    """The server's own time zone, a new dataset's default (UTC when it names none Gateway knows,
-    or one the server cannot count dates in)."""
+def _source_zone(connection: Connection, source: Source, columns: list[IntrospectedColumn]) -> str:
+    """A new dataset's default zone: the one its columns' types name when they agree on one
+    (ClickHouse's DateTime('America/New_York')), else the server's own; UTC when that is none
+    Gateway knows, or one the server cannot count dates in."""
+    named = {column.zone for column in columns if column.zone and zones.is_zone(column.zone)}
     sql = source_dialect(source.kind).zone_sql
-    if sql is None:
+    if len(named) == 1:
+        zone = zones.zone_of(named.pop())
+    elif sql is None:
         return zones.DEFAULT
-    zone = zones.zone_of(_statistic(connection, source, sa.text(sql)))
+    else:
+        zone = zones.zone_of(_statistic(connection, source, sa.text(sql)))
     return zone if _counts_dates_in(connection, source, zone) else zones.DEFAULT
 
 

@@ -106,6 +106,10 @@ class SourceDialect:
         """Does a datetime column of this SQL type hold moments (a timestamp with a time zone)?"""
         return bool(getattr(sql_type, "timezone", False))  # TIMESTAMP WITH TIME ZONE
 
+    def column_zone(self, sql_type: sa.types.TypeEngine) -> str:
+        """The zone a column's type says its moments are shown in ("" when it names none)."""
+        return ""
+
     @property
     def is_file(self) -> bool:
         return not self.default_port
@@ -336,6 +340,13 @@ class ClickHouse(SourceDialect):
 
     def instant(self, sql_type):
         return True  # a DateTime is a Unix time, whatever zone it is shown in
+
+    def column_zone(self, sql_type):
+        # DateTime('America/New_York'), maybe inside Nullable(...): reflected with its quotes.
+        while (nested := getattr(sql_type, "nested_type", None)) is not None:
+            sql_type = nested
+        zone = getattr(sql_type, "timezone", None)
+        return zone.strip("'") if isinstance(zone, str) else ""
 
     def driver_url(self, url, timeout):
         # Settings in the URL go with every query: read-only (readonly=1 also forbids a query

@@ -4,6 +4,7 @@ MCP saying what the times mean."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import zoneinfo
 
@@ -200,6 +201,36 @@ def test_a_mysql_timestamp_is_a_moment_and_a_datetime_is_not(mysql):
         assert dataset.time_zone == "UTC"  # the server's SYSTEM zone, UTC here
     finally:
         sql_run(MYSQL_URL, drop)
+
+
+@pytest.mark.parametrize(
+    ("columns", "zone"),
+    [
+        ("at DateTime('America/New_York')", "America/New_York"),
+        ("at Nullable(DateTime('America/New_York'))", "America/New_York"),
+        ("at DateTime('America/New_York'), seen DateTime('Asia/Tokyo')", "UTC"),
+        ("at DateTime", "UTC"),
+    ],
+)
+def test_a_clickhouse_table_takes_the_zone_its_datetimes_name(clickhouse, columns, zone):
+    from tests.datasets.engine.sales_table import _clickhouse_client
+    from tests.services import CLICKHOUSE_URL
+
+    client = _clickhouse_client(CLICKHOUSE_URL)
+    client.execute(f"DROP TABLE IF EXISTS {TABLE}")
+    client.execute(f"CREATE TABLE {TABLE} (id Int64, {columns}) ENGINE = Memory")
+    moment = 1388532600  # 2013-12-31 23:30 UTC
+    client.execute(f"INSERT INTO {TABLE} (id, at) VALUES", [(1, moment)])
+    try:
+        source = source_create(name="ch", url=CLICKHOUSE_URL)
+        dataset = dataset_register(source=source, table=TABLE, slug="flights", primary_key="id")
+        assert dataset.time_zone == zone  # the server's own zone is UTC here
+        shown = reader().get("/api/v1/datasets/flights/rows/1/").json()["at"]
+        expected = dt.datetime.fromtimestamp(moment, zoneinfo.ZoneInfo(zone)).isoformat()
+        assert shown == expected
+    finally:
+        client.execute(f"DROP TABLE IF EXISTS {TABLE}")
+        client.disconnect()
 
 
 def _zone_mysql_lacks() -> str:
