@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 
 from access import services
 from access.permissions import request_policy
-from datasets.engine.errors import QueryError
+from datasets.engine.errors import QueryError, shown, suggest
 from datasets.engine.parse import ROW_PARAMS, expandable
 from datasets.engine.query import label_key
 from datasets.policy import AccessPolicy
@@ -45,11 +45,11 @@ class JSONOnly(BaseContentNegotiation):
 def _reject_parameters(request: Request, allowed: tuple[str, ...] = ()) -> None:
     for name in request.query_params:
         if name not in allowed:
-            valid = ", ".join(allowed) if allowed else "none"
             raise ApiError(
                 400,
                 "unknown_parameter",
-                f"Unknown parameter '{name}'. Valid parameters here: {valid}.",
+                f"Unknown parameter '{shown(name)}'."
+                + suggest(name, allowed, what="parameters here"),
             )
 
 

@@ -289,3 +289,13 @@ def test_a_registered_tables_text_key_keeps_its_range(tmp_path):
     key = dataset.columns.get(name="code")
     assert (key.min_value, key.max_value) == ("EWR", "LGA")
     assert dataset.columns.get(name="label").min_value is None  # other text columns: no range
+
+
+def test_a_row_by_key_offers_expand_only_where_the_reader_may_follow_a_link(linked):
+    def message(client: Client) -> str:
+        response = client.get("/api/v1/datasets/sales/rows/1/?expnd=order_id")
+        assert response.status_code == 400
+        return response.json()["error"]["message"]
+
+    assert "Did you mean 'expand'? Valid parameters here: expand." in message(reader())
+    assert message(reader("sales")).endswith("Valid parameters here: none.")
