@@ -474,27 +474,27 @@ def dataset_register(
             description = _table_comment(inspector, table, schema)
         time_zone = _source_zone(connection, source, introspected)
 
-    physical_names = [column.physical_name for column in introspected]
-    names = api_names(physical_names)
-    by_any_name = _column_lookup(introspected, names)
-    pk_physical = _primary_key(primary_key, own_key, by_any_name, names)
-    modes = _pii_modes(pii or {}, by_any_name, names)
+        physical_names = [column.physical_name for column in introspected]
+        names = api_names(physical_names)
+        by_any_name = _column_lookup(introspected, names)
+        pk_physical = _primary_key(primary_key, own_key, by_any_name, names)
+        modes = _pii_modes(pii or {}, by_any_name, names)
 
-    dataset = Dataset(
-        slug=slug,
-        title=(title or "").strip() or _title(table),
-        description=description,
-        source=source,
-        table=table,
-        schema_name=schema,
-        primary_key=names[physical_names.index(pk_physical)] if pk_physical else "",
-        time_zone=time_zone,
-    )
-    columns = [
-        _new_column(column, name, position, modes.get(column.physical_name, "none"))
-        for position, (column, name) in enumerate(zip(introspected, names, strict=True))
-    ]
-    _fill_statistics(source, dataset, columns)
+        dataset = Dataset(
+            slug=slug,
+            title=(title or "").strip() or _title(table),
+            description=description,
+            source=source,
+            table=table,
+            schema_name=schema,
+            primary_key=names[physical_names.index(pk_physical)] if pk_physical else "",
+            time_zone=time_zone,
+        )
+        columns = [
+            _new_column(column, name, position, modes.get(column.physical_name, "none"))
+            for position, (column, name) in enumerate(zip(introspected, names, strict=True))
+        ]
+        _fill_statistics(connection, source, dataset, columns)
     with transaction.atomic():
         if Dataset.objects.filter(slug=slug).exists():
             raise SourceError(f"A dataset with slug {slug!r} already exists: choose another slug.")
@@ -513,8 +513,9 @@ def dataset_statistics_refresh(*, dataset: Dataset) -> Dataset:
             f"Dataset {dataset.slug!r} is an uploaded file: its statistics are computed at import."
         )
     columns = list(dataset.columns.order_by("position"))
-    _read_moments(source, dataset, columns)
-    _fill_statistics(source, dataset, columns)
+    with _source_connection(source) as connection:
+        _read_moments(connection, source, dataset, columns)
+        _fill_statistics(connection, source, dataset, columns)
     with transaction.atomic():
         Column.objects.bulk_update(
             columns,
@@ -568,14 +569,15 @@ def _relations(inspector: sa.Inspector, kind: str, schema: str) -> list[str]:
     return sorted(set(names))
 
 
-def _read_moments(source: Source, dataset: Dataset, columns: list[Column]) -> None:
+def _read_moments(
+    connection: Connection, source: Source, dataset: Dataset, columns: list[Column]
+) -> None:
     """Which datetime columns hold moments, read again from the source's types (not saved)."""
     try:
-        with _source_connection(source) as connection:
-            inspector = sa.inspect(connection)
-            introspected = _introspect_columns(
-                inspector, connection, source.kind, dataset.table, dataset.schema_name
-            )
+        inspector = sa.inspect(connection)
+        introspected = _introspect_columns(
+            inspector, connection, source.kind, dataset.table, dataset.schema_name
+        )
     except (sa.exc.NoSuchTableError, SourceError) as error:  # statistics say the rest
         logger.warning("Types not read again for %s: %s", dataset.slug, error)
         return
@@ -800,7 +802,9 @@ def _check_timeout(timeout: int) -> None:
 # -- Statistics ----------------------------------------------------------------------------------
 
 
-def _fill_statistics(source: Source, dataset: Dataset, columns: list[Column]) -> None:
+def _fill_statistics(
+    connection: Connection, source: Source, dataset: Dataset, columns: list[Column]
+) -> None:
     """Set dataset.row_count and each column's enum, min, max, distinct and null counts (not
     saved), and a new column's aggregation.
 
@@ -812,54 +816,53 @@ def _fill_statistics(source: Source, dataset: Dataset, columns: list[Column]) ->
 
     target = sa.table(dataset.table, schema=dataset.schema_name or None)
     pk_name = dataset.primary_key
-    with _source_connection(source) as connection:
-        dataset.row_count = _statistic(
-            connection, source, sa.select(sa.func.count()).select_from(target)
-        )
-        ranged = []
-        counted = []
-        for column in columns:
-            if column._state.adding:  # registration: the admin's choice is kept on refresh
-                column.aggregation = aggregation_default(
-                    column.name, column.type, primary_key=column.name == pk_name
-                )
-            column.enum = column.min_value = column.max_value = None
-            column.distinct_count = column.null_count = column.unique = None
-            if column.exposed and column.pii != "hide":
-                counted.append(column)
-            if not column.exposed or column.pii != "none":
-                continue
-            if column.type in RANGED_TYPES or column.name == pk_name:
-                ranged.append(column)  # a text key's range gives the schema a real example key
-            if column.type in ENUM_TYPES and column.name != pk_name:
-                column.enum = _enum(connection, source, target, column)
-        if ranged:
-            expressions: list[sa.ColumnElement[Any]] = []
-            moment = source_dialect(source.kind).sql.moment
-            for column in ranged:
-                physical: sa.ColumnClause[Any] = sa.column(column.physical_name)
-                low, high = sa.func.min(physical), sa.func.max(physical)
-                expressions += [moment(low), moment(high)] if column.instant else [low, high]
-            query = sa.select(*expressions).select_from(target)
-            row = _statistic(connection, source, query, scalar=False)
-            if row is not None:
-                for index, column in enumerate(ranged):
-                    column.min_value = _json_value(row[2 * index], column.type)
-                    column.max_value = _json_value(row[2 * index + 1], column.type)
-        if counted and dataset.row_count is not None:
-            expressions = []
-            for column in counted:
-                physical = sa.column(column.physical_name)
-                expressions += [sa.func.count(physical), sa.func.count(sa.distinct(physical))]
-            row = _statistic(
-                connection, source, sa.select(*expressions).select_from(target), scalar=False
+    dataset.row_count = _statistic(
+        connection, source, sa.select(sa.func.count()).select_from(target)
+    )
+    ranged = []
+    counted = []
+    for column in columns:
+        if column._state.adding:  # registration: the admin's choice is kept on refresh
+            column.aggregation = aggregation_default(
+                column.name, column.type, primary_key=column.name == pk_name
             )
-            if row is not None:
-                for index, column in enumerate(counted):
-                    present, distinct = int(row[2 * index]), int(row[2 * index + 1])
-                    column.distinct_count = distinct
-                    column.null_count = max(dataset.row_count - present, 0)
-                    column.unique = 0 < distinct == present
+        column.enum = column.min_value = column.max_value = None
+        column.distinct_count = column.null_count = column.unique = None
+        if column.exposed and column.pii != "hide":
+            counted.append(column)
+        if not column.exposed or column.pii != "none":
+            continue
+        if column.type in RANGED_TYPES or column.name == pk_name:
+            ranged.append(column)  # a text key's range gives the schema a real example key
+        if column.type in ENUM_TYPES and column.name != pk_name:
+            column.enum = _enum(connection, source, target, column)
+    if ranged:
+        expressions: list[sa.ColumnElement[Any]] = []
+        moment = source_dialect(source.kind).sql.moment
+        for column in ranged:
+            physical: sa.ColumnClause[Any] = sa.column(column.physical_name)
+            low, high = sa.func.min(physical), sa.func.max(physical)
+            expressions += [moment(low), moment(high)] if column.instant else [low, high]
+        query = sa.select(*expressions).select_from(target)
+        row = _statistic(connection, source, query, scalar=False)
+        if row is not None:
+            for index, column in enumerate(ranged):
+                column.min_value = _json_value(row[2 * index], column.type)
+                column.max_value = _json_value(row[2 * index + 1], column.type)
+    if counted and dataset.row_count is not None:
+        expressions = []
+        for column in counted:
+            physical = sa.column(column.physical_name)
+            expressions += [sa.func.count(physical), sa.func.count(sa.distinct(physical))]
+        row = _statistic(
+            connection, source, sa.select(*expressions).select_from(target), scalar=False
+        )
+        if row is not None:
+            for index, column in enumerate(counted):
+                present, distinct = int(row[2 * index]), int(row[2 * index + 1])
+                column.distinct_count = distinct
+                column.null_count = max(dataset.row_count - present, 0)
+                column.unique = 0 < distinct == present
 
 
 def _enum(connection: Connection, source: Source, target: sa.TableClause, column: Column):
