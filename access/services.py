@@ -135,18 +135,29 @@ def output_format(params: Mapping, allowed: tuple[str, ...] = ("json",)) -> str:
     return requested
 
 
+def datasets_published(policy: AccessPolicy) -> list[DatasetSpec]:
+    """The datasets the caller may read, as it may see them (AccessPolicy.published)."""
+    return [policy.published(spec) for spec in datasets_readable(policy)]
+
+
+def dataset_summary(published: DatasetSpec, *, base_url: str) -> dict:
+    """One line of list_datasets for a published dataset."""
+    return DatasetSummarySerializer(published, context={"base_url": base_url}).data
+
+
 def datasets_listed(policy: AccessPolicy, *, base_url: str) -> list[dict]:
     """Summaries of the datasets the caller may read (list_datasets)."""
-    context = {"base_url": base_url}
-    return [
-        DatasetSummarySerializer(policy.published(spec), context=context).data
-        for spec in datasets_readable(policy)
-    ]
+    return [dataset_summary(spec, base_url=base_url) for spec in datasets_published(policy)]
+
+
+def dataset_description(published: DatasetSpec) -> dict:
+    """A published dataset's columns, types, operators and values (describe_dataset)."""
+    return DatasetSerializer(published).data
 
 
 def dataset_described(policy: AccessPolicy, slug: object) -> dict:
     """One dataset's columns, types, operators and values as the caller may see them."""
-    return DatasetSerializer(policy.published(dataset_readable(policy, slug))).data
+    return dataset_description(policy.published(dataset_readable(policy, slug)))
 
 
 def rows_read(policy: AccessPolicy, slug: object, params: Mapping) -> RowsRead:

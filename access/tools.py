@@ -546,10 +546,11 @@ def _list_text(body: dict) -> str:
 def _listed(policy: AccessPolicy, *, base_url: str, budget: int) -> dict:
     """The datasets the caller may read, each with its columns while they fit the budget (the
     text form repeats them: each half of the response gets the budget)."""
-    results = services.datasets_listed(policy, base_url=base_url)
+    specs = services.datasets_published(policy)
+    results = [services.dataset_summary(spec, base_url=base_url) for spec in specs]
     room = budget - len(dumps({"count": len(results), "results": results}))
-    for item in results:
-        columns = columns_summary(services.dataset_described(policy, item["slug"]))
+    for item, spec in zip(results, specs, strict=True):
+        columns = columns_summary(services.dataset_description(spec))
         if len(columns) + 20 > room:
             break  # the rest: describe_dataset
         item["columns"] = columns
