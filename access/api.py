@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from access import services
 from access.permissions import request_policy
 from datasets.engine.errors import QueryError, shown, suggest
-from datasets.engine.parse import ROW_PARAMS, expandable
+from datasets.engine.parse import row_parameters
 from datasets.engine.query import label_key
 from datasets.policy import AccessPolicy
 from datasets.responses import (
@@ -149,8 +149,7 @@ class RowDetailView(DatasetView):
     def get(self, request: Request, slug: str, pk: str) -> Response:
         policy = self.policy(request)
         spec = services.dataset_readable(policy, slug)
-        expandable_here = expandable(policy.published(spec))
-        _reject_parameters(request, ROW_PARAMS if expandable_here else ())
+        _reject_parameters(request, row_parameters(policy.published(spec)))
         row = services.row_in(policy, spec, pk, request.query_params)
         annotate(request, rows=1)
         return Response(row)

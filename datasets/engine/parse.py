@@ -336,10 +336,10 @@ def expandable(spec: DatasetSpec) -> list[ColumnSpec]:
 
 
 def _expand(
-    published: DatasetSpec, params: Mapping, returned: set[str], where: str
+    published: DatasetSpec, params: Mapping, returned: set[str] | None = None, where: str = ""
 ) -> tuple[ColumnSpec, ...]:
     """The columns `expand` names: each expandable, and among the columns returned (the fields
-    of a page, the plain group_by keys of an aggregate)."""
+    of a page, the plain group_by keys of an aggregate; a row by key returns them all)."""
     linked = [column.name for column in expandable(published)]
     chosen = []
     for name in dict.fromkeys(_csv(_last(params, "expand"))):
@@ -349,7 +349,7 @@ def _expand(
                 f"expand takes the columns that refer to another dataset, not '{shown(name)}'."
                 + suggest(name, linked, what="columns for expand"),
             )
-        if name not in returned:
+        if returned is not None and name not in returned:
             raise QueryError("invalid_expand", f"expand={name} needs {name} {where}.")
         column = published.column(name)
         assert column is not None
@@ -361,7 +361,13 @@ def parse_row_expand(
     spec: DatasetSpec, params: Mapping, published: DatasetSpec | None = None
 ) -> tuple[ColumnSpec, ...]:
     """The columns whose referenced row's label a row by key carries too (`expand`)."""
-    return _expand(published or spec, params, {column.name for column in spec.columns}, "")
+    return _expand(published or spec, params)
+
+
+def row_parameters(published: DatasetSpec) -> tuple[str, ...]:
+    """The parameters a row by key takes: `expand` where the reader may follow a link, else
+    none (a link out of its scope is not even hinted at)."""
+    return ROW_PARAMS if expandable(published) else ()
 
 
 def parse_key_value(spec: DatasetSpec, raw: str):

@@ -502,13 +502,13 @@ def _rows_options(spec: DatasetSpec) -> list[dict]:
 def _expand_parameter(spec: DatasetSpec, labels: str = "") -> list[dict]:
     """`expand`, when some column refers to another dataset the document mentions: said in
     full on the rows operation, by reference on the others (`labels`: of what)."""
-    linked = listing([column.name for column in expandable(spec)])
+    linked = [column.name for column in expandable(spec)]
     if not linked:
         return []
     if not labels:
         sentences = [
-            (0, f"Comma-separated columns that refer to another dataset: {linked}."),
-            (1, f"Each row then gets its label, e.g. {expandable(spec)[0].name}__label."),
+            (0, f"Comma-separated columns that refer to another dataset: {listing(linked)}."),
+            (1, f"Each row then gets its label, e.g. {linked[0]}__label."),
         ]
     else:
         sentences = [(0, f"{labels} as in list_{spec.slug}_rows.")]
