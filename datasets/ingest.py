@@ -389,38 +389,108 @@ def _load(connection: duckdb.DuckDBPyConnection, path: Path, fmt: str, budget: B
     """CREATE TABLE data AS SELECT ... FROM the DuckDB reader of the file, in one pass."""
     source = str(path)
     try:
-        described = connection.execute(
-            f"DESCRIBE SELECT * FROM {_reader(fmt)}", [source]
-        ).fetchall()
+        columns = _described(connection, source, fmt)
     except duckdb.Error as error:
         raise _read_failure(fmt, error) from None
-    columns = [(row[0], row[1]) for row in described]
     if fmt == "csv":
         _check_csv_columns(source, columns, budget)
     _reject_nested(columns)
-    select = _select_list(columns)
     try:
-        connection.execute(f"CREATE TABLE {TABLE} AS SELECT {select} FROM {_reader(fmt)}", [source])
+        _create(connection, source, fmt, columns)
     except duckdb.ConversionException:
         # The sniffer looks at the first rows only; a later value that does not fit the guessed
-        # type (an "n/a" in a number column) makes DuckDB scan everything to choose the type.
+        # type (an "unknown" in a number column) makes DuckDB scan everything to choose the type.
         connection.execute(f"DROP TABLE IF EXISTS {TABLE}")
-        described = connection.execute(
-            f"DESCRIBE SELECT * FROM {_reader(fmt, full_sample=True)}", [source]
-        ).fetchall()
-        columns = [(row[0], row[1]) for row in described]
-        _reject_nested(columns)
         try:
-            connection.execute(
-                f"CREATE TABLE {TABLE} AS SELECT {_select_list(columns)} "
-                f"FROM {_reader(fmt, full_sample=True)}",
-                [source],
-            )
+            columns = _described(connection, source, fmt, full_sample=True)
+            _reject_nested(columns)
+            _create(connection, source, fmt, columns, full_sample=True)
         except duckdb.Error as error:
             raise _read_failure(fmt, error) from None
     except duckdb.Error as error:
         raise _read_failure(fmt, error) from None
     _reject_nested_json(connection, columns)
+
+
+def _described(
+    connection: duckdb.DuckDBPyConnection, source: str, fmt: str, *, full_sample: bool = False
+) -> list[tuple[str, str]]:
+    reader = _reader(fmt, full_sample=full_sample)
+    described = connection.execute(f"DESCRIBE SELECT * FROM {reader}", [source]).fetchall()
+    return [(row[0], row[1]) for row in described]
+
+
+def _create(
+    connection: duckdb.DuckDBPyConnection,
+    source: str,
+    fmt: str,
+    columns: list[tuple[str, str]],
+    *,
+    full_sample: bool = False,
+) -> None:
+    typed = _typed_once_missing(connection, source, columns, full_sample) if fmt == "csv" else {}
+    select = _select_list(columns, typed)
+    reader = _reader(fmt, full_sample=full_sample)
+    connection.execute(f"CREATE TABLE {TABLE} AS SELECT {select} FROM {reader}", [source])
+
+
+# What spreadsheets and R, pandas or SQL exports write for "no value". In a column whose other
+# values are all numbers, dates or booleans they are read as NULL, so that the column keeps its
+# type; in a text column they stay text ("NA" is also Namibia).
+MISSING_VALUES = ("NA", "N/A", "n/a", "#N/A", "NULL", "null", "None", "NaN", "nan", "<NA>")
+
+
+@dataclass(frozen=True)
+class _Typed:
+    """The type a text column has once its missing-value markers are NULL, and the format its
+    dates or timestamps were written in (None: ISO 8601)."""
+
+    type: str
+    format: str | None = None
+
+
+def _typed_once_missing(
+    connection: duckdb.DuckDBPyConnection,
+    source: str,
+    columns: list[tuple[str, str]],
+    full_sample: bool,
+) -> dict[str, _Typed]:
+    """The CSV's text columns that DuckDB's sniffer types as numbers, dates or booleans when
+    MISSING_VALUES are NULL."""
+    if not any(kind == "VARCHAR" for _, kind in columns):
+        return {}
+    nullstr = ", ".join(_literal(value) for value in ("", *MISSING_VALUES))
+    sample = ", sample_size = -1" if full_sample else ""
+    row = connection.execute(
+        "SELECT Columns, DateFormat, TimestampFormat "
+        f"FROM sniff_csv(?, skip = 0, nullstr = [{nullstr}]{sample})",
+        [source],
+    ).fetchone()
+    sniffed, date_format, timestamp_format = row if row else ([], None, None)
+    types = {column["name"]: column["type"] for column in sniffed}
+    typed = {}
+    for name, kind in columns:
+        other = types.get(name, "VARCHAR")
+        if kind == "VARCHAR" and other != "VARCHAR" and gateway_type(other) is not None:
+            written = {"DATE": date_format}.get(other, timestamp_format)
+            typed[name] = _Typed(other, written if other in _DATED else None)
+    return typed
+
+
+_DATED = {"DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE"}
+
+
+def _missing_as_null(column: str, typed: _Typed) -> str:
+    """The SQL reading a text column as its type, its missing-value markers as NULL."""
+    markers = ", ".join(_literal(value) for value in MISSING_VALUES)
+    value = f"CASE WHEN {column} IN ({markers}) THEN NULL ELSE {column} END"
+    if typed.format:
+        value = f"strptime({value}, {_literal(typed.format)})"
+    return f"CAST({value} AS {typed.type})"
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 _BUDGET_ERRORS = (duckdb.InterruptException, duckdb.OutOfMemoryException)
@@ -498,12 +568,15 @@ def _reject_nested_json(
             )
 
 
-def _select_list(columns: list[tuple[str, str]]) -> str:
-    """Every column as read, except types Gateway does not serve (TIME, UUID, JSON...) as text."""
+def _select_list(columns: list[tuple[str, str]], typed: dict[str, _Typed] | None = None) -> str:
+    """Every column as read, except types Gateway does not serve (TIME, UUID, JSON...) as text,
+    and text columns typed once their missing-value markers are NULL."""
     parts = []
     for name, duckdb_type in columns:
         column = quote(name)
-        if gateway_type(duckdb_type) is None:
+        if typed and name in typed:
+            parts.append(f"{_missing_as_null(column, typed[name])} AS {column}")
+        elif gateway_type(duckdb_type) is None:
             parts.append(f"CAST({column} AS VARCHAR) AS {column}")
         else:
             parts.append(column)
@@ -731,6 +804,13 @@ def _load_xlsx(
         names, kinds = _read_xlsx(path, staging, report, budget)
         budget.check()
         types = [_xlsx_type(kind) for kind in kinds]
+        # A typed column that also holds missing-value markers is staged as text, then typed.
+        columns = list(zip(names, types, strict=True))
+        typed = {
+            name: _Typed(kind)
+            for (name, kind), seen in zip(columns, kinds, strict=True)
+            if kind != "VARCHAR" and "missing" in seen
+        }
         with watch.reporting(80.0, 85.0):
             relation = connection.read_csv(
                 str(staging),
@@ -739,8 +819,10 @@ def _load_xlsx(
                 quotechar='"',
                 escapechar='"',
                 names=names,
-                dtype=types,
+                dtype=["VARCHAR" if name in typed else kind for name, kind in columns],
             )
+            if typed:
+                relation = relation.project(_select_list(columns, typed))
             relation.create(TABLE)
     finally:
         staging.unlink(missing_ok=True)
@@ -863,11 +945,12 @@ def _xlsx_cell(value, kinds: set[str]) -> str | None:
     text = str(value)
     if text == "":
         return None
-    kinds.add("string")
+    kinds.add("missing" if text in MISSING_VALUES else "string")
     return text
 
 
 def _xlsx_type(kinds: set[str]) -> str:
+    kinds = kinds - {"missing"}
     if kinds == {"boolean"}:
         return "BOOLEAN"
     if kinds == {"integer"}:

@@ -235,12 +235,79 @@ def test_unreadable_files_give_a_clear_error(tmp_path, name, content, expected):
     assert not Dataset.objects.filter(slug="broken").exists()
 
 
-def test_a_value_after_the_sniffed_rows_widens_the_column_type(tmp_path):
-    # DuckDB sniffs the first 20480 rows; "n/a" further down must not fail the import.
-    content = "id,amount\n" + "".join(f"{i},{i}\n" for i in range(1, 25001)) + "25001,n/a\n"
+@pytest.mark.parametrize(
+    ("late", "expected_type", "expected_value"),
+    [("unknown", "string", "unknown"), ("n/a", "integer", None)],
+)
+def test_a_value_after_the_sniffed_rows_widens_the_column_type(
+    tmp_path, late, expected_type, expected_value
+):
+    # DuckDB sniffs the first 20480 rows; a value further down must not fail the import, and a
+    # missing-value marker there must not turn a number column into text.
+    content = "id,amount\n" + "".join(f"{i},{i}\n" for i in range(1, 25001)) + f"25001,{late}\n"
     dataset = dataset_import(path=write(tmp_path, "late.csv", content), slug="late")
-    assert columns_of(dataset)["amount"].type == "string"
+    assert columns_of(dataset)["amount"].type == expected_type
     assert dataset.row_count == 25001
+    assert read(dataset, "SELECT amount FROM data WHERE id = 25001") == [(expected_value,)]
+
+
+def test_missing_value_markers_are_null_in_typed_columns_and_text_in_text_columns(tmp_path):
+    # As R writes a CSV: "NA" for a missing number, date or boolean; "NA" is also Namibia.
+    content = (
+        "country,gdp,joined,active,note\n"
+        "NA,1.5,03/02/2024,true,NA\n"
+        "FR,NA,NA,NA,\n"
+        "DE,N/A,04/02/2024,false,null\n"
+        "IT,,#N/A,,x\n"
+    )
+    dataset = dataset_import(path=write(tmp_path, "countries.csv", content), slug="countries")
+
+    columns = columns_of(dataset)
+    assert [columns[name].type for name in ("country", "gdp", "joined", "active", "note")] == [
+        "string",
+        "number",
+        "date",
+        "boolean",
+        "string",
+    ]
+    assert read(dataset, "SELECT country, gdp, joined, active, note FROM data ORDER BY row_id") == [
+        ("NA", 1.5, dt.date(2024, 2, 3), True, "NA"),
+        ("FR", None, None, None, None),
+        ("DE", None, dt.date(2024, 2, 4), False, "null"),
+        ("IT", None, None, None, "x"),
+    ]
+    assert columns["gdp"].null_count == 3
+    assert (columns["joined"].min_value, columns["joined"].max_value) == (
+        "2024-02-03",
+        "2024-02-04",
+    )
+    assert "NA" in columns["country"].enum
+
+
+def test_missing_value_markers_in_an_xlsx_keep_the_column_typed(tmp_path):
+    path = xlsx(
+        tmp_path,
+        "countries.xlsx",
+        [
+            ["country", "gdp", "joined"],
+            ["NA", 12.5, dt.datetime(2024, 1, 5)],
+            ["FR", "NA", "N/A"],
+            ["DE", 3, dt.datetime(2024, 2, 5)],
+        ],
+    )
+    dataset = dataset_import(path=path, slug="countries")
+
+    columns = columns_of(dataset)
+    assert [columns[name].type for name in ("country", "gdp", "joined")] == [
+        "string",
+        "number",
+        "date",
+    ]
+    assert read(dataset, "SELECT country, gdp, joined FROM data ORDER BY row_id") == [
+        ("NA", 12.5, dt.date(2024, 1, 5)),
+        ("FR", None, None),
+        ("DE", 3.0, dt.date(2024, 2, 5)),
+    ]
 
 
 def test_reserved_api_names_are_suffixed(tmp_path):
