@@ -494,9 +494,9 @@ def _column_facts(column: dict, zone: str) -> list[str]:
         facts.append(f"identifies {column['identifies']}")
     if column.get("references"):
         facts.append(f"refers to {column['references']}")
-    if column.get("enum"):
+    if column.get("enum"):  # the values say the range too
         facts.append("values " + "|".join(_cell(value) for value in column["enum"]))
-    if column.get("min") is not None or column.get("max") is not None:
+    elif column.get("min") is not None or column.get("max") is not None:
         facts.append(f"range {_cell(column.get('min'))}..{_cell(column.get('max'))}")
     return facts
 

@@ -8,8 +8,8 @@ Run: .venv/bin/python bench/mcp_catalog.py  (a throwaway data directory and SQLi
 Measured on 2026-12-07:
 
     list_datasets: 9 datasets, 9 with their columns
-    structuredContent 5,197 chars, text form 4,178 chars, budget 49,000 chars each
-    columns said: 82 of 82, with 72 value lists or ranges and 3 links
+    structuredContent 5,184 chars, text form 4,165 chars, budget 49,000 chars each
+    columns said: 82 of 82, with 71 value lists or ranges and 3 links
 """
 
 from __future__ import annotations

@@ -28,10 +28,14 @@ def listed(caller: AccessPolicy, max_chars: int = 50_000):
 def test_each_dataset_comes_with_its_columns_types_units_and_values():
     sales = register_sales(sales_rows())
     Column.objects.filter(dataset=sales, name="revenue").update(unit="USD")
+    Column.objects.filter(dataset=sales, name="units").update(
+        enum=[1, 5, 9], min_value=1, max_value=9
+    )
     answer = listed(policy())
     (item,) = answer.structured["results"]
     columns = item["columns"]
     assert "region (string; values APAC|EU|US)" in columns
+    assert "units (integer; values 1|5|9)," in columns  # the values say the range too
     assert "revenue (number; unit USD)" in columns
     assert "order_date (date; range 2023-" in columns
     assert "customer_email (string; not filterable)" in columns
