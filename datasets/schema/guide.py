@@ -58,8 +58,15 @@ def _measures(spec: DatasetSpec, kind: str) -> list[ColumnSpec]:
         and column.name != spec.primary_key
         and aggregation(spec, column) == kind
     ]
-    # The columns named after the first measure word first, then the second, and so on.
-    candidates.sort(key=lambda column: tuple(word not in column.name for word in MEASURE_WORDS))
+    # The columns named after the first measure word first, then the second, and so on; among
+    # the rest, one with a unit (the admin said what it measures: a delay in minutes, not a
+    # clock time) before one without.
+    candidates.sort(
+        key=lambda column: (
+            *(word not in column.name for word in MEASURE_WORDS),
+            not column.unit,
+        )
+    )
     return candidates
 
 

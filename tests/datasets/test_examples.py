@@ -265,3 +265,11 @@ def test_the_admin_setting_changes_the_examples(catalog):
     first = example_calls(dataset_spec("tips"))[0]
     assert first.question == "Average total bill by sex"
     assert "metrics=avg:total_bill" in first.url
+
+
+def test_a_column_with_a_unit_is_the_example_measure_before_one_without(catalog):
+    # As flights' dep_time (a clock time) and dep_delay (minutes): the unit says which measures.
+    Column.objects.filter(dataset__slug="cars", name="weight").update(unit="lb")
+    first = example_calls(dataset_spec("cars"))[0]
+    assert first.question == "Average weight by origin"
+    assert "metrics=avg:weight" in first.url
