@@ -206,7 +206,24 @@ class DatasetChangeForm(forms.ModelForm):
 
     class Meta:
         model = Dataset
-        fields = ["time_zone"]  # the admin adds the fieldsets' fields
+        fields = ["time_zone", "label_column"]  # the admin adds the fieldsets' fields
+
+    def clean_label_column(self) -> str:
+        name = self.cleaned_data["label_column"].strip()
+        if name and name != self.instance.label_column:
+            columns = self.instance.columns.exclude(name=self.instance.primary_key)
+            column = columns.filter(name=name).first()
+            if column is None:
+                choices = ", ".join(columns.order_by("position").values_list("name", flat=True))
+                raise forms.ValidationError(
+                    f"{self.instance.slug} has no column '{name[:40]}' other than its key. "
+                    f"Its columns: {choices[:400]}."
+                )
+            if not column.exposed or column.pii != Column.Pii.NONE:
+                raise forms.ValidationError(
+                    f"{name} is hidden, masked or hashed: its values would be shown as labels."
+                )
+        return name
 
     def clean_time_zone(self) -> str:
         zone = self.cleaned_data["time_zone"]
@@ -437,7 +454,10 @@ class DatasetAdmin(admin.ModelAdmin):
         )
         return [
             (None, {"fields": ["slug", "title", "description", "enabled"]}),
-            ("Data", {"fields": [*where, "primary_key", "row_count", "time_zone"]}),
+            (
+                "Data",
+                {"fields": [*where, "primary_key", "row_count", "time_zone", "label_column"]},
+            ),
             ("Pages", {"fields": ["default_ordering", "default_page_size", "max_page_size"]}),
         ]
 

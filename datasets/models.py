@@ -127,6 +127,14 @@ class Dataset(models.Model):
         "moments, and the offset they are shown with. Empty: the source's zone at registration, "
         "else UTC.",
     )
+    label_column = models.CharField(
+        max_length=200,
+        blank=True,
+        default="",
+        help_text="API name of the column that names a row where another dataset refers to it "
+        "(expand=carrier gives airlines' name). Empty: a column named like name or title, else "
+        "the first text column.",
+    )
     enabled = models.BooleanField(default=True)
     row_count = models.BigIntegerField(null=True, blank=True, editable=False)
     created = models.DateTimeField(auto_now_add=True)

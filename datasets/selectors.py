@@ -92,6 +92,7 @@ def build_spec(dataset: Dataset) -> DatasetSpec:
         max_page_size=dataset.max_page_size,
         row_count=dataset.row_count,
         time_zone=zone,
+        label=dataset.label_column,
         all_columns=tuple(column_spec(column, zone) for column in dataset.columns.all()),
     )
 

@@ -15,13 +15,18 @@ from tests.services import require
 
 @pytest.fixture(autouse=True)
 def _isolated(settings, tmp_path):
-    """Each test gets its own data directory, an empty cache and empty process caches."""
+    """Each test gets its own data directory, an empty cache, empty process caches and no usage
+    record buffered by another test (a later flush would write it into this test's database)."""
+    from keys import usage
+
     _own_redis_database(settings)
     settings.GATEWAY_DATA_DIR = tmp_path / "data"
     settings.GATEWAY_DATA_DIR.mkdir()
     cache.clear()
     process_caches_reset()
+    usage.discard_buffer()
     yield
+    usage.discard_buffer()
     process_caches_reset()
     with contextlib.suppress(Exception):  # a test may have pointed the cache at a dead server
         cache.clear()

@@ -323,12 +323,27 @@ def run_row(spec: DatasetSpec, raw_key: str, filters: tuple[Filter, ...] = ()) -
     return _records(columns, rows[:1])[0]
 
 
+# Words of a column's name that say it names the row (name, airport_name, title).
+LABEL_WORDS = ("name", "title", "label")
+
+
 def label_column(spec: DatasetSpec) -> ColumnSpec | None:
-    """What names a row of a dataset: its first text column other than the key, unprotected."""
-    for column in spec.columns:
-        if column.type == "string" and column.name != spec.primary_key and not column.protected:
-            return column
-    return None
+    """What names a row of a dataset: the admin's label column, else its first text column named
+    like a name, else its first text column; never the key, nor a masked or hashed column."""
+    chosen = spec.column(spec.label) if spec.label else None
+    candidates = [
+        column
+        for column in spec.columns
+        if column.name != spec.primary_key and not column.protected
+    ]
+    if chosen is not None and chosen in candidates:
+        return chosen
+    texts = [column for column in candidates if column.type == "string"]
+    named = [
+        column for column in texts if any(word in LABEL_WORDS for word in column.name.split("_"))
+    ]
+    found = named or texts
+    return found[0] if found else None
 
 
 def run_labels(

@@ -112,6 +112,8 @@ class DatasetSpec:
     row_count: int | None = None
     # The zone dates are counted in (datasets/engine/zones.py): an IANA name.
     time_zone: str = "UTC"
+    # The column that names a row where another dataset refers to it; "": chosen by its name.
+    label: str = ""
     all_columns: tuple[ColumnSpec, ...] = ()
     # Seconds a query of an uploaded dataset may run (SQL sources use their source's limit).
     statement_timeout: float | None = None

@@ -5,17 +5,9 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Group, User
 
-from keys import usage
 from tests.keys.conftest import make_dataset
 
 PASSWORD = "a-long-Pass-phrase-42"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_usage():
-    usage.discard_buffer()
-    yield
-    usage.discard_buffer()
 
 
 @pytest.fixture

@@ -126,6 +126,53 @@ def test_expand_gives_each_row_the_label_of_the_row_it_refers_to(linked):
     assert header.endswith(",order_id__label")
 
 
+def test_a_column_named_like_a_name_is_the_label_before_the_first_text_column(linked):
+    # As planes (tailnum, type, ..., name): "Fixed wing multi engine" names no plane.
+    _, archive = linked
+    Column.objects.filter(dataset=archive, name="note").update(name="product_name")
+    rows = rows_of(reader(), "expand=order_id&limit=20")
+    assert [row["order_id__label"] for row in rows] == [row["note"] for row in rows]
+
+
+def test_the_admins_label_column_names_the_rows(linked):
+    _, archive = linked
+    Dataset.objects.filter(pk=archive.pk).update(label_column="region")
+    Column.objects.filter(dataset=archive).first().save()  # any catalog change reloads the specs
+    rows = rows_of(reader(), "expand=order_id&limit=20")
+    assert [row["order_id__label"] for row in rows] == [row["region"] for row in rows]
+
+
+@pytest.mark.parametrize("pii", ["mask", "hide"])
+def test_a_label_column_masked_or_hidden_later_is_never_shown_as_a_label(linked, pii):
+    _, archive = linked
+    Dataset.objects.filter(pk=archive.pk).update(label_column="note")
+    Column.objects.filter(dataset=archive, name="note").update(pii=pii)
+    rows = rows_of(reader(), "expand=order_id&limit=20")
+    assert [row["order_id__label"] for row in rows] == [row["product"] for row in rows]
+
+
+@pytest.mark.parametrize(
+    ("label", "error"),
+    [
+        (
+            "nope",
+            "archive has no column 'nope' other than its key. Its columns: order_date, product",
+        ),
+        ("order_id", "archive has no column 'order_id' other than its key."),
+        ("customer_email", "customer_email is hidden, masked or hashed"),
+    ],
+)
+def test_the_admin_refuses_a_label_column_that_cannot_name_rows(linked, label, error):
+    from datasets.admin import DatasetChangeForm
+
+    _, archive = linked
+    form = DatasetChangeForm(data={"time_zone": "", "label_column": label}, instance=archive)
+    assert not form.is_valid()
+    assert error in form.errors["label_column"][0]
+    accepted = DatasetChangeForm(data={"time_zone": "", "label_column": "region"}, instance=archive)
+    assert accepted.is_valid(), accepted.errors
+
+
 def labelled(client: Client, door: str) -> list[dict]:
     """Rows or groups that carry order_id, region, product and order_id's label, read through
     one of the three doors that take expand."""

@@ -9,7 +9,6 @@ import pytest
 from django.test import Client
 
 from datasets.models import Column, Dataset
-from keys import usage
 from tests.services import REDIS_URL
 
 # order_id, region, product, revenue, team (hidden: never leaves the server)
@@ -58,14 +57,6 @@ def make_dataset(slug: str, rows=ORDERS) -> Dataset:
             pii=pii,
         )
     return dataset
-
-
-@pytest.fixture(autouse=True)
-def _fresh_keys_and_usage():
-    """No usage record survives from another test."""
-    usage.discard_buffer()
-    yield
-    usage.discard_buffer()
 
 
 @pytest.fixture
