@@ -65,12 +65,19 @@ class Found:
 LIST_DATASETS = "List the datasets at /api/v1/datasets/."
 
 
-def dataset_not_found(slug: str, readable: list[str]) -> ApiError:
+class DatasetNotFound(ApiError):
     """The answer for an unknown dataset and for one outside the caller's scope alike: the
-    closest slug among those the caller may read, so a dataset outside its scope is never named."""
-    close = closest_name(slug, readable) if slug else None
-    hint = f" Did you mean '{close}'?" if close is not None else ""
-    return ApiError(404, "dataset_not_found", f"No dataset '{slug[:40]}'.{hint} {LIST_DATASETS}")
+    closest slug among those the caller may read, so a dataset outside its scope is never named,
+    and where the list of datasets is."""
+
+    def __init__(self, slug: str, close: str | None, listing: str = LIST_DATASETS):
+        hint = f" Did you mean '{close}'?" if close is not None else ""
+        super().__init__(404, "dataset_not_found", f"No dataset '{slug[:40]}'.{hint} {listing}")
+        self.slug, self.close = slug, close
+
+    def listed_by(self, listing: str) -> DatasetNotFound:
+        """The same answer, pointing at another way to list the datasets (MCP's tool)."""
+        return DatasetNotFound(self.slug, self.close, listing)
 
 
 def datasets_readable(policy: AccessPolicy) -> list[DatasetSpec]:
@@ -83,7 +90,8 @@ def dataset_readable(policy: AccessPolicy, slug: object) -> DatasetSpec:
     spec = dataset_spec(slug) if isinstance(slug, str) else None
     if spec is None or not policy.may_read(spec):
         readable = [spec.slug for spec in datasets_readable(policy)]
-        raise dataset_not_found(str(slug)[:100], readable)
+        asked = str(slug)[:100]
+        raise DatasetNotFound(asked, closest_name(asked, readable) if asked else None)
     return spec
 
 

@@ -19,7 +19,6 @@ from datasets.engine.errors import QueryError
 from datasets.engine.parse import unknown_parameter
 from datasets.policy import AccessPolicy
 from datasets.responses import ROW_TOO_LARGE, dumps, fitting
-from gatewaysite.errors import ApiError
 
 INSTRUCTIONS = (
     "Gateway serves tabular datasets. Start with list_datasets: it gives each dataset's "
@@ -624,11 +623,8 @@ def tool_call(
     the tools' words: tools and arguments, not URLs and query parameters."""
     try:
         return _tool_call(name, arguments, policy=policy, base_url=base_url, max_chars=max_chars)
-    except ApiError as error:
-        if error.code != "dataset_not_found":
-            raise
-        message = error.message.replace(services.LIST_DATASETS, LIST_DATASETS)
-        raise ApiError(error.status_code, error.code, message) from None
+    except services.DatasetNotFound as error:
+        raise error.listed_by(LIST_DATASETS) from None
 
 
 def _check_filters(policy: AccessPolicy, dataset: object, filters: object) -> None:
