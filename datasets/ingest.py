@@ -395,16 +395,22 @@ def _load(connection: duckdb.DuckDBPyConnection, path: Path, fmt: str, budget: B
     if fmt == "csv":
         _check_csv_columns(source, columns, budget)
     _reject_nested(columns)
+    typed: dict[str, _Typed] = {}
     try:
-        _create(connection, source, fmt, columns)
-    except duckdb.ConversionException:
+        typed = _typed_once_missing(connection, source, fmt, columns)
+        _create(connection, source, fmt, columns, typed)
+    except (duckdb.ConversionException, duckdb.InvalidInputException) as error:
         # The sniffer looks at the first rows only; a later value that does not fit the guessed
-        # type (an "unknown" in a number column) makes DuckDB scan everything to choose the type.
+        # type (an "unknown" in a number column, or in a column of dates written day first,
+        # which strptime refuses) makes DuckDB scan everything to choose the type.
+        if isinstance(error, duckdb.InvalidInputException) and not _parsed(typed):
+            raise _read_failure(fmt, error) from None
         connection.execute(f"DROP TABLE IF EXISTS {TABLE}")
         try:
             columns = _described(connection, source, fmt, full_sample=True)
             _reject_nested(columns)
-            _create(connection, source, fmt, columns, full_sample=True)
+            typed = _typed_once_missing(connection, source, fmt, columns, full_sample=True)
+            _create(connection, source, fmt, columns, typed, full_sample=True)
         except duckdb.Error as error:
             raise _read_failure(fmt, error) from None
     except duckdb.Error as error:
@@ -425,10 +431,10 @@ def _create(
     source: str,
     fmt: str,
     columns: list[tuple[str, str]],
+    typed: dict[str, _Typed],
     *,
     full_sample: bool = False,
 ) -> None:
-    typed = _typed_once_missing(connection, source, columns, full_sample) if fmt == "csv" else {}
     select = _select_list(columns, typed)
     reader = _reader(fmt, full_sample=full_sample)
     connection.execute(f"CREATE TABLE {TABLE} AS SELECT {select} FROM {reader}", [source])
@@ -452,12 +458,14 @@ class _Typed:
 def _typed_once_missing(
     connection: duckdb.DuckDBPyConnection,
     source: str,
+    fmt: str,
     columns: list[tuple[str, str]],
-    full_sample: bool,
+    *,
+    full_sample: bool = False,
 ) -> dict[str, _Typed]:
     """The CSV's text columns that DuckDB's sniffer types as numbers, dates or booleans when
     MISSING_VALUES are NULL."""
-    if not any(kind == "VARCHAR" for _, kind in columns):
+    if fmt != "csv" or not any(kind == "VARCHAR" for _, kind in columns):
         return {}
     nullstr = ", ".join(_literal(value) for value in ("", *MISSING_VALUES))
     sample = ", sample_size = -1" if full_sample else ""
@@ -478,6 +486,11 @@ def _typed_once_missing(
 
 
 _DATED = {"DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE"}
+
+
+def _parsed(typed: dict[str, _Typed]) -> bool:
+    """Whether some column is read with strptime (whose refusal is an InvalidInputException)."""
+    return any(column.format for column in typed.values())
 
 
 def _missing_as_null(column: str, typed: _Typed) -> str:

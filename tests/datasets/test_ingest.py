@@ -284,6 +284,18 @@ def test_missing_value_markers_are_null_in_typed_columns_and_text_in_text_column
     assert "NA" in columns["country"].enum
 
 
+def test_day_first_dates_with_markers_and_a_late_word_stay_text_and_lose_nothing(tmp_path):
+    days = "".join(f"{i},{'NA' if i % 2 else '03/02/2024'}\n" for i in range(1, 21000))
+    content = "id,day\n" + days + "21000,soon\n"
+    dataset = dataset_import(path=write(tmp_path, "days.csv", content), slug="days")
+    assert columns_of(dataset)["day"].type == "string"
+    assert read(dataset, "SELECT day, count(*) FROM data GROUP BY day ORDER BY day") == [
+        ("03/02/2024", 10499),
+        ("NA", 10500),
+        ("soon", 1),
+    ]
+
+
 def test_missing_value_markers_in_an_xlsx_keep_the_column_typed(tmp_path):
     path = xlsx(
         tmp_path,
